@@ -1,0 +1,75 @@
+"""seglab: segmentation of microscopy images, from a grey threshold to a U-Net.
+
+The public API::
+
+    >>> import seglab
+    >>> ds = seglab.synthetic_cells(4, size=64)
+    >>> seg = seglab.make_segmenter("threshold").fit([ds.image(0)])
+    >>> seg.predict(ds.image(0)).shape
+    (64, 64)
+"""
+
+__version__ = "0.1.0"
+
+from .bench import run_bench, score_predictions
+from .datasets import (
+    Dataset,
+    course_split,
+    kfold_split,
+    make_splits,
+    open_dataset,
+    random_split,
+    synthetic_cells,
+)
+from .errors import (
+    DataSetError,
+    ImageReadError,
+    ImageTooLargeError,
+    ModelFileError,
+    ParameterError,
+    SeglabError,
+    ShapeError,
+)
+from .io import load_image, load_mask, load_scribbles, save_mask
+from .measure import nc_agreement, nc_ratio
+from .metrics import confusion_matrix, dice, image_score, iou, pixel_accuracy, roc_auc
+from .modelfile import load, save
+from .segmenters import Segmenter, list_segmenters, make_segmenter, register
+
+__all__ = [
+    "DataSetError",
+    "Dataset",
+    "ImageReadError",
+    "ImageTooLargeError",
+    "ModelFileError",
+    "ParameterError",
+    "SeglabError",
+    "Segmenter",
+    "ShapeError",
+    "__version__",
+    "confusion_matrix",
+    "course_split",
+    "dice",
+    "image_score",
+    "iou",
+    "kfold_split",
+    "list_segmenters",
+    "load",
+    "load_image",
+    "load_mask",
+    "load_scribbles",
+    "make_segmenter",
+    "make_splits",
+    "nc_agreement",
+    "nc_ratio",
+    "open_dataset",
+    "pixel_accuracy",
+    "random_split",
+    "register",
+    "roc_auc",
+    "run_bench",
+    "save",
+    "save_mask",
+    "score_predictions",
+    "synthetic_cells",
+]

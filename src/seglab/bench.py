@@ -1,0 +1,254 @@
+"""Scoring and benchmarking: one code path for `evaluate`, `bench` and `demo`.
+
+Every figure seglab reports comes from :func:`score_predictions`, so the leaderboard, the JSON
+and the report agree by construction.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .datasets import COURSE_CLASSES, Dataset, make_splits
+from .errors import DataSetError
+from .measure import nc_agreement, nc_ratio
+from .metrics import dice_per_class, iou_per_class
+from .segmenters.base import Segmenter, make_segmenter
+
+__all__ = [
+    "DEFAULT_METHODS",
+    "format_leaderboard",
+    "machine_description",
+    "run_bench",
+    "score_predictions",
+]
+
+#: methods `bench` runs when none are named (fast ones; slow ones are asked for by name)
+DEFAULT_METHODS: tuple[str, ...] = ("threshold",)
+
+
+def machine_description() -> str:
+    """E.g. ``"2 cores, Linux x86_64"``."""
+    return f"{os.cpu_count()} cores, {platform.system()} {platform.machine()}"
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _is_course_classes(class_names: Sequence[str]) -> bool:
+    return tuple(class_names) == COURSE_CLASSES
+
+
+def score_predictions(
+    pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], class_names: Sequence[str]
+) -> dict:
+    """Score ``(id, true_mask, predicted_mask)`` triples (DESIGN.md section 5).
+
+    Returns the ``score``, ``dice``, ``iou``, ``nc`` and ``per_image`` parts of the bench JSON.
+    The per-image score is the mean Dice over every class but 0; N/C figures are given when
+    the classes are the course's (background, cytoplasm, nucleus).
+    """
+    labels = list(range(len(class_names)))
+    with_nc = _is_course_classes(class_names)
+    per_image, dices, ious = [], [], []
+    for image_id, true, pred in pairs:
+        d = dice_per_class(true, pred, labels)
+        dices.append(d)
+        ious.append(iou_per_class(true, pred, labels))
+        row = {
+            "id": str(image_id),
+            "score": float(np.mean(d[1:])),
+            "dice": {name: float(v) for name, v in zip(class_names[1:], d[1:], strict=True)},
+        }
+        if with_nc:
+            row["nc_true"] = nc_ratio(true)
+            row["nc_pred"] = nc_ratio(pred)
+        per_image.append(row)
+    if not per_image:
+        raise DataSetError("nothing to score: no test images")
+    scores = np.array([row["score"] for row in per_image])
+    dice_mean, iou_mean = np.mean(dices, axis=0), np.mean(ious, axis=0)
+    result = {
+        "score": {"mean": float(scores.mean()), "std": float(scores.std())},
+        "dice": {name: float(v) for name, v in zip(class_names, dice_mean, strict=True)},
+        "iou": {name: float(v) for name, v in zip(class_names, iou_mean, strict=True)},
+        "nc": None,
+        "per_image": per_image,
+    }
+    if with_nc:
+        agreement = nc_agreement([r["nc_pred"] for r in per_image],
+                                 [r["nc_true"] for r in per_image])
+        result["nc"] = {
+            "mae": agreement["mae"], "r2": agreement["r2"], "within_0.05": agreement["within"],
+            "bias": agreement["bias"], "loa": agreement["loa"], "nan": agreement["nan"],
+        }
+    return result
+
+
+def evaluate_segmenter(
+    segmenter: Segmenter, dataset: Dataset, test: Sequence[int], desc: str | None = None
+) -> tuple[dict, float]:
+    """Predict and score the images ``test`` of ``dataset``; also the seconds per image."""
+    class_names = dataset.resolved_class_names()
+    seconds = 0.0
+
+    def pairs():
+        nonlocal seconds
+        for i in tqdm(test, desc=desc or f"predict {segmenter.name}", unit="img",
+                      file=sys.stderr, leave=False, disable=None):
+            image, true = dataset.pair(int(i))
+            start = time.perf_counter()
+            pred = segmenter.predict(image)
+            seconds += time.perf_counter() - start
+            yield dataset.ids[int(i)], true, pred
+
+    result = score_predictions(pairs(), class_names)
+    return result, seconds / max(len(test), 1)
+
+
+def fit_on(segmenter: Segmenter, dataset: Dataset, train: Sequence[int]) -> float:
+    """Fit on the images ``train`` of ``dataset``; the seconds it took."""
+    images, masks = [], []
+    for i in tqdm(train, desc="load training images", unit="img", file=sys.stderr,
+                  leave=False, disable=None):
+        image, mask = dataset.pair(int(i))
+        images.append(image)
+        masks.append(mask)
+    start = time.perf_counter()
+    segmenter.fit(images, masks if segmenter.supervised or dataset.has_masks else None)
+    return time.perf_counter() - start
+
+
+def _merge_folds(fold_results: list[dict], class_names: Sequence[str]) -> dict:
+    """Combine k-fold results: every image was tested once, so rescore the union of rows."""
+    if len(fold_results) == 1:
+        return fold_results[0]
+    rows = [row for fold in fold_results for row in fold["per_image"]]
+    sizes = [len(fold["per_image"]) for fold in fold_results]
+    scores = np.array([row["score"] for row in rows])
+    merged = {
+        "score": {"mean": float(scores.mean()), "std": float(scores.std()),
+                  "folds": [fold["score"]["mean"] for fold in fold_results]},
+        # Weighted by fold size: the exact mean over all tested images.
+        "dice": {k: float(np.average([f["dice"][k] for f in fold_results], weights=sizes))
+                 for k in class_names},
+        "iou": {k: float(np.average([f["iou"][k] for f in fold_results], weights=sizes))
+                for k in class_names},
+        "nc": None,
+        "per_image": rows,
+    }
+    if fold_results[0]["nc"] is not None:
+        agreement = nc_agreement([r["nc_pred"] for r in rows], [r["nc_true"] for r in rows])
+        merged["nc"] = {
+            "mae": agreement["mae"], "r2": agreement["r2"], "within_0.05": agreement["within"],
+            "bias": agreement["bias"], "loa": agreement["loa"], "nan": agreement["nan"],
+        }
+    return merged
+
+
+def bench_method(
+    name: str, dataset: Dataset, splits, params: dict | None = None
+) -> tuple[dict, list[Segmenter]]:
+    """Fit and score one method on every split; the JSON entry and the fitted segmenters."""
+    class_names = dataset.resolved_class_names()
+    fold_results, fitted = [], []
+    fit_seconds = predict_seconds = 0.0
+    segmenter = make_segmenter(name, **(params or {}))
+    for k, (train, test) in enumerate(splits):
+        segmenter = make_segmenter(name, **(params or {}))
+        fit_seconds += fit_on(segmenter, dataset, train)
+        desc = f"{name}" + (f" fold {k + 1}/{len(splits)}" if len(splits) > 1 else "")
+        result, per_image_seconds = evaluate_segmenter(segmenter, dataset, test, desc)
+        predict_seconds += per_image_seconds
+        fold_results.append(result)
+        fitted.append(segmenter)
+    merged = _merge_folds(fold_results, class_names)
+    entry = {
+        "name": name,
+        "params": segmenter.get_params(deep=False),
+        **{k: merged[k] for k in ("score", "dice", "iou", "nc")},
+        "fit_seconds": fit_seconds / len(splits),
+        "predict_seconds_per_image": predict_seconds / len(splits),
+        "per_image": merged["per_image"],
+    }
+    return entry, fitted
+
+
+def run_bench(
+    dataset: Dataset,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    split: str | None = None,
+    params: dict[str, dict] | None = None,
+) -> dict:
+    """Fit and score each method on ``split`` of ``dataset``: the bench JSON of DESIGN.md §5.
+
+    Examples
+    --------
+    >>> from seglab.datasets import synthetic_cells
+    >>> out = run_bench(synthetic_cells(4, size=64), ["threshold"], split="random:0")
+    >>> out["methods"][0]["name"], out["n_test"]
+    ('threshold', 1)
+    """
+    from . import __version__
+
+    splits = make_splits(dataset, split)
+    class_names = dataset.resolved_class_names()
+    entries = []
+    for name in methods:
+        entry, _ = bench_method(name, dataset, splits, (params or {}).get(name))
+        entries.append(entry)
+        print(f"seglab: {name}: score {entry['score']['mean']:.4f}", file=sys.stderr)
+    n_train = len(splits[0][0]) if len(splits) == 1 else int(np.mean([len(s[0]) for s in splits]))
+    return {
+        "seglab": __version__,
+        "date": _now(),
+        "machine": machine_description(),
+        "data": dataset.source,
+        "split": split or ("given" if dataset.given_split is not None else "all"),
+        "n_train": n_train,
+        "n_test": int(sum(len(s[1]) for s in splits)),
+        "classes": list(class_names),
+        "methods": entries,
+    }
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def format_leaderboard(result: dict) -> str:
+    """A plain-text table of a bench result, best score first."""
+    classes = result.get("classes") or list(result["methods"][0]["dice"])
+    header = ["method", "score", "±std", *[f"dice:{c}" for c in classes[1:]]]
+    with_nc = any(m["nc"] for m in result["methods"])
+    if with_nc:
+        header += ["nc_mae", "nc_r2", "nc±0.05"]
+    header += ["fit_s", "pred_ms"]
+    rows = []
+    for m in sorted(result["methods"], key=lambda m: -m["score"]["mean"]):
+        row = [m["name"], _fmt(m["score"]["mean"]), _fmt(m["score"]["std"]),
+               *[_fmt(m["dice"][c]) for c in classes[1:]]]
+        if with_nc:
+            nc = m["nc"] or {}
+            row += [_fmt(nc.get("mae")), _fmt(nc.get("r2"), 2), _fmt(nc.get("within_0.05"), 2)]
+        row += [_fmt(m["fit_seconds"], 2), _fmt(1000 * m["predict_seconds_per_image"], 1)]
+        rows.append(row)
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        f"data: {result['data']}  split: {result['split']}  train: {result['n_train']}"
+        f"  test: {result['n_test']}",
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+    ]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,425 @@
+"""The ``seglab`` command (DESIGN.md section 4). It only parses arguments and calls the library.
+
+Exit codes: 0 success; 2 bad input or usage (one line on stderr); 1 an unexpected error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+
+EPILOG = """\
+data: a folder with images/ + masks/ (matched by file stem), the course's X/ + y/ (.npy), or
+train/ + test/ each holding one of those. Images are PNG, TIFF, JPEG or NPY, 8/16-bit, grey,
+RGB or RGBA; masks hold the labels themselves (0 background, 1 cytoplasm, 2 nucleus, ...).
+splits: course (the course labs' 152/39 split), given (a train/ + test/ folder), all,
+random[:SEED], kfold[:K].
+"""
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_sets(pairs: list[str] | None) -> dict:
+    from .errors import ParameterError
+
+    params = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ParameterError(f"--set {pair!r}: write it as NAME=VALUE")
+        params[key.strip()] = _parse_value(value.strip())
+    return params
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _clean_nan(value):
+    """JSON has no NaN: write null instead."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_nan(v) for v in value]
+    return value
+
+
+def _write_json(path: str, payload: dict) -> None:
+    from .io import atomic_path
+
+    text = json.dumps(_clean_nan(payload), indent=1, default=_json_default)
+    if path == "-":
+        print(text)
+        return
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text + "\n", encoding="utf-8")
+
+
+def _open_data(args):
+    from .datasets import open_dataset
+
+    dataset = open_dataset(args.data, normalize=args.normalize)
+    if getattr(args, "scribbles", False):
+        dataset.scribbles = True
+    return dataset
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_methods(args) -> int:
+    from .segmenters import list_segmenters
+
+    rows = list_segmenters()
+    if args.json:
+        _write_json("-", {"methods": rows})
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        kind = "supervised" if r["supervised"] else "unsupervised"
+        status = "" if r["available"] else f"  [needs: {r['install']}]"
+        print(f"{r['name'].ljust(width)}  {kind:12}  {r['description']}{status}")
+        if r["params"]:
+            print(" " * (width + 2) + "params: "
+                  + ", ".join(f"{k}={v!r}" for k, v in r["params"].items()))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .bench import fit_on
+    from .datasets import make_splits
+    from .errors import DataSetError
+    from .modelfile import save
+    from .segmenters import make_segmenter
+
+    segmenter = make_segmenter(args.method, **_parse_sets(args.set))
+    dataset = _open_data(args)
+    if not dataset.has_masks and segmenter.supervised:
+        raise DataSetError(f"{args.data}: {args.method} is supervised and the data has no masks")
+    splits = make_splits(dataset, args.split)
+    if len(splits) != 1:
+        raise DataSetError(f"--split {args.split}: train needs a single split, not k folds")
+    train, _ = splits[0]
+    seconds = fit_on(segmenter, dataset, train)
+    save(segmenter, args.output, trained_on={
+        "data": str(args.data), "split": args.split or "default", "n_images": len(train)})
+    print(f"trained {args.method} on {len(train)} images in {seconds:.1f} s -> {args.output}")
+    return 0
+
+
+def _expand_inputs(inputs: list[str]) -> list[Path]:
+    from .errors import ImageReadError
+    from .io import IMAGE_SUFFIXES, list_image_files
+
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            folder = path / "images" if (path / "images").is_dir() else path
+            folder = path / "X" if (path / "X").is_dir() else folder
+            found = list_image_files(folder)
+            if not found:
+                raise ImageReadError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+            files.extend(found)
+        elif not path.exists():
+            raise ImageReadError(f"{path}: no such file")
+        else:
+            files.append(path)
+    stems = [p.stem for p in files]
+    if len(set(stems)) != len(stems):
+        dup = next(s for s in stems if stems.count(s) > 1)
+        raise ImageReadError(f"two inputs share the stem {dup!r}; their masks would collide")
+    return files
+
+
+def cmd_predict(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .io import load_image, save_image, save_mask
+    from .modelfile import load
+
+    segmenter = load(args.model)
+    files = _expand_inputs(args.inputs)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in tqdm(files, desc="predict", unit="img", file=sys.stderr, disable=None):
+        image = load_image(path, normalize=args.normalize)
+        labels = segmenter.predict(image)
+        save_mask(out / f"{path.stem}.{args.format}", labels)
+        if args.proba:
+            save_image(out / f"{path.stem}_proba.tif", segmenter.predict_proba(image))
+    print(f"wrote {len(files)} mask(s) to {out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .bench import evaluate_segmenter, format_leaderboard, machine_description, score_predictions
+    from .datasets import make_splits
+    from .errors import DataSetError, ParameterError
+    from .io import MASK_SUFFIXES, list_image_files, load_mask
+    from .modelfile import load
+
+    if args.model and args.data:
+        segmenter = load(args.model)
+        dataset = _open_data(args)
+        if not dataset.has_masks:
+            raise DataSetError(f"{args.data}: evaluate needs masks")
+        splits = make_splits(dataset, args.split)
+        test = np.concatenate([s[1] for s in splits])
+        result, seconds = evaluate_segmenter(segmenter, dataset, test)
+        name, data, split = segmenter.name, str(args.data), args.split or "default"
+    elif args.pred and args.true:
+        pred_files = {p.stem: p for p in list_image_files(args.pred, MASK_SUFFIXES)}
+        true_files = list_image_files(args.true, MASK_SUFFIXES)
+        if not true_files:
+            raise DataSetError(f"{args.true}: no mask files")
+        missing = [p.stem for p in true_files if p.stem not in pred_files]
+        if missing:
+            raise DataSetError(f"{args.pred}: no predicted mask for {missing[0]!r}"
+                               f" ({len(missing)} missing)")
+        masks = [(p.stem, load_mask(p), load_mask(pred_files[p.stem])) for p in true_files]
+        top = max(int(max(t.max(), p.max())) for _, t, p in masks)
+        from .datasets import COURSE_CLASSES
+
+        classes = COURSE_CLASSES if top == 2 else ("background",
+                                                   *(f"class{k}" for k in range(1, top + 1)))
+        for stem, t, p in masks:
+            if t.shape != p.shape:
+                raise DataSetError(f"{stem}: true mask {t.shape} and prediction {p.shape} differ")
+        result = score_predictions(masks, classes)
+        seconds, name, data, split = 0.0, "predictions", str(args.true), "-"
+        test = masks
+    else:
+        raise ParameterError("evaluate needs either --model and --data, or --pred and --true")
+    payload = {
+        "seglab": __version__, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine_description(), "data": data, "split": split, "n_train": 0,
+        "n_test": len(test), "classes": list(result["dice"]),
+        "methods": [{"name": name, "params": {}, **{k: result[k] for k in
+                     ("score", "dice", "iou", "nc")}, "fit_seconds": 0.0,
+                     "predict_seconds_per_image": seconds, "per_image": result["per_image"]}],
+    }
+    print(format_leaderboard(payload))
+    if args.json:
+        _write_json(args.json, payload)
+    return 0
+
+
+def cmd_nc_ratio(args) -> int:
+    import csv
+    import io
+
+    from .io import load_mask
+    from .measure import nc_ratio
+
+    rows = []
+    for item in args.masks:
+        path = Path(item)
+        mask = load_mask(path)
+        n_nucleus = int((mask == 2).sum())
+        n_cytoplasm = int((mask == 1).sum())
+        rows.append({"image": path.stem, "nucleus_px": n_nucleus, "cytoplasm_px": n_cytoplasm,
+                     "nc_ratio": nc_ratio(mask)})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "nc_ratio": "nan" if math.isnan(row["nc_ratio"])
+                         else f"{row['nc_ratio']:.6f}"})
+    if args.csv:
+        from .io import atomic_path
+
+        with atomic_path(args.csv) as tmp:
+            Path(tmp).write_text(buffer.getvalue(), encoding="utf-8")
+    sys.stdout.write(buffer.getvalue())
+    return 0
+
+
+def _bench_and_report(dataset, methods, split, json_path, report_path, out_masks=None):
+    from .bench import format_leaderboard, run_bench
+    from .report import pick_examples, write_report
+
+    result = run_bench(dataset, methods, split)
+    print(format_leaderboard(result))
+    if json_path:
+        _write_json(json_path, result)
+    if report_path or out_masks:
+        _write_examples(dataset, result, split, report_path, out_masks, pick_examples,
+                        write_report)
+    return result
+
+
+def _write_examples(dataset, result, split, report_path, out_masks, pick_examples, write_report):
+    """Refit each method (cheap for the fast ones) to draw overlays and write example masks."""
+    from .bench import fit_on
+    from .datasets import make_splits
+    from .io import save_mask
+    from .segmenters import make_segmenter
+
+    train, _ = make_splits(dataset, split)[0]
+    index = {image_id: i for i, image_id in enumerate(dataset.ids)}
+    examples = {}
+    for entry in result["methods"]:
+        segmenter = make_segmenter(entry["name"], **entry["params"])
+        fit_on(segmenter, dataset, train)
+        rows = []
+        for label, image_id in pick_examples(entry):
+            image, true = dataset.pair(index[image_id])
+            pred = segmenter.predict(image)
+            rows.append((label, image_id, image, true, pred))
+            if out_masks:
+                save_mask(Path(out_masks) / entry["name"] / f"{image_id}.png", pred)
+        examples[entry["name"]] = rows
+    if report_path:
+        write_report(result, report_path, examples)
+
+
+def cmd_bench(args) -> int:
+    from .bench import DEFAULT_METHODS
+
+    dataset = _open_data(args)
+    methods = args.methods.split(",") if args.methods else list(DEFAULT_METHODS)
+    _bench_and_report(dataset, methods, args.split, args.json, args.report)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .datasets import synthetic_cells
+    from .segmenters import list_segmenters
+
+    start = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"seglab demo: {args.n} synthetic cell images, 80/20 split, every method",
+          file=sys.stderr)
+    dataset = synthetic_cells(args.n, random_state=args.seed)
+    methods = [r["name"] for r in list_segmenters() if r["available"]]
+    _bench_and_report(dataset, methods, f"random:{args.seed}", str(out / "bench.json"),
+                      str(out / "report.html"), out / "masks")
+    print(f"\nwrote {out / 'bench.json'}, {out / 'report.html'} and example masks in "
+          f"{out / 'masks'} ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seglab",
+        description="Segment microscopy images (threshold to U-Net), score them, and measure "
+                    "the nucleus-to-cytoplasm (N/C) ratio.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"seglab {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name, func, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    def data_options(p, required=True):
+        p.add_argument("--data", required=required, metavar="DIR", help="data-set folder")
+        p.add_argument("--split", metavar="S", default=None,
+                       help="course, given, all, random[:SEED] or kfold[:K] "
+                            "(default: given for a train/+test/ folder, else all)")
+        p.add_argument("--normalize", choices=["dtype", "minmax"], default="dtype",
+                       help="scale images by their dtype's range (default) or per-image min-max")
+
+    p = add("demo", cmd_demo, "Run every method on built-in synthetic cells: leaderboard, "
+                              "masks and an HTML report.")
+    p.add_argument("--out", default="seglab-demo", metavar="DIR", help="output folder")
+    p.add_argument("--n", type=int, default=40, help="number of synthetic images (default 40)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    p = add("methods", cmd_methods, "List the registered methods and their parameters.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add("train", cmd_train, "Fit a method on the training part of a split and save it.")
+    p.add_argument("method", help="method name (see `seglab methods`)")
+    data_options(p)
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="method parameter (repeatable); VALUE is read as JSON when it parses")
+    p.add_argument("--scribbles", action="store_true",
+                   help="masks are sparse scribbles: 0 = unlabelled, 1.. = classes")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.seglab")
+
+    p = add("predict", cmd_predict, "Apply a model to images; one mask per input, named by "
+                                    "its stem.")
+    p.add_argument("model", metavar="MODEL.seglab")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
+    p.add_argument("--format", choices=["png", "tif", "npy"], default="png",
+                   help="mask file format; a PNG holds the labels 0, 1, 2 (default png)")
+    p.add_argument("--proba", action="store_true",
+                   help="also write STEM_proba.tif with class probabilities (H, W, K)")
+    p.add_argument("--normalize", choices=["dtype", "minmax"], default="dtype")
+
+    p = add("evaluate", cmd_evaluate, "Score a model on a data set's test part, or predicted "
+                                      "masks against true ones.")
+    p.add_argument("--model", metavar="MODEL.seglab")
+    data_options(p, required=False)
+    p.add_argument("--pred", metavar="DIR", help="folder of predicted masks")
+    p.add_argument("--true", metavar="DIR", help="folder of true masks (matched by stem)")
+    p.add_argument("--json", metavar="FILE", help="write the result as JSON")
+
+    p = add("nc-ratio", cmd_nc_ratio, "Nucleus-to-cytoplasm ratio (nucleus px / cytoplasm px) "
+                                      "of label masks, as CSV on stdout.")
+    p.add_argument("masks", nargs="+", metavar="MASK", help="mask files (1 cytoplasm, 2 nucleus)")
+    p.add_argument("--csv", metavar="FILE", help="also write the CSV to FILE")
+
+    p = add("bench", cmd_bench, "Fit and score methods on one split: leaderboard, JSON, report.")
+    data_options(p)
+    p.add_argument("--methods", metavar="A,B", help="comma-separated methods (default: the "
+                                                    "fast ones)")
+    p.add_argument("--json", metavar="FILE", help="write the result as JSON (DESIGN.md §5)")
+    p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .errors import SeglabError
+
+    try:
+        return int(args.func(args) or 0)
+    except SeglabError as exc:
+        print(f"seglab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("seglab: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"seglab: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
+              "traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

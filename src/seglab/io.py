@@ -1,0 +1,317 @@
+"""Reading and writing images and masks.
+
+Images come back as ``float32 (H, W, C)`` in [0, 1] (channels last; grey images have ``C = 1``),
+masks as ``(H, W)`` integer labels. Every writer is atomic: it writes a temporary file in the
+destination folder and renames it, so a reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageReadError, ImageTooLargeError, ParameterError, ShapeError
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_PIXELS",
+    "atomic_path",
+    "check_image",
+    "check_mask",
+    "list_image_files",
+    "load_image",
+    "load_mask",
+    "load_scribbles",
+    "natural_key",
+    "save_image",
+    "save_mask",
+]
+
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy")
+MASK_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
+# Largest image (pixels) held in memory whole; beyond it `predict --chunk` tiles the image.
+MAX_PIXELS = 1 << 28
+NORMALIZATIONS = ("dtype", "minmax")
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders ``"2"`` before ``"10"``.
+
+    Examples
+    --------
+    >>> sorted(["10", "2", "1"], key=natural_key)
+    ['1', '2', '10']
+    """
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def list_image_files(folder: str | os.PathLike, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+    """Image files of ``folder`` (non-recursive) in natural order of their stems."""
+    folder = Path(folder)
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes]
+    return sorted(files, key=lambda p: natural_key(p.stem))
+
+
+def _read_array(path: Path) -> np.ndarray:
+    """Decode a file into a raw array, turning every decoder failure into ImageReadError."""
+    if not path.exists():
+        raise ImageReadError(f"{path}: no such file")
+    if not path.is_file():
+        raise ImageReadError(f"{path}: not a file")
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise ImageReadError(
+            f"{path}: unsupported file type {suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}"
+        )
+    try:
+        if suffix == ".npy":
+            # allow_pickle=False: an .npy file never runs code.
+            array = np.load(path, allow_pickle=False)
+        elif suffix in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                shape = tif.series[0].shape
+                if int(np.prod(shape[:2])) > MAX_PIXELS:
+                    raise ImageTooLargeError(
+                        f"{path}: {shape[0]}x{shape[1]} pixels is too large to hold in memory;"
+                        " use `seglab predict --chunk N` for tiled prediction"
+                    )
+                array = tif.asarray()
+        else:
+            import imageio.v3 as iio
+            from PIL import Image
+
+            # Pillow warns at 89 Mpx and raises beyond twice that: both are decompression bombs.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                array = iio.imread(path)
+    except (ImageReadError, ImageTooLargeError):
+        raise
+    except MemoryError as exc:
+        raise ImageTooLargeError(f"{path}: too large to read into memory") from exc
+    except Exception as exc:  # decoders raise anything: OSError, ValueError, SyntaxError, ...
+        name = type(exc).__name__
+        if "DecompressionBomb" in name:
+            raise ImageTooLargeError(
+                f"{path}: refused as a possible decompression bomb ({exc})"
+            ) from exc
+        raise ImageReadError(f"{path}: cannot decode ({name}: {exc})") from exc
+    if not isinstance(array, np.ndarray) or array.dtype == object:
+        raise ImageReadError(f"{path}: does not hold a numeric array")
+    return array
+
+
+def _to_channels_last(array: np.ndarray, source: str) -> np.ndarray:
+    if array.ndim == 2:
+        return array[:, :, None]
+    if array.ndim == 3:
+        # The course stores (3, H, W); scikit-image wants (H, W, 3).
+        if array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
+            array = np.moveaxis(array, 0, -1)
+        if array.shape[-1] == 4:  # RGBA: alpha dropped
+            array = array[..., :3]
+        if array.shape[-1] == 2:  # grey + alpha
+            array = array[..., :1]
+        return array
+    raise ShapeError(f"{source}: an image must be 2-D or 3-D, got shape {array.shape}")
+
+
+def check_image(image, source: str = "image", normalize: str = "dtype") -> np.ndarray:
+    """Validate an array and return it as ``float32 (H, W, C)`` in [0, 1].
+
+    Integer images are scaled by their dtype's range (uint8 / 255, uint16 / 65535); float
+    images must already lie in [0, 1]. ``normalize="minmax"`` rescales each image to its own
+    minimum and maximum instead (the course's convention for some data sets).
+
+    Parameters
+    ----------
+    image : array_like
+        ``(H, W)``, ``(H, W, C)`` or channels-first ``(C, H, W)`` with ``C`` in 1, 3, 4.
+    source : str
+        Name used in error messages (a file name or "image").
+    normalize : {"dtype", "minmax"}
+        How to bring values to [0, 1].
+
+    Examples
+    --------
+    >>> check_image(np.array([[0, 255]], dtype=np.uint8)).tolist()
+    [[[0.0], [1.0]]]
+    """
+    if normalize not in NORMALIZATIONS:
+        raise ParameterError(f"normalize={normalize!r}: use one of {', '.join(NORMALIZATIONS)}")
+    array = np.asarray(image)
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise ImageReadError(f"{source}: pixel type {array.dtype} is not numeric")
+    array = _to_channels_last(array, source)
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ShapeError(f"{source}: image is empty, shape {array.shape}")
+    if array.shape[0] * array.shape[1] > MAX_PIXELS:
+        raise ImageTooLargeError(
+            f"{source}: {array.shape[0]}x{array.shape[1]} pixels is too large to hold in memory;"
+            " use `seglab predict --chunk N` for tiled prediction"
+        )
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ImageReadError(f"{source}: contains NaN or infinite pixel values")
+    if normalize == "minmax":
+        out = array.astype(np.float32)
+        low, high = float(out.min()), float(out.max())
+        out = (out - low) / (high - low) if high > low else np.zeros_like(out)
+        return out.astype(np.float32, copy=False)
+    if array.dtype == bool:
+        return array.astype(np.float32)
+    if array.dtype.kind in "iu":
+        info = np.iinfo(array.dtype)
+        if array.dtype.kind == "i" and array.min() < 0:
+            raise ImageReadError(
+                f"{source}: signed image has negative values; use --normalize minmax"
+            )
+        return (array / np.float32(info.max)).astype(np.float32)
+    out = array.astype(np.float32, copy=False)
+    low, high = float(out.min()), float(out.max())
+    if low < 0.0 or high > 1.0:
+        raise ImageReadError(
+            f"{source}: float values span [{low:.4g}, {high:.4g}], outside [0, 1];"
+            " use --normalize minmax"
+        )
+    return out
+
+
+def load_image(path: str | os.PathLike, normalize: str = "dtype") -> np.ndarray:
+    """Read an image file (PNG, TIFF, JPEG or NPY) as ``float32 (H, W, C)`` in [0, 1].
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.npy")
+    >>> np.save(p, np.full((3, 4, 5), 0.5, dtype=np.float32))  # channels first, as the course
+    >>> load_image(p).shape
+    (4, 5, 3)
+    """
+    path = Path(path)
+    return check_image(_read_array(path), source=str(path), normalize=normalize)
+
+
+def check_mask(mask, source: str = "mask", allow_unlabelled: bool = False) -> np.ndarray:
+    """Validate a label mask and return it as ``(H, W)`` int64.
+
+    A mask stored as an image with identical channels (grey saved as RGB) is reduced to one
+    channel. Negative labels are refused unless ``allow_unlabelled`` (then only -1 is allowed).
+    """
+    array = np.asarray(mask)
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise ImageReadError(f"{source}: mask type {array.dtype} is not numeric")
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        if not (np.array_equal(array[..., 0], array[..., 1])
+                and np.array_equal(array[..., 0], array[..., 2])):
+            raise ShapeError(f"{source}: a colour mask is not supported; store the labels 0, 1, 2...")
+        array = array[..., 0]
+    if array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 2:
+        raise ShapeError(f"{source}: a mask must be 2-D, got shape {array.shape}")
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all() or not np.array_equal(array, np.round(array)):
+            raise ImageReadError(f"{source}: mask values must be whole numbers (labels)")
+    labels = array.astype(np.int64)
+    low = int(labels.min()) if labels.size else 0
+    if low < (-1 if allow_unlabelled else 0):
+        raise ImageReadError(f"{source}: negative label {low} in a mask")
+    return labels
+
+
+def load_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a label mask (PNG, TIFF or NPY holding the labels themselves) as ``(H, W)`` int64."""
+    path = Path(path)
+    return check_mask(_read_array(path), source=str(path))
+
+
+def load_scribbles(path: str | os.PathLike) -> np.ndarray:
+    """Read sparse scribbles (0 = unlabelled, 1.. = classes) as labels with -1 = unlabelled.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "s.npy")
+    >>> np.save(p, np.array([[0, 1, 2]]))
+    >>> load_scribbles(p).tolist()
+    [[-1, 0, 1]]
+    """
+    return load_mask(path) - 1
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    A failure (or a kill) leaves no file at ``path`` and no stale temporary one after an error.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix,
+                               dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise
+
+
+def _mask_storage(mask: np.ndarray) -> np.ndarray:
+    if mask.min(initial=0) < 0:
+        raise ParameterError("cannot save a mask with negative labels")
+    top = int(mask.max(initial=0))
+    return mask.astype(np.uint8 if top < 256 else np.uint16)
+
+
+def save_mask(path: str | os.PathLike, mask: np.ndarray) -> Path:
+    """Write a label mask atomically as PNG, TIFF or NPY (by suffix); values are the labels."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in MASK_SUFFIXES:
+        raise ParameterError(f"{path}: masks are saved as .png, .tif or .npy, not {suffix!r}")
+    data = _mask_storage(np.asarray(mask))
+    with atomic_path(path) as tmp:
+        _write_array(tmp, suffix, data)
+    return path
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write an image atomically; float arrays in [0, 1] become uint8 for PNG/JPEG."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    data = np.asarray(image)
+    if suffix in (".png", ".jpg", ".jpeg") and data.dtype.kind == "f":
+        data = np.clip(np.round(data * 255), 0, 255).astype(np.uint8)
+    if data.ndim == 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    with atomic_path(path) as tmp:
+        _write_array(tmp, suffix, data)
+    return path
+
+
+def _write_array(tmp: Path, suffix: str, data: np.ndarray) -> None:
+    if suffix == ".npy":
+        with open(tmp, "wb") as fh:
+            np.save(fh, data, allow_pickle=False)
+    elif suffix in (".tif", ".tiff"):
+        import tifffile
+
+        tifffile.imwrite(tmp, data, compression="zlib")
+    else:
+        import imageio.v3 as iio
+
+        iio.imwrite(tmp, data, extension=suffix)

@@ -1,0 +1,289 @@
+"""The ``.seglab`` model file (DESIGN.md section 6): a ZIP that never runs code when loaded.
+
+``model.json`` lists every other member with its SHA-256 and size. Learned numpy arrays are
+stored as ``arrays/NAME.npy`` (read with ``allow_pickle=False``), fitted scikit-learn
+estimators as ``estimators/NAME.skops`` (read by skops trusting only listed types), torch
+weights as ``weights.safetensors``; plain JSON values stay in ``model.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import os
+import posixpath
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelFileError, SeglabError
+from .io import atomic_path
+from .segmenters.base import Segmenter, make_segmenter
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
+
+FORMAT = "seglab-model"
+FORMAT_VERSION = 1
+MANIFEST = "model.json"
+MAX_MANIFEST_BYTES = 4 << 20
+#: scikit-learn types a model file may hold; everything else is refused before loading.
+TRUSTED_TYPES: list[str] = []
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _is_json_value(value) -> bool:
+    try:
+        json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _to_json(value):
+    """Plain JSON form of parameters (numpy scalars and tuples made plain)."""
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# Stored in model.json's own keys, not as state.
+_BOOKKEEPING = {"classes_", "n_channels_", "trained_on_"}
+
+
+def _learned_state(segmenter: Segmenter) -> dict:
+    return {
+        k: v for k, v in vars(segmenter).items()
+        if _is_state_key(k) and k not in _BOOKKEEPING
+    }
+
+
+def _is_state_key(key: str) -> bool:
+    """Learned state is a plain identifier ending in ``_`` (never ``__dunder__``)."""
+    return key.isidentifier() and key.endswith("_") and not key.startswith("_")
+
+
+def save(segmenter: Segmenter, path: str | os.PathLike, trained_on: dict | None = None) -> Path:
+    """Write a fitted segmenter to ``path`` atomically.
+
+    Parameters
+    ----------
+    segmenter : Segmenter
+        A fitted segmenter.
+    path : path-like
+        Destination, conventionally ending in ``.seglab``.
+    trained_on : dict, optional
+        Provenance: ``data``, ``split``, ``n_images``; ``date`` is filled in.
+    """
+    if not hasattr(segmenter, "classes_"):
+        raise ModelFileError(f"cannot save {segmenter.name!r}: it is not fitted")
+    params = _to_json(segmenter.get_params(deep=False))
+    if not _is_json_value(params):
+        raise ModelFileError(f"cannot save {segmenter.name!r}: parameters are not plain values")
+    members: dict[str, bytes] = {}
+    state: dict = {}
+    for key, value in _learned_state(segmenter).items():
+        if isinstance(value, np.ndarray):
+            if value.dtype == object:
+                raise ModelFileError(f"cannot save {key}: object arrays would need pickle")
+            buffer = io.BytesIO()
+            np.save(buffer, value, allow_pickle=False)
+            members[f"arrays/{key}.npy"] = buffer.getvalue()
+        elif _is_json_value(_to_json(value)):
+            state[key] = _to_json(value)
+        elif hasattr(value, "get_params"):  # a fitted scikit-learn estimator
+            import skops.io as sio
+
+            members[f"estimators/{key}.skops"] = sio.dumps(value)
+        elif hasattr(segmenter, "_state_to_bytes"):
+            members.update(segmenter._state_to_bytes(key, value))
+        else:
+            raise ModelFileError(f"cannot save {key} of type {type(value).__name__}")
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "seglab": _version(),
+        "segmenter": segmenter.name,
+        "params": params,
+        "classes": [int(c) for c in np.asarray(segmenter.classes_)],
+        "channels": int(segmenter.n_channels_),
+        "trained_on": {**(trained_on or {}),
+                       "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")},
+        "state": state,
+        "members": {
+            name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+            for name, data in sorted(members.items())
+        },
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(MANIFEST, json.dumps(manifest, indent=1, allow_nan=True))
+        for name, data in sorted(members.items()):
+            archive.writestr(name, data)
+    return path
+
+
+def _check_member_name(name: str, path: Path) -> None:
+    normal = posixpath.normpath(name)
+    if (name.startswith(("/", "\\")) or "\\" in name or ":" in name or normal.startswith("..")
+            or normal != name):
+        raise ModelFileError(f"{path}: member path {name!r} leaves the archive")
+
+
+def _read_limited(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) -> bytes:
+    """Read a member, refusing it as soon as it inflates past ``limit`` bytes (zip bombs)."""
+    if info.file_size > limit:
+        raise ModelFileError(
+            f"{path}: member {info.filename!r} is {info.file_size} bytes, more than its"
+            f" declared {limit}"
+        )
+    chunks, total = [], 0
+    with archive.open(info) as fh:
+        while chunk := fh.read(1 << 20):
+            total += len(chunk)
+            if total > limit:
+                raise ModelFileError(
+                    f"{path}: member {info.filename!r} inflates past its declared {limit} bytes"
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    """The validated ``model.json`` of a model file (nothing else is read)."""
+    path = Path(path)
+    with _open_archive(path) as archive:
+        return _manifest(archive, path)
+
+
+def _open_archive(path: Path) -> zipfile.ZipFile:
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: not a file")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ModelFileError(f"{path}: not a seglab model file ({exc})") from exc
+
+
+def _manifest(archive: zipfile.ZipFile, path: Path) -> dict:
+    names = archive.namelist()
+    if len(names) != len(set(names)):
+        raise ModelFileError(f"{path}: duplicate member names")
+    for name in names:
+        _check_member_name(name, path)
+    if MANIFEST not in names:
+        raise ModelFileError(f"{path}: not a seglab model file (no {MANIFEST})")
+    raw = _read_limited(archive, archive.getinfo(MANIFEST), MAX_MANIFEST_BYTES, path)
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: {MANIFEST} is not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a seglab model file (format is not {FORMAT!r})")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: format_version {version!r} is not supported by seglab {_version()}"
+            f" (it reads version {FORMAT_VERSION}); upgrade seglab"
+        )
+    for key, kind in (("segmenter", str), ("params", dict), ("classes", list),
+                      ("channels", int), ("members", dict), ("state", dict)):
+        if not isinstance(manifest.get(key), kind):
+            raise ModelFileError(f"{path}: {MANIFEST} has no valid {key!r}")
+    members = manifest["members"]
+    listed, present = set(members), set(names) - {MANIFEST}
+    if present - listed:
+        raise ModelFileError(f"{path}: member {sorted(present - listed)[0]!r} is not listed")
+    if listed - present:
+        raise ModelFileError(f"{path}: listed member {sorted(listed - present)[0]!r} is missing")
+    for name, entry in members.items():
+        _check_member_name(name, path)
+        if (not isinstance(entry, dict) or not isinstance(entry.get("size"), int)
+                or entry["size"] < 0 or not isinstance(entry.get("sha256"), str)):
+            raise ModelFileError(f"{path}: member {name!r} has no valid size and sha256")
+    return manifest
+
+
+def _load_member(name: str, data: bytes, path: Path):
+    if name.startswith("arrays/") and name.endswith(".npy"):
+        try:
+            return np.load(io.BytesIO(data), allow_pickle=False)
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: array {name!r} is refused ({exc})") from exc
+        except Exception as exc:
+            raise ModelFileError(f"{path}: array {name!r} is unreadable ({exc})") from exc
+    if name.startswith("estimators/") and name.endswith(".skops"):
+        import skops.io as sio
+
+        try:
+            untrusted = [t for t in sio.get_untrusted_types(data=data) if t not in TRUSTED_TYPES]
+        except Exception as exc:
+            raise ModelFileError(f"{path}: estimator {name!r} is unreadable ({exc})") from exc
+        if untrusted:
+            raise ModelFileError(
+                f"{path}: estimator {name!r} holds untrusted type {untrusted[0]!r}; refused"
+            )
+        try:
+            return sio.loads(data, trusted=TRUSTED_TYPES)
+        except Exception as exc:
+            raise ModelFileError(f"{path}: estimator {name!r} is unreadable ({exc})") from exc
+    return data  # raw bytes (e.g. safetensors), decoded by the segmenter itself
+
+
+def load(path: str | os.PathLike) -> Segmenter:
+    """Read a model file, verifying every member before any is decoded.
+
+    Refuses (``ModelFileError``) an unknown format or version, unlisted or missing members,
+    paths that leave the archive, members larger than declared, SHA-256 mismatches, arrays
+    that need pickle and untrusted estimator types.
+    """
+    path = Path(path)
+    with _open_archive(path) as archive:
+        manifest = _manifest(archive, path)
+        contents = {}
+        for name, entry in manifest["members"].items():
+            data = _read_limited(archive, archive.getinfo(name), entry["size"], path)
+            if len(data) != entry["size"]:
+                raise ModelFileError(f"{path}: member {name!r} is shorter than declared")
+            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                raise ModelFileError(f"{path}: member {name!r} does not match its SHA-256")
+            contents[name] = data
+    try:
+        segmenter = make_segmenter(manifest["segmenter"], **manifest["params"])
+    except SeglabError as exc:
+        raise ModelFileError(f"{path}: {exc}") from exc
+    except TypeError as exc:
+        raise ModelFileError(f"{path}: invalid parameters ({exc})") from exc
+    for key, value in manifest["state"].items():
+        if not _is_state_key(key) or key in _BOOKKEEPING:
+            raise ModelFileError(f"{path}: state key {key!r} is not learned state")
+        setattr(segmenter, key, value)
+    for name, data in contents.items():
+        key = posixpath.splitext(posixpath.basename(name))[0]
+        if name.startswith(("arrays/", "estimators/")) and (
+                not _is_state_key(key) or key in _BOOKKEEPING):
+            raise ModelFileError(f"{path}: member {name!r} is not learned state")
+        value = _load_member(name, data, path)
+        if isinstance(value, bytes):
+            if not hasattr(segmenter, "_state_from_bytes"):
+                raise ModelFileError(f"{path}: member {name!r} is not used by {segmenter.name!r}")
+            segmenter._state_from_bytes(name, value)
+        else:
+            setattr(segmenter, key, value)
+    segmenter.classes_ = np.asarray(manifest["classes"])
+    segmenter.n_channels_ = manifest["channels"]
+    segmenter.trained_on_ = manifest.get("trained_on", {})
+    return segmenter

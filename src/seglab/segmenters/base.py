@@ -1,0 +1,189 @@
+"""The Segmenter interface (DESIGN.md section 3) and the registry of methods."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ..errors import DataSetError, ParameterError, ShapeError
+from ..io import check_image, check_mask
+
+__all__ = [
+    "Segmenter",
+    "get_segmenter_class",
+    "list_segmenters",
+    "make_segmenter",
+    "register",
+]
+
+_REGISTRY: dict[str, type[Segmenter]] = {}
+
+
+class Segmenter(BaseEstimator):
+    """Base of every method: scikit-learn estimator conventions on images and masks.
+
+    Subclasses implement ``_fit(images, masks)`` and ``_predict(image)`` (and optionally
+    ``_predict_proba(image)``); the public methods here validate inputs at the boundary, so
+    the subclasses may trust theirs. Constructor keywords are stored unchanged; learned state
+    ends in ``_``.
+    """
+
+    name: ClassVar[str] = ""
+    supervised: ClassVar[bool] = False
+    search_space: ClassVar[dict] = {}
+    #: extras (``pip install seglab[EXTRA]``) and the modules they provide
+    extras: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    # ------------------------------------------------------------------ public API
+    def fit(self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray] | None = None):
+        """Learn from images (float32 (H, W, C)) and, for supervised methods, masks.
+
+        Masks may hold -1 for unlabelled pixels (scribbles). Returns ``self``.
+        """
+        images = [check_image(im, source=f"training image {i}") for i, im in enumerate(images)]
+        if not images:
+            raise DataSetError(f"{self.name}: no training images")
+        channels = {im.shape[-1] for im in images}
+        if len(channels) > 1:
+            raise ShapeError(f"training images mix channel counts {sorted(channels)}")
+        if masks is not None:
+            masks = [check_mask(m, source=f"training mask {i}", allow_unlabelled=True)
+                     for i, m in enumerate(masks)]
+            if len(masks) != len(images):
+                raise DataSetError(f"{len(images)} training images but {len(masks)} masks")
+            for i, (im, m) in enumerate(zip(images, masks, strict=True)):
+                if im.shape[:2] != m.shape:
+                    raise ShapeError(
+                        f"training image {i} is {im.shape[0]}x{im.shape[1]}"
+                        f" but its mask is {m.shape[0]}x{m.shape[1]}"
+                    )
+        elif self.supervised:
+            raise DataSetError(f"{self.name} is supervised: fit needs masks")
+        self.n_channels_ = int(images[0].shape[-1])
+        self._fit(images, masks)
+        return self
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """Labels ``(H, W)`` uint8, values from ``classes_``."""
+        image = self._check_predict_input(image)
+        return np.asarray(self._predict(image)).astype(np.uint8, copy=False)
+
+    def predict_proba(self, image: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(H, W, K)`` float32, columns in the order of ``classes_``."""
+        if not self.has_proba:
+            raise ParameterError(f"method {self.name!r} gives labels only, no probabilities")
+        image = self._check_predict_input(image)
+        return np.asarray(self._predict_proba(image), dtype=np.float32)
+
+    @property
+    def has_proba(self) -> bool:
+        """Whether this method implements :meth:`predict_proba`."""
+        return type(self)._predict_proba is not Segmenter._predict_proba
+
+    @property
+    def halo(self) -> int:
+        """Pixels of context one output pixel depends on (0 for pixel-wise rules)."""
+        return 0
+
+    def fit_predict(self, images, masks=None) -> list[np.ndarray]:
+        return [self.fit(images, masks).predict(im) for im in images]
+
+    # ------------------------------------------------------------------ for subclasses
+    def _fit(self, images: list[np.ndarray], masks: list[np.ndarray] | None) -> None:
+        raise NotImplementedError
+
+    def _predict(self, image: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _predict_proba(self, image: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ helpers
+    def _check_predict_input(self, image) -> np.ndarray:
+        if not hasattr(self, "classes_"):
+            raise ParameterError(f"method {self.name!r} is not fitted yet: call fit first")
+        image = check_image(image)
+        if image.shape[-1] != self.n_channels_:
+            raise ShapeError(
+                f"the model was trained on {self.n_channels_}-channel images"
+                f" but this image has {image.shape[-1]}"
+            )
+        return image
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        return tags
+
+
+def register(cls: type[Segmenter]) -> type[Segmenter]:
+    """Class decorator: make ``cls`` available as ``make_segmenter(cls.name)``."""
+    if not cls.name:
+        raise TypeError(f"{cls.__name__} has no name")
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise TypeError(f"segmenter name {cls.name!r} is registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _missing_modules(cls: type[Segmenter]) -> list[str]:
+    return [mod for mod in cls.requires if importlib.util.find_spec(mod) is None]
+
+
+def get_segmenter_class(name: str) -> type[Segmenter]:
+    """The registered class called ``name``; a ParameterError lists the known names."""
+    try:
+        cls = _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ParameterError(f"unknown method {name!r}; known methods: {known}") from None
+    missing = _missing_modules(cls)
+    if missing:
+        extra = ",".join(cls.extras) or "all"
+        raise ParameterError(
+            f"method {name!r} needs {', '.join(missing)}: pip install 'seglab[{extra}]'"
+        )
+    return cls
+
+
+def make_segmenter(name: str, **params) -> Segmenter:
+    """A new segmenter of the registered method ``name`` with ``params``.
+
+    Examples
+    --------
+    >>> seg = make_segmenter("threshold", t_nucleus=0.4)
+    >>> seg.get_params()["t_nucleus"]
+    0.4
+    """
+    cls = get_segmenter_class(name)
+    accepted = inspect.signature(cls.__init__).parameters
+    unknown = [key for key in params if key not in accepted]
+    if unknown:
+        valid = ", ".join(p for p in accepted if p != "self")
+        raise ParameterError(f"method {name!r} has no parameter {unknown[0]!r}; it takes: {valid}")
+    return cls(**params)
+
+
+def list_segmenters() -> list[dict]:
+    """Registered methods: name, one-line description, supervised, extras, available, params."""
+    rows = []
+    for name in sorted(_REGISTRY):
+        cls = _REGISTRY[name]
+        doc = inspect.getdoc(cls) or ""
+        missing = _missing_modules(cls)
+        rows.append({
+            "name": name,
+            "description": doc.splitlines()[0] if doc else "",
+            "supervised": cls.supervised,
+            "extras": list(cls.extras),
+            "available": not missing,
+            "install": f"pip install 'seglab[{','.join(cls.extras)}]'" if missing else "",
+            "params": cls().get_params(deep=False) if not missing else {},
+        })
+    return rows
