@@ -85,11 +85,16 @@ def score_predictions(
         "per_image": per_image,
     }
     if with_nc:
-        agreement = nc_agreement([r["nc_pred"] for r in per_image],
-                                 [r["nc_true"] for r in per_image])
+        agreement = nc_agreement(
+            [r["nc_pred"] for r in per_image], [r["nc_true"] for r in per_image]
+        )
         result["nc"] = {
-            "mae": agreement["mae"], "r2": agreement["r2"], "within_0.05": agreement["within"],
-            "bias": agreement["bias"], "loa": agreement["loa"], "nan": agreement["nan"],
+            "mae": agreement["mae"],
+            "r2": agreement["r2"],
+            "within_0.05": agreement["within"],
+            "bias": agreement["bias"],
+            "loa": agreement["loa"],
+            "nan": agreement["nan"],
         }
     return result
 
@@ -103,8 +108,14 @@ def evaluate_segmenter(
 
     def pairs():
         nonlocal seconds
-        for i in tqdm(test, desc=desc or f"predict {segmenter.name}", unit="img",
-                      file=sys.stderr, leave=False, disable=None):
+        for i in tqdm(
+            test,
+            desc=desc or f"predict {segmenter.name}",
+            unit="img",
+            file=sys.stderr,
+            leave=False,
+            disable=None,
+        ):
             image, true = dataset.pair(int(i))
             start = time.perf_counter()
             pred = segmenter.predict(image)
@@ -118,8 +129,9 @@ def evaluate_segmenter(
 def fit_on(segmenter: Segmenter, dataset: Dataset, train: Sequence[int]) -> float:
     """Fit on the images ``train`` of ``dataset``; the seconds it took."""
     images, masks = [], []
-    for i in tqdm(train, desc="load training images", unit="img", file=sys.stderr,
-                  leave=False, disable=None):
+    for i in tqdm(
+        train, desc="load training images", unit="img", file=sys.stderr, leave=False, disable=None
+    ):
         image, mask = dataset.pair(int(i))
         images.append(image)
         masks.append(mask)
@@ -136,21 +148,32 @@ def _merge_folds(fold_results: list[dict], class_names: Sequence[str]) -> dict:
     sizes = [len(fold["per_image"]) for fold in fold_results]
     scores = np.array([row["score"] for row in rows])
     merged = {
-        "score": {"mean": float(scores.mean()), "std": float(scores.std()),
-                  "folds": [fold["score"]["mean"] for fold in fold_results]},
+        "score": {
+            "mean": float(scores.mean()),
+            "std": float(scores.std()),
+            "folds": [fold["score"]["mean"] for fold in fold_results],
+        },
         # Weighted by fold size: the exact mean over all tested images.
-        "dice": {k: float(np.average([f["dice"][k] for f in fold_results], weights=sizes))
-                 for k in class_names},
-        "iou": {k: float(np.average([f["iou"][k] for f in fold_results], weights=sizes))
-                for k in class_names},
+        "dice": {
+            k: float(np.average([f["dice"][k] for f in fold_results], weights=sizes))
+            for k in class_names
+        },
+        "iou": {
+            k: float(np.average([f["iou"][k] for f in fold_results], weights=sizes))
+            for k in class_names
+        },
         "nc": None,
         "per_image": rows,
     }
     if fold_results[0]["nc"] is not None:
         agreement = nc_agreement([r["nc_pred"] for r in rows], [r["nc_true"] for r in rows])
         merged["nc"] = {
-            "mae": agreement["mae"], "r2": agreement["r2"], "within_0.05": agreement["within"],
-            "bias": agreement["bias"], "loa": agreement["loa"], "nan": agreement["nan"],
+            "mae": agreement["mae"],
+            "r2": agreement["r2"],
+            "within_0.05": agreement["within"],
+            "bias": agreement["bias"],
+            "loa": agreement["loa"],
+            "nan": agreement["nan"],
         }
     return merged
 
@@ -237,8 +260,12 @@ def format_leaderboard(result: dict) -> str:
     header += ["fit_s", "pred_ms"]
     rows = []
     for m in sorted(result["methods"], key=lambda m: -m["score"]["mean"]):
-        row = [m["name"], _fmt(m["score"]["mean"]), _fmt(m["score"]["std"]),
-               *[_fmt(m["dice"][c]) for c in classes[1:]]]
+        row = [
+            m["name"],
+            _fmt(m["score"]["mean"]),
+            _fmt(m["score"]["std"]),
+            *[_fmt(m["dice"][c]) for c in classes[1:]],
+        ]
         if with_nc:
             nc = m["nc"] or {}
             row += [_fmt(nc.get("mae")), _fmt(nc.get("r2"), 2), _fmt(nc.get("within_0.05"), 2)]

@@ -99,8 +99,11 @@ def cmd_methods(args) -> int:
         status = "" if r["available"] else f"  [needs: {r['install']}]"
         print(f"{r['name'].ljust(width)}  {kind:12}  {r['description']}{status}")
         if r["params"]:
-            print(" " * (width + 2) + "params: "
-                  + ", ".join(f"{k}={v!r}" for k, v in r["params"].items()))
+            print(
+                " " * (width + 2)
+                + "params: "
+                + ", ".join(f"{k}={v!r}" for k, v in r["params"].items())
+            )
     return 0
 
 
@@ -120,8 +123,15 @@ def cmd_train(args) -> int:
         raise DataSetError(f"--split {args.split}: train needs a single split, not k folds")
     train, _ = splits[0]
     seconds = fit_on(segmenter, dataset, train)
-    save(segmenter, args.output, trained_on={
-        "data": str(args.data), "split": args.split or "default", "n_images": len(train)})
+    save(
+        segmenter,
+        args.output,
+        trained_on={
+            "data": str(args.data),
+            "split": args.split or "default",
+            "n_images": len(train),
+        },
+    )
     print(f"trained {args.method} on {len(train)} images in {seconds:.1f} s -> {args.output}")
     return 0
 
@@ -172,7 +182,12 @@ def cmd_predict(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .bench import evaluate_segmenter, format_leaderboard, machine_description, score_predictions
+    from .bench import (
+        evaluate_segmenter,
+        format_leaderboard,
+        machine_description,
+        score_predictions,
+    )
     from .datasets import make_splits
     from .errors import DataSetError, ParameterError
     from .io import MASK_SUFFIXES, list_image_files, load_mask
@@ -194,14 +209,18 @@ def cmd_evaluate(args) -> int:
             raise DataSetError(f"{args.true}: no mask files")
         missing = [p.stem for p in true_files if p.stem not in pred_files]
         if missing:
-            raise DataSetError(f"{args.pred}: no predicted mask for {missing[0]!r}"
-                               f" ({len(missing)} missing)")
+            raise DataSetError(
+                f"{args.pred}: no predicted mask for {missing[0]!r} ({len(missing)} missing)"
+            )
         masks = [(p.stem, load_mask(p), load_mask(pred_files[p.stem])) for p in true_files]
         top = max(int(max(t.max(), p.max())) for _, t, p in masks)
         from .datasets import COURSE_CLASSES
 
-        classes = COURSE_CLASSES if top == 2 else ("background",
-                                                   *(f"class{k}" for k in range(1, top + 1)))
+        classes = (
+            COURSE_CLASSES
+            if top == 2
+            else ("background", *(f"class{k}" for k in range(1, top + 1)))
+        )
         for stem, t, p in masks:
             if t.shape != p.shape:
                 raise DataSetError(f"{stem}: true mask {t.shape} and prediction {p.shape} differ")
@@ -211,12 +230,24 @@ def cmd_evaluate(args) -> int:
     else:
         raise ParameterError("evaluate needs either --model and --data, or --pred and --true")
     payload = {
-        "seglab": __version__, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_description(), "data": data, "split": split, "n_train": 0,
-        "n_test": len(test), "classes": list(result["dice"]),
-        "methods": [{"name": name, "params": {}, **{k: result[k] for k in
-                     ("score", "dice", "iou", "nc")}, "fit_seconds": 0.0,
-                     "predict_seconds_per_image": seconds, "per_image": result["per_image"]}],
+        "seglab": __version__,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine_description(),
+        "data": data,
+        "split": split,
+        "n_train": 0,
+        "n_test": len(test),
+        "classes": list(result["dice"]),
+        "methods": [
+            {
+                "name": name,
+                "params": {},
+                **{k: result[k] for k in ("score", "dice", "iou", "nc")},
+                "fit_seconds": 0.0,
+                "predict_seconds_per_image": seconds,
+                "per_image": result["per_image"],
+            }
+        ],
     }
     print(format_leaderboard(payload))
     if args.json:
@@ -237,14 +268,21 @@ def cmd_nc_ratio(args) -> int:
         mask = load_mask(path)
         n_nucleus = int((mask == 2).sum())
         n_cytoplasm = int((mask == 1).sum())
-        rows.append({"image": path.stem, "nucleus_px": n_nucleus, "cytoplasm_px": n_cytoplasm,
-                     "nc_ratio": nc_ratio(mask)})
+        rows.append(
+            {
+                "image": path.stem,
+                "nucleus_px": n_nucleus,
+                "cytoplasm_px": n_cytoplasm,
+                "nc_ratio": nc_ratio(mask),
+            }
+        )
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({**row, "nc_ratio": "nan" if math.isnan(row["nc_ratio"])
-                         else f"{row['nc_ratio']:.6f}"})
+        writer.writerow(
+            {**row, "nc_ratio": "nan" if math.isnan(row["nc_ratio"]) else f"{row['nc_ratio']:.6f}"}
+        )
     if args.csv:
         from .io import atomic_path
 
@@ -263,8 +301,7 @@ def _bench_and_report(dataset, methods, split, json_path, report_path, out_masks
     if json_path:
         _write_json(json_path, result)
     if report_path or out_masks:
-        _write_examples(dataset, result, split, report_path, out_masks, pick_examples,
-                        write_report)
+        _write_examples(dataset, result, split, report_path, out_masks, pick_examples, write_report)
     return result
 
 
@@ -309,14 +346,23 @@ def cmd_demo(args) -> int:
     start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"seglab demo: {args.n} synthetic cell images, 80/20 split, every method",
-          file=sys.stderr)
+    print(
+        f"seglab demo: {args.n} synthetic cell images, 80/20 split, every method", file=sys.stderr
+    )
     dataset = synthetic_cells(args.n, random_state=args.seed)
     methods = [r["name"] for r in list_segmenters() if r["available"]]
-    _bench_and_report(dataset, methods, f"random:{args.seed}", str(out / "bench.json"),
-                      str(out / "report.html"), out / "masks")
-    print(f"\nwrote {out / 'bench.json'}, {out / 'report.html'} and example masks in "
-          f"{out / 'masks'} ({time.perf_counter() - start:.0f} s)")
+    _bench_and_report(
+        dataset,
+        methods,
+        f"random:{args.seed}",
+        str(out / "bench.json"),
+        str(out / "report.html"),
+        out / "masks",
+    )
+    print(
+        f"\nwrote {out / 'bench.json'}, {out / 'report.html'} and example masks in "
+        f"{out / 'masks'} ({time.perf_counter() - start:.0f} s)"
+    )
     return 0
 
 
@@ -327,28 +373,46 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seglab",
         description="Segment microscopy images (threshold to U-Net), score them, and measure "
-                    "the nucleus-to-cytoplasm (N/C) ratio.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "the nucleus-to-cytoplasm (N/C) ratio.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"seglab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name, func, help_text):
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(func=func)
         return p
 
     def data_options(p, required=True):
         p.add_argument("--data", required=required, metavar="DIR", help="data-set folder")
-        p.add_argument("--split", metavar="S", default=None,
-                       help="course, given, all, random[:SEED] or kfold[:K] "
-                            "(default: given for a train/+test/ folder, else all)")
-        p.add_argument("--normalize", choices=["dtype", "minmax"], default="dtype",
-                       help="scale images by their dtype's range (default) or per-image min-max")
+        p.add_argument(
+            "--split",
+            metavar="S",
+            default=None,
+            help="course, given, all, random[:SEED] or kfold[:K] "
+            "(default: given for a train/+test/ folder, else all)",
+        )
+        p.add_argument(
+            "--normalize",
+            choices=["dtype", "minmax"],
+            default="dtype",
+            help="scale images by their dtype's range (default) or per-image min-max",
+        )
 
-    p = add("demo", cmd_demo, "Run every method on built-in synthetic cells: leaderboard, "
-                              "masks and an HTML report.")
+    p = add(
+        "demo",
+        cmd_demo,
+        "Run every method on built-in synthetic cells: leaderboard, masks and an HTML report.",
+    )
     p.add_argument("--out", default="seglab-demo", metavar="DIR", help="output folder")
     p.add_argument("--n", type=int, default=40, help="number of synthetic images (default 40)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -359,40 +423,62 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", cmd_train, "Fit a method on the training part of a split and save it.")
     p.add_argument("method", help="method name (see `seglab methods`)")
     data_options(p)
-    p.add_argument("--set", action="append", metavar="NAME=VALUE",
-                   help="method parameter (repeatable); VALUE is read as JSON when it parses")
-    p.add_argument("--scribbles", action="store_true",
-                   help="masks are sparse scribbles: 0 = unlabelled, 1.. = classes")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="method parameter (repeatable); VALUE is read as JSON when it parses",
+    )
+    p.add_argument(
+        "--scribbles",
+        action="store_true",
+        help="masks are sparse scribbles: 0 = unlabelled, 1.. = classes",
+    )
     p.add_argument("-o", "--output", required=True, metavar="MODEL.seglab")
 
-    p = add("predict", cmd_predict, "Apply a model to images; one mask per input, named by "
-                                    "its stem.")
+    p = add(
+        "predict", cmd_predict, "Apply a model to images; one mask per input, named by its stem."
+    )
     p.add_argument("model", metavar="MODEL.seglab")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
-    p.add_argument("--format", choices=["png", "tif", "npy"], default="png",
-                   help="mask file format; a PNG holds the labels 0, 1, 2 (default png)")
-    p.add_argument("--proba", action="store_true",
-                   help="also write STEM_proba.tif with class probabilities (H, W, K)")
+    p.add_argument(
+        "--format",
+        choices=["png", "tif", "npy"],
+        default="png",
+        help="mask file format; a PNG holds the labels 0, 1, 2 (default png)",
+    )
+    p.add_argument(
+        "--proba",
+        action="store_true",
+        help="also write STEM_proba.tif with class probabilities (H, W, K)",
+    )
     p.add_argument("--normalize", choices=["dtype", "minmax"], default="dtype")
 
-    p = add("evaluate", cmd_evaluate, "Score a model on a data set's test part, or predicted "
-                                      "masks against true ones.")
+    p = add(
+        "evaluate",
+        cmd_evaluate,
+        "Score a model on a data set's test part, or predicted masks against true ones.",
+    )
     p.add_argument("--model", metavar="MODEL.seglab")
     data_options(p, required=False)
     p.add_argument("--pred", metavar="DIR", help="folder of predicted masks")
     p.add_argument("--true", metavar="DIR", help="folder of true masks (matched by stem)")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON")
 
-    p = add("nc-ratio", cmd_nc_ratio, "Nucleus-to-cytoplasm ratio (nucleus px / cytoplasm px) "
-                                      "of label masks, as CSV on stdout.")
+    p = add(
+        "nc-ratio",
+        cmd_nc_ratio,
+        "Nucleus-to-cytoplasm ratio (nucleus px / cytoplasm px) of label masks, as CSV on stdout.",
+    )
     p.add_argument("masks", nargs="+", metavar="MASK", help="mask files (1 cytoplasm, 2 nucleus)")
     p.add_argument("--csv", metavar="FILE", help="also write the CSV to FILE")
 
     p = add("bench", cmd_bench, "Fit and score methods on one split: leaderboard, JSON, report.")
     data_options(p)
-    p.add_argument("--methods", metavar="A,B", help="comma-separated methods (default: the "
-                                                    "fast ones)")
+    p.add_argument(
+        "--methods", metavar="A,B", help="comma-separated methods (default: the fast ones)"
+    )
     p.add_argument("--json", metavar="FILE", help="write the result as JSON (DESIGN.md §5)")
     p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
     return parser
@@ -416,8 +502,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"seglab: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
-              "traceback, and please report it)", file=sys.stderr)
+        print(
+            f"seglab: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
+            "traceback, and please report it)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -168,8 +168,11 @@ def _open_flat(folder: Path, normalize: str) -> Dataset | None:
             mask_dir = folder / mask_name
             masks = _match_masks(images, mask_dir, str(folder)) if mask_dir.is_dir() else None
             return Dataset(
-                images=images, masks=masks, ids=[p.stem for p in images],
-                source=str(folder), normalize=normalize,
+                images=images,
+                masks=masks,
+                ids=[p.stem for p in images],
+                source=str(folder),
+                normalize=normalize,
             )
     return None
 
@@ -182,8 +185,8 @@ def open_dataset(path: str | os.PathLike, normalize: str = "dtype") -> Dataset:
 
     Examples
     --------
-    >>> ds = open_dataset("../shared/data/voced/imagedata")  # doctest: +SKIP
-    >>> len(ds), ds.ids[:3]  # doctest: +SKIP
+    >>> ds = open_dataset("../shared/data/voced/imagedata")  # from the project root
+    >>> len(ds), ds.ids[:3]
     (200, ['0', '1', '2'])
     """
     folder = Path(path)
@@ -338,8 +341,19 @@ def _synthetic_cell_image(rng: np.random.Generator, size: int):
         for _attempt in range(20):  # place cells with little overlap
             radius = rng.uniform(45, 85) * scale / np.sqrt(n_cells) * 1.3
             cy, cx = rng.uniform(radius * 0.7, size - radius * 0.7, size=2)
-            cell = _star_distance(rng, yy, xx, cy, cx, rng.uniform(0.3, 0.9),
-                                  rng.uniform(1.0, 1.6), rng.uniform(0, np.pi)) <= radius
+            cell = (
+                _star_distance(
+                    rng,
+                    yy,
+                    xx,
+                    cy,
+                    cx,
+                    rng.uniform(0.3, 0.9),
+                    rng.uniform(1.0, 1.6),
+                    rng.uniform(0, np.pi),
+                )
+                <= radius
+            )
             if (mask[cell] > 0).mean() < 0.1 and cell.sum() > 400 * scale**2:
                 break
         # Target N/C from normal (~0.1) to malignant (>0.8), then fit the nucleus inside.
@@ -350,8 +364,16 @@ def _synthetic_cell_image(rng: np.random.Generator, size: int):
             inner = cell
         dist = ndi.distance_transform_edt(inner)
         cy_n, cx_n = np.unravel_index(np.argmax(dist + rng.uniform(0, 3, dist.shape)), dist.shape)
-        shape = _star_distance(rng, yy, xx, cy_n, cx_n, rng.uniform(0.1, 0.5),
-                               rng.uniform(1.0, 1.4), rng.uniform(0, np.pi))
+        shape = _star_distance(
+            rng,
+            yy,
+            xx,
+            cy_n,
+            cx_n,
+            rng.uniform(0.1, 0.5),
+            rng.uniform(1.0, 1.4),
+            rng.uniform(0, np.pi),
+        )
         # The nucleus is the `target` pixels of `inner` nearest the centre in star distance.
         inside = np.sort(shape[inner])
         k = int(np.clip(round(target), 1, inside.size))
@@ -364,21 +386,29 @@ def _synthetic_cell_image(rng: np.random.Generator, size: int):
 def _render(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
     size = mask.shape[0]
     # Per-image stain: cytoplasm between blue-grey and pink (Papanicolaou), nucleus dark purple.
-    background = np.array([0.97, 0.96, 0.98]) + rng.normal(0, 0.01, 3)
-    cyto = np.array([0.60, 0.64, 0.78]) + rng.normal(0, 0.05, 3)
+    background = np.array([0.99, 0.985, 1.0]) - np.abs(rng.normal(0, 0.01, 3))
+    cyto = np.array([0.48, 0.52, 0.70]) + rng.normal(0, 0.05, 3)
     if rng.uniform() < 0.35:  # eosinophilic (pink) cytoplasm
-        cyto = np.array([0.85, 0.62, 0.70]) + rng.normal(0, 0.04, 3)
+        cyto = np.array([0.80, 0.50, 0.62]) + rng.normal(0, 0.04, 3)
     nucleus = np.array([0.26, 0.25, 0.45]) + rng.normal(0, 0.04, 3)
-    colours = np.stack([background, cyto, nucleus])
-    image = colours[mask]
-    # Cytoplasm granularity reaches both brighter and darker values; chromatin clumps in nuclei,
-    # with pale patches, so a single grey threshold cannot separate the classes.
-    grain = _smooth_noise(rng, mask.shape, 1.2)
-    clumps = _smooth_noise(rng, mask.shape, 2.0)
-    cyto_amp = rng.uniform(0.08, 0.18)
-    nuc_amp = rng.uniform(0.08, 0.16)
-    image += np.where(mask == 1, cyto_amp * grain, 0.0)[..., None] * np.array([1.0, 1.0, 0.7])
-    image += np.where(mask == 2, nuc_amp * clumps, 0.0)[..., None] * np.array([1.0, 1.0, 0.8])
+    # Stain density: thin cytoplasm is pale (near the background's grey, still tinted), dense
+    # cytoplasm is dark; chromatin clumps in nuclei with pale patches. So one grey threshold
+    # cannot separate the classes, while colour and neighbourhood can.
+    thickness = np.clip(
+        rng.uniform(0.5, 0.85)
+        + rng.uniform(0.4, 0.7) * _smooth_noise(rng, mask.shape, rng.uniform(4, 9)),
+        0.08,
+        1.5,
+    )
+    grain = _smooth_noise(rng, mask.shape, 1.0)
+    cyto_image = background + (thickness * (1 + rng.uniform(0.15, 0.35) * grain))[..., None] * (
+        cyto - background
+    )
+    chromatin = 0.6 * _smooth_noise(rng, mask.shape, 1.5) + 0.8 * _smooth_noise(rng, mask.shape, 5)
+    density = np.clip(1 + rng.uniform(0.15, 0.3) * chromatin, 0.4, 1.5)
+    nucleus_image = background + density[..., None] * (nucleus - background)
+    image = np.where((mask == 1)[..., None], cyto_image, background)
+    image = np.where((mask == 2)[..., None], nucleus_image, image)
     # Debris: small dark specks and pale cytoplasm-coloured flecks in the background.
     yy, xx = np.mgrid[0:size, 0:size]
     for _ in range(int(rng.integers(2, 12))):
@@ -390,8 +420,8 @@ def _render(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
         image[spot] = tone + rng.normal(0, 0.03, 3)
     # Optics: blur (the originals were upsampled), uneven illumination, noise.
     image = ndi.gaussian_filter(image, sigma=(rng.uniform(0.8, 2.0),) * 2 + (0,))
-    light = 1.0 + rng.uniform(0.02, 0.08) * _smooth_noise(rng, mask.shape, size / 4)
-    image *= (light * rng.uniform(0.9, 1.04))[..., None]
+    light = 1.0 + rng.uniform(0.01, 0.05) * _smooth_noise(rng, mask.shape, size / 4)
+    image *= (light * rng.uniform(0.92, 1.05))[..., None]
     image += rng.normal(0, rng.uniform(0.01, 0.03), image.shape)
     return np.clip(image, 0, 1).astype(np.float32)
 

@@ -92,7 +92,7 @@ def _read_array(path: Path) -> np.ndarray:
             # Pillow warns at 89 Mpx and raises beyond twice that: both are decompression bombs.
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                array = iio.imread(path)
+                array = iio.imread(path, plugin="pillow")
     except (ImageReadError, ImageTooLargeError):
         raise
     except MemoryError as exc:
@@ -209,9 +209,13 @@ def check_mask(mask, source: str = "mask", allow_unlabelled: bool = False) -> np
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise ImageReadError(f"{source}: mask type {array.dtype} is not numeric")
     if array.ndim == 3 and array.shape[-1] in (3, 4):
-        if not (np.array_equal(array[..., 0], array[..., 1])
-                and np.array_equal(array[..., 0], array[..., 2])):
-            raise ShapeError(f"{source}: a colour mask is not supported; store the labels 0, 1, 2...")
+        if not (
+            np.array_equal(array[..., 0], array[..., 1])
+            and np.array_equal(array[..., 0], array[..., 2])
+        ):
+            raise ShapeError(
+                f"{source}: a colour mask is not supported; store the labels 0, 1, 2..."
+            )
         array = array[..., 0]
     if array.ndim == 3 and array.shape[0] == 1:
         array = array[0]
@@ -257,8 +261,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix,
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:

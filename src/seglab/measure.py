@@ -6,7 +6,7 @@ import numpy as np
 
 from .errors import ShapeError
 
-__all__ = ["NUCLEUS", "CYTOPLASM", "nc_agreement", "nc_ratio"]
+__all__ = ["CYTOPLASM", "NUCLEUS", "nc_agreement", "nc_ratio"]
 
 CYTOPLASM = 1
 NUCLEUS = 2
@@ -58,8 +58,15 @@ def nc_agreement(predicted, true, tol: float = 0.05) -> dict:
     n_nan = int((~finite).sum())
     diff = p[finite] - t[finite]
     nan = float("nan")
-    result = {"mae": nan, "r2": nan, "within": nan, "bias": nan, "loa": [nan, nan],
-              "nan": n_nan, "n": int(t.size)}
+    result = {
+        "mae": nan,
+        "r2": nan,
+        "within": nan,
+        "bias": nan,
+        "loa": [nan, nan],
+        "nan": n_nan,
+        "n": int(t.size),
+    }
     if t.size:
         result["within"] = float(np.sum(np.abs(diff) <= tol + 1e-12) / t.size)
     if diff.size:

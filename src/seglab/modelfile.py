@@ -63,10 +63,7 @@ _BOOKKEEPING = {"classes_", "n_channels_", "trained_on_"}
 
 
 def _learned_state(segmenter: Segmenter) -> dict:
-    return {
-        k: v for k, v in vars(segmenter).items()
-        if _is_state_key(k) and k not in _BOOKKEEPING
-    }
+    return {k: v for k, v in vars(segmenter).items() if _is_state_key(k) and k not in _BOOKKEEPING}
 
 
 def _is_state_key(key: str) -> bool:
@@ -118,8 +115,10 @@ def save(segmenter: Segmenter, path: str | os.PathLike, trained_on: dict | None 
         "params": params,
         "classes": [int(c) for c in np.asarray(segmenter.classes_)],
         "channels": int(segmenter.n_channels_),
-        "trained_on": {**(trained_on or {}),
-                       "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")},
+        "trained_on": {
+            **(trained_on or {}),
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        },
         "state": state,
         "members": {
             name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
@@ -136,8 +135,13 @@ def save(segmenter: Segmenter, path: str | os.PathLike, trained_on: dict | None 
 
 def _check_member_name(name: str, path: Path) -> None:
     normal = posixpath.normpath(name)
-    if (name.startswith(("/", "\\")) or "\\" in name or ":" in name or normal.startswith("..")
-            or normal != name):
+    if (
+        name.startswith(("/", "\\"))
+        or "\\" in name
+        or ":" in name
+        or normal.startswith("..")
+        or normal != name
+    ):
         raise ModelFileError(f"{path}: member path {name!r} leaves the archive")
 
 
@@ -199,8 +203,14 @@ def _manifest(archive: zipfile.ZipFile, path: Path) -> dict:
             f"{path}: format_version {version!r} is not supported by seglab {_version()}"
             f" (it reads version {FORMAT_VERSION}); upgrade seglab"
         )
-    for key, kind in (("segmenter", str), ("params", dict), ("classes", list),
-                      ("channels", int), ("members", dict), ("state", dict)):
+    for key, kind in (
+        ("segmenter", str),
+        ("params", dict),
+        ("classes", list),
+        ("channels", int),
+        ("members", dict),
+        ("state", dict),
+    ):
         if not isinstance(manifest.get(key), kind):
             raise ModelFileError(f"{path}: {MANIFEST} has no valid {key!r}")
     members = manifest["members"]
@@ -211,8 +221,12 @@ def _manifest(archive: zipfile.ZipFile, path: Path) -> dict:
         raise ModelFileError(f"{path}: listed member {sorted(listed - present)[0]!r} is missing")
     for name, entry in members.items():
         _check_member_name(name, path)
-        if (not isinstance(entry, dict) or not isinstance(entry.get("size"), int)
-                or entry["size"] < 0 or not isinstance(entry.get("sha256"), str)):
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("size"), int)
+            or entry["size"] < 0
+            or not isinstance(entry.get("sha256"), str)
+        ):
             raise ModelFileError(f"{path}: member {name!r} has no valid size and sha256")
     return manifest
 
@@ -274,7 +288,8 @@ def load(path: str | os.PathLike) -> Segmenter:
     for name, data in contents.items():
         key = posixpath.splitext(posixpath.basename(name))[0]
         if name.startswith(("arrays/", "estimators/")) and (
-                not _is_state_key(key) or key in _BOOKKEEPING):
+            not _is_state_key(key) or key in _BOOKKEEPING
+        ):
             raise ModelFileError(f"{path}: member {name!r} is not learned state")
         value = _load_member(name, data, path)
         if isinstance(value, bytes):

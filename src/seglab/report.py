@@ -20,8 +20,18 @@ __all__ = ["CLASS_COLOURS", "colour_mask", "write_report"]
 
 #: background white, cytoplasm orange, nucleus purple, then distinct colours
 CLASS_COLOURS = np.array(
-    [[255, 255, 255], [255, 140, 0], [128, 0, 128], [0, 150, 0], [0, 90, 200], [200, 0, 0],
-     [120, 120, 120], [0, 180, 180]], dtype=np.uint8)
+    [
+        [255, 255, 255],
+        [255, 140, 0],
+        [128, 0, 128],
+        [0, 150, 0],
+        [0, 90, 200],
+        [200, 0, 0],
+        [120, 120, 120],
+        [0, 180, 180],
+    ],
+    dtype=np.uint8,
+)
 
 
 def colour_mask(mask: np.ndarray) -> np.ndarray:
@@ -47,11 +57,19 @@ def _overlay_figure(examples, method: str) -> str:
     for row, (label, image_id, image, true, pred) in enumerate(examples):
         error = np.where((pred != true)[..., None], [220, 0, 0], [255, 255, 255]).astype(np.uint8)
         shown = image if image.shape[-1] == 3 else image[..., 0]
-        panels = [(shown, f"{label}: image {image_id}"), (colour_mask(true), "truth"),
-                  (colour_mask(pred), method), (error, "errors (red)")]
+        panels = [
+            (shown, f"{label}: image {image_id}"),
+            (colour_mask(true), "truth"),
+            (colour_mask(pred), method),
+            (error, "errors (red)"),
+        ]
         for ax, (picture, title) in zip(axes[row], panels, strict=True):
-            ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=1
-                      if picture.ndim == 2 else None)
+            ax.imshow(
+                picture,
+                cmap="gray" if picture.ndim == 2 else None,
+                vmin=0,
+                vmax=1 if picture.ndim == 2 else None,
+            )
             ax.set_title(title, fontsize=9)
             ax.axis("off")
     uri = _png_data_uri(fig)
@@ -76,12 +94,15 @@ def write_report(result: dict, path: str | os.PathLike, examples: dict | None = 
     ]
     for name, rows in (examples or {}).items():
         sections.append(f"<h2>{html.escape(name)}: best, median and worst test images</h2>")
-        sections.append(f"<img alt='{html.escape(name)} overlays' src='{_overlay_figure(rows, name)}'>")
+        sections.append(
+            f"<img alt='{html.escape(name)} overlays' src='{_overlay_figure(rows, name)}'>"
+        )
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>seglab report</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
         "pre{background:#f4f4f4;padding:8px}img{max-width:100%}</style></head><body>"
-        + "\n".join(sections) + "</body></html>"
+        + "\n".join(sections)
+        + "</body></html>"
     )
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -94,8 +115,11 @@ def pick_examples(entry: dict) -> list[tuple[str, str]]:
     rows = sorted(entry["per_image"], key=lambda r: r["score"])
     if not rows:
         return []
-    picks = [("best", rows[-1]["id"]), ("median", rows[len(rows) // 2]["id"]),
-             ("worst", rows[0]["id"])]
+    picks = [
+        ("best", rows[-1]["id"]),
+        ("median", rows[len(rows) // 2]["id"]),
+        ("worst", rows[0]["id"]),
+    ]
     seen, out = set(), []
     for label, image_id in picks:
         if image_id not in seen:

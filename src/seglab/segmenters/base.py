@@ -53,8 +53,10 @@ class Segmenter(BaseEstimator):
         if len(channels) > 1:
             raise ShapeError(f"training images mix channel counts {sorted(channels)}")
         if masks is not None:
-            masks = [check_mask(m, source=f"training mask {i}", allow_unlabelled=True)
-                     for i, m in enumerate(masks)]
+            masks = [
+                check_mask(m, source=f"training mask {i}", allow_unlabelled=True)
+                for i, m in enumerate(masks)
+            ]
             if len(masks) != len(images):
                 raise DataSetError(f"{len(images)} training images but {len(masks)} masks")
             for i, (im, m) in enumerate(zip(images, masks, strict=True)):
@@ -177,13 +179,15 @@ def list_segmenters() -> list[dict]:
         cls = _REGISTRY[name]
         doc = inspect.getdoc(cls) or ""
         missing = _missing_modules(cls)
-        rows.append({
-            "name": name,
-            "description": doc.splitlines()[0] if doc else "",
-            "supervised": cls.supervised,
-            "extras": list(cls.extras),
-            "available": not missing,
-            "install": f"pip install 'seglab[{','.join(cls.extras)}]'" if missing else "",
-            "params": cls().get_params(deep=False) if not missing else {},
-        })
+        rows.append(
+            {
+                "name": name,
+                "description": doc.splitlines()[0] if doc else "",
+                "supervised": cls.supervised,
+                "extras": list(cls.extras),
+                "available": not missing,
+                "install": f"pip install 'seglab[{','.join(cls.extras)}]'" if missing else "",
+                "params": cls().get_params(deep=False) if not missing else {},
+            }
+        )
     return rows

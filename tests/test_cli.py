@@ -1,0 +1,266 @@
+import json
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from seglab.cli import main
+from seglab.io import load_mask, save_mask
+
+
+@pytest.fixture()
+def small_data(tmp_path):
+    """A tiny images/ + masks/ folder from the synthetic cells."""
+    from seglab.datasets import synthetic_cells
+
+    ds = synthetic_cells(6, size=64, random_state=1)
+    root = tmp_path / "data"
+    for i in range(len(ds)):
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        iio.imwrite(root / "images" / f"{i}.png", (ds.image(i) * 255).round().astype(np.uint8))
+        save_mask(root / "masks" / f"{i}.png", ds.mask(i))
+    return root
+
+
+def test_help_and_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("demo", "methods", "train", "predict", "evaluate", "nc-ratio", "bench"):
+        assert command in out
+
+
+def test_usage_error_exits_2():
+    with pytest.raises(SystemExit) as exc:
+        main(["train"])
+    assert exc.value.code == 2
+
+
+def test_methods(capsys):
+    assert main(["methods"]) == 0
+    assert "threshold" in capsys.readouterr().out
+    assert main(["methods", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["methods"][0]["name"] == "threshold"
+
+
+def test_train_predict_evaluate_round(small_data, tmp_path, capsys):
+    model = tmp_path / "t.seglab"
+    assert (
+        main(
+            [
+                "train",
+                "threshold",
+                "--data",
+                str(small_data),
+                "--split",
+                "random:0",
+                "--set",
+                "t_nucleus=0.5",
+                "-o",
+                str(model),
+            ]
+        )
+        == 0
+    )
+    out = tmp_path / "pred"
+    # Inputs: a folder, and a course-style channels-first .npy file.
+    chw = np.moveaxis(iio.imread(small_data / "images" / "0.png"), -1, 0) / np.float32(255)
+    np.save(tmp_path / "7.npy", chw.astype(np.float32))
+    assert (
+        main(
+            [
+                "predict",
+                str(model),
+                str(small_data / "images" / "1.png"),
+                str(tmp_path / "7.npy"),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["1.png", "7.png"]
+    # The mask written for 7.npy equals the rule applied by hand to the same pixels.
+    grey = chw[0] * 0.299 + chw[1] * 0.587 + chw[2] * 0.114
+    expected = np.where(grey < 0.5, 2, np.where(grey < 0.85, 1, 0))
+    np.testing.assert_array_equal(load_mask(out / "7.png"), expected)
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(model),
+                "--data",
+                str(small_data),
+                "--split",
+                "random:0",
+                "--json",
+                str(tmp_path / "e.json"),
+            ]
+        )
+        == 0
+    )
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["n_test"] == 2 and result["methods"][0]["name"] == "threshold"
+
+
+def test_evaluate_pred_true_matches_direct_dice(tmp_path, capsys):
+    true = np.array([[0, 1, 1, 2], [0, 1, 2, 2]])
+    pred = np.array([[0, 1, 2, 2], [0, 0, 2, 2]])
+    save_mask(tmp_path / "t" / "a.png", true)
+    save_mask(tmp_path / "p" / "a.png", pred)
+    assert (
+        main(
+            [
+                "evaluate",
+                "--pred",
+                str(tmp_path / "p"),
+                "--true",
+                str(tmp_path / "t"),
+                "--json",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
+    row = json.loads((tmp_path / "r.json").read_text())["methods"][0]
+    # cytoplasm: true 3, pred 1 (only (0,1)), both 1 -> 2/4; nucleus: true 3, pred 4, both 3
+    assert row["score"]["mean"] == pytest.approx((0.5 + 6 / 7) / 2)
+    assert row["nc"]["mae"] == pytest.approx(abs(4 / 1 - 3 / 3))
+
+
+def test_nc_ratio_on_true_masks_equals_direct_ratio(voced, tmp_path, capsys):
+    paths = [voced / "masks" / f"{i}.png" for i in (0, 2, 34, 199)]
+    assert main(["nc-ratio", *map(str, paths), "--csv", str(tmp_path / "nc.csv")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "image,nucleus_px,cytoplasm_px,nc_ratio"
+    for path, line in zip(paths, lines[1:], strict=True):
+        raw = iio.imread(path)
+        direct = (raw == 2).sum() / (raw == 1).sum()
+        assert float(line.split(",")[-1]) == pytest.approx(direct, abs=1e-6)
+    assert (tmp_path / "nc.csv").read_text().strip().splitlines() == lines
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "nope", "--data", "{data}", "-o", "{tmp}/m.seglab"], "unknown method"),
+        (
+            ["train", "threshold", "--data", "{tmp}/missing", "-o", "{tmp}/m.seglab"],
+            "no such folder",
+        ),
+        (
+            [
+                "train",
+                "threshold",
+                "--data",
+                "{data}",
+                "--split",
+                "holdout",
+                "-o",
+                "{tmp}/m.seglab",
+            ],
+            "use one of",
+        ),
+        (
+            [
+                "train",
+                "threshold",
+                "--data",
+                "{data}",
+                "--set",
+                "t_nucleus",
+                "-o",
+                "{tmp}/m.seglab",
+            ],
+            "NAME=VALUE",
+        ),
+        (["predict", "{tmp}/missing.seglab", "{data}", "-o", "{tmp}/out"], "no such model"),
+        (["nc-ratio", "{tmp}/missing.png"], "no such file"),
+        (["evaluate", "--pred", "{tmp}"], "evaluate needs"),
+        (["bench", "--data", "{data}", "--methods", "nope"], "unknown method"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(small_data, tmp_path, capsys, argv, message):
+    argv = [a.format(data=small_data, tmp=tmp_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("seglab: error:") and message in err[0]
+    assert not (tmp_path / "m.seglab").exists() and not (tmp_path / "out").exists()
+
+
+def test_corrupt_image_in_predict_exits_2(small_data, tmp_path, capsys):
+    model = tmp_path / "t.seglab"
+    main(["train", "threshold", "--data", str(small_data), "-o", str(model)])
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    assert (
+        main(["predict", str(model), str(tmp_path / "broken.png"), "-o", str(tmp_path / "out")])
+        == 2
+    )
+    assert "broken.png" in capsys.readouterr().err
+
+
+def test_internal_error_exits_1(monkeypatch, capsys):
+    import seglab.cli as cli
+
+    def explode(args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "cmd_methods", explode)
+    assert main(["methods"]) == 1
+    err = capsys.readouterr().err
+    assert "internal error" in err and "Traceback" not in err
+
+
+def test_console_script_exit_code_via_subprocess(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "seglab.cli", "nc-ratio", str(tmp_path / "none.png")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_bench_json_shape(small_data, tmp_path, capsys):
+    assert (
+        main(
+            [
+                "bench",
+                "--data",
+                str(small_data),
+                "--split",
+                "random:0",
+                "--methods",
+                "threshold",
+                "--json",
+                str(tmp_path / "b.json"),
+                "--report",
+                str(tmp_path / "r.html"),
+            ]
+        )
+        == 0
+    )
+    result = json.loads((tmp_path / "b.json").read_text())
+    for key in ("seglab", "date", "machine", "data", "split", "n_train", "n_test", "methods"):
+        assert key in result
+    method = result["methods"][0]
+    for key in (
+        "name",
+        "params",
+        "score",
+        "dice",
+        "iou",
+        "nc",
+        "fit_seconds",
+        "predict_seconds_per_image",
+        "per_image",
+    ):
+        assert key in method
+    assert set(method["nc"]) >= {"mae", "r2", "within_0.05", "bias", "loa", "nan"}
+    assert set(method["per_image"][0]) >= {"id", "score", "dice", "nc_true", "nc_pred"}
+    assert "leaderboard" in (tmp_path / "r.html").read_text()

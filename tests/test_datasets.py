@@ -1,0 +1,124 @@
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from seglab.datasets import (
+    course_split,
+    kfold_split,
+    make_splits,
+    open_dataset,
+    random_split,
+    synthetic_cells,
+)
+from seglab.errors import DataSetError, ParameterError
+
+from .conftest import COURSE_TEST_IDS
+
+
+def _write_pair(folder, stem, value=0):
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    (folder / "masks").mkdir(parents=True, exist_ok=True)
+    iio.imwrite(folder / "images" / f"{stem}.png", np.full((4, 4, 3), value, np.uint8))
+    iio.imwrite(folder / "masks" / f"{stem}.png", np.full((4, 4), 1, np.uint8))
+
+
+def test_images_masks_layout_in_natural_order(tmp_path):
+    for stem in ("10", "2", "1"):
+        _write_pair(tmp_path, stem)
+    ds = open_dataset(tmp_path)
+    assert ds.ids == ["1", "2", "10"] and ds.has_masks
+    image, mask = ds.pair(0)
+    assert image.shape == (4, 4, 3) and mask.shape == (4, 4)
+
+
+def test_course_layout_X_y(tmp_path):
+    (tmp_path / "X").mkdir()
+    (tmp_path / "y").mkdir()
+    np.save(tmp_path / "X" / "0.npy", np.zeros((3, 5, 5), np.float32))
+    np.save(tmp_path / "y" / "0.npy", np.ones((5, 5), np.int64))
+    ds = open_dataset(tmp_path)
+    assert ds.image(0).shape == (5, 5, 3) and ds.mask(0).sum() == 25
+
+
+def test_train_test_layout_gives_given_split(tmp_path):
+    _write_pair(tmp_path / "train", "a")
+    _write_pair(tmp_path / "test", "a")
+    _write_pair(tmp_path / "test", "b")
+    ds = open_dataset(tmp_path)
+    assert ds.ids == ["train/a", "test/a", "test/b"]
+    ((train, test),) = make_splits(ds)  # default for such a folder is "given"
+    assert train.tolist() == [0] and test.tolist() == [1, 2]
+
+
+def test_missing_mask_and_bad_folders(tmp_path):
+    _write_pair(tmp_path, "a")
+    iio.imwrite(tmp_path / "images" / "b.png", np.zeros((4, 4), np.uint8))
+    with pytest.raises(DataSetError, match="no mask"):
+        open_dataset(tmp_path)
+    with pytest.raises(DataSetError, match="no such folder"):
+        open_dataset(tmp_path / "nope")
+    (tmp_path / "other").mkdir()
+    with pytest.raises(DataSetError, match="unknown layout"):
+        open_dataset(tmp_path / "other")
+
+
+def test_image_mask_size_mismatch(tmp_path):
+    _write_pair(tmp_path, "a")
+    iio.imwrite(tmp_path / "masks" / "a.png", np.zeros((3, 4), np.uint8))
+    with pytest.raises(DataSetError, match="its mask is 3x4"):
+        open_dataset(tmp_path).pair(0)
+
+
+def test_course_split_matches_the_course(voced):
+    ds = open_dataset(voced)
+    train, test = course_split(ds)
+    assert len(train) == 152 and len(test) == 39
+    assert sorted(int(ds.ids[i]) for i in test) == COURSE_TEST_IDS
+    assert not set(train) & set(test)
+    dropped = set(range(200)) - set(train) - set(test)
+    assert sorted(int(ds.ids[i]) for i in dropped) == [34, 36, 56, 118, 121, 122, 133, 134, 156]
+
+
+def test_random_and_kfold_partition():
+    train, test = random_split(50, seed=3)
+    assert len(test) == 10 and sorted([*train, *test]) == list(range(50))
+    folds = kfold_split(23, k=5)
+    tested = np.concatenate([te for _, te in folds])
+    assert sorted(tested.tolist()) == list(range(23))
+    for tr, te in folds:
+        assert not set(tr) & set(te)
+
+
+def test_split_spec_errors():
+    ds = synthetic_cells(3, size=64)
+    with pytest.raises(ParameterError, match="use one of"):
+        make_splits(ds, "holdout")
+    with pytest.raises(ParameterError, match="no train/"):
+        make_splits(ds, "given")
+    with pytest.raises(ParameterError):
+        make_splits(ds, "kfold:9")
+
+
+def test_synthetic_cells_are_repeatable_and_exact():
+    a, b = synthetic_cells(3, size=96, random_state=5), synthetic_cells(3, size=96, random_state=5)
+    for i in range(3):
+        np.testing.assert_array_equal(a.image(i), b.image(i))
+        np.testing.assert_array_equal(a.mask(i), b.mask(i))
+    c = synthetic_cells(3, size=96, random_state=6)
+    assert not np.array_equal(a.image(0), c.image(0))
+
+
+def test_synthetic_cells_span_normal_to_malignant_ratios():
+    ds = synthetic_cells(30, size=128)
+    ratios = []
+    for i in range(len(ds)):
+        mask = ds.mask(i)
+        assert set(np.unique(mask)) <= {0, 1, 2}
+        image = ds.image(i)
+        assert image.dtype == np.float32 and 0 <= image.min() and image.max() <= 1
+        ratios.append((mask == 2).sum() / max((mask == 1).sum(), 1))
+    assert min(ratios) < 0.2 and max(ratios) > 0.8
+    # Nucleus darker than cytoplasm darker than background, on average.
+    grey = [ds.image(i).mean(-1) for i in range(5)]
+    means = [np.mean([g[ds.mask(i) == k].mean() for i, g in enumerate(grey)]) for k in range(3)]
+    assert means[2] < means[1] < means[0]

@@ -1,0 +1,41 @@
+"""The course protocol, recomputed with plain NumPy, must equal what `seglab bench` reports."""
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from seglab.bench import run_bench
+from seglab.datasets import open_dataset
+
+from .conftest import COURSE_TEST_IDS
+
+
+def course_dice(pred, target, cls):
+    """The course's own dice_score (Lab 01)."""
+    p, t = pred == cls, target == cls
+    denominator = p.sum() + t.sum()
+    return 1.0 if denominator == 0 else 2 * (p & t).sum() / denominator
+
+
+def test_threshold_bench_equals_independent_numpy_protocol(voced):
+    scores, ratios_true, ratios_pred = [], [], []
+    for i in COURSE_TEST_IDS:
+        img = iio.imread(voced / "images" / f"{i}.png").astype(np.float32) / 255
+        y = iio.imread(voced / "masks" / f"{i}.png").astype(np.int64)
+        gray = 0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]
+        pred = np.zeros(gray.shape, np.int64)
+        pred[gray < 0.45] = 2
+        pred[(gray >= 0.45) & (gray < 0.85)] = 1
+        scores.append((course_dice(pred, y, 1) + course_dice(pred, y, 2)) / 2)
+        ratios_true.append((y == 2).sum() / (y == 1).sum())
+        ratios_pred.append((pred == 2).sum() / (pred == 1).sum())
+    expected = float(np.mean(scores))
+    assert expected == pytest.approx(0.7441, abs=5e-5)  # the course's reported figure
+
+    result = run_bench(open_dataset(voced), ["threshold"], split="course")
+    method = result["methods"][0]
+    assert (result["n_train"], result["n_test"]) == (152, 39)
+    assert method["score"]["mean"] == pytest.approx(expected, abs=1e-9)
+    mae = np.mean(np.abs(np.array(ratios_pred) - np.array(ratios_true)))
+    assert method["nc"]["mae"] == pytest.approx(mae, abs=1e-9)
+    assert sorted(int(r["id"]) for r in method["per_image"]) == COURSE_TEST_IDS
