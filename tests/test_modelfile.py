@@ -42,7 +42,8 @@ def _rewrite(src, dst, members: dict, manifest_edit=None):
 
 def test_round_trip(model_path):
     seg = load(model_path)
-    assert seg.name == "threshold" and seg.get_params() == {"t_nucleus": 0.39, "t_background": 0.99}
+    assert seg.name == "threshold"
+    assert seg.get_params() == {"t_nucleus": 0.39, "t_background": 0.99, "pre": None, "post": None}
     np.testing.assert_array_equal(seg.extra_table_, np.arange(6).reshape(2, 3))
     image = np.random.default_rng(0).random((8, 8, 3)).astype(np.float32)
     expected = make_segmenter("threshold", t_nucleus=0.39, t_background=0.99).fit([image])

@@ -38,7 +38,7 @@ def test_threshold_inverted_thresholds_follow_the_course():
 
 def test_sklearn_conventions():
     seg = make_segmenter("threshold", t_nucleus=0.3)
-    assert seg.get_params() == {"t_nucleus": 0.3, "t_background": 0.85}
+    assert seg.get_params() == {"t_nucleus": 0.3, "t_background": 0.85, "pre": None, "post": None}
     twin = clone(seg)
     assert twin.get_params() == seg.get_params() and twin is not seg
     seg.set_params(t_background=0.9)

@@ -126,15 +126,26 @@ def evaluate_segmenter(
     return result, seconds / max(len(test), 1)
 
 
-def fit_on(segmenter: Segmenter, dataset: Dataset, train: Sequence[int]) -> float:
-    """Fit on the images ``train`` of ``dataset``; the seconds it took."""
+def load_split_part(dataset: Dataset, indices: Sequence[int]):
+    """Images and masks at ``indices``, loaded with a progress bar."""
     images, masks = [], []
     for i in tqdm(
-        train, desc="load training images", unit="img", file=sys.stderr, leave=False, disable=None
+        indices,
+        desc="load training images",
+        unit="img",
+        file=sys.stderr,
+        leave=False,
+        disable=None,
     ):
         image, mask = dataset.pair(int(i))
         images.append(image)
         masks.append(mask)
+    return images, masks
+
+
+def fit_on(segmenter: Segmenter, dataset: Dataset, train: Sequence[int]) -> float:
+    """Fit on the images ``train`` of ``dataset``; the seconds it took."""
+    images, masks = load_split_part(dataset, train)
     start = time.perf_counter()
     segmenter.fit(images, masks if segmenter.supervised or dataset.has_masks else None)
     return time.perf_counter() - start

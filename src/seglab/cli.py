@@ -104,6 +104,8 @@ def cmd_methods(args) -> int:
                 + "params: "
                 + ", ".join(f"{k}={v!r}" for k, v in r["params"].items())
             )
+        if r["search_space"]:
+            print(" " * (width + 2) + "tunes:  " + ", ".join(r["search_space"]))
     return 0
 
 
@@ -133,6 +135,50 @@ def cmd_train(args) -> int:
         },
     )
     print(f"trained {args.method} on {len(train)} images in {seconds:.1f} s -> {args.output}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from .bench import load_split_part
+    from .datasets import make_splits
+    from .errors import DataSetError
+    from .modelfile import save
+    from .tune import tune
+
+    dataset = _open_data(args)
+    if not dataset.has_masks:
+        raise DataSetError(f"{args.data}: tune scores against masks and the data has none")
+    splits = make_splits(dataset, args.split)
+    if len(splits) != 1:
+        raise DataSetError(f"--split {args.split}: tune needs a single split, not k folds")
+    train, _ = splits[0]
+    images, masks = load_split_part(dataset, train)
+    segmenter = tune(
+        args.method,
+        images,
+        masks,
+        n_trials=args.trials,
+        seed=args.seed,
+        fixed=_parse_sets(args.set),
+    )
+    save(
+        segmenter,
+        args.output,
+        trained_on={
+            "data": str(args.data),
+            "split": args.split or "default",
+            "n_images": len(train),
+        },
+    )
+    info = segmenter.tuning_
+    print(
+        f"best training score {info['best_value']:.4f} after {len(info['trials'])} trials: "
+        + ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in info["best_params"].items()
+        )
+    )
+    print(f"saved {args.output}")
     return 0
 
 
@@ -433,6 +479,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--scribbles",
         action="store_true",
         help="masks are sparse scribbles: 0 = unlabelled, 1.. = classes",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.seglab")
+
+    p = add(
+        "tune",
+        cmd_tune,
+        "Bayesian optimisation (Optuna TPE) of a method's parameters on the training part; "
+        "saves the refitted best model.",
+    )
+    p.add_argument("method", help="method name; `seglab methods` lists what each tunes")
+    data_options(p)
+    p.add_argument("--trials", type=int, default=50, help="optimisation trials (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="fix a parameter instead of tuning it (repeatable)",
     )
     p.add_argument("-o", "--output", required=True, metavar="MODEL.seglab")
 

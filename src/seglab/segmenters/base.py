@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator
 
 from ..errors import DataSetError, ParameterError, ShapeError
 from ..io import check_image, check_mask
+from ..postprocess import apply_post, apply_pre, check_steps, steps_halo
 
 __all__ = [
     "Segmenter",
@@ -68,13 +69,18 @@ class Segmenter(BaseEstimator):
         elif self.supervised:
             raise DataSetError(f"{self.name} is supervised: fit needs masks")
         self.n_channels_ = int(images[0].shape[-1])
+        self._check_steps()
+        pre = getattr(self, "pre", None)
+        if pre:
+            images = [apply_pre(im, pre) for im in images]
         self._fit(images, masks)
         return self
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Labels ``(H, W)`` uint8, values from ``classes_``."""
         image = self._check_predict_input(image)
-        return np.asarray(self._predict(image)).astype(np.uint8, copy=False)
+        labels = np.asarray(self._predict(image)).astype(np.uint8, copy=False)
+        return apply_post(labels, getattr(self, "post", None))
 
     def predict_proba(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities ``(H, W, K)`` float32, columns in the order of ``classes_``."""
@@ -90,8 +96,18 @@ class Segmenter(BaseEstimator):
 
     @property
     def halo(self) -> int:
-        """Pixels of context one output pixel depends on (0 for pixel-wise rules)."""
+        """Pixels of context one output pixel depends on: the method's own plus pre/post's."""
+        return self._own_halo() + steps_halo(
+            getattr(self, "pre", None), getattr(self, "post", None)
+        )
+
+    def _own_halo(self) -> int:
+        """Context the method itself needs (0 for pixel-wise rules)."""
         return 0
+
+    def _check_steps(self) -> None:
+        check_steps(getattr(self, "pre", None), "pre")
+        check_steps(getattr(self, "post", None), "post")
 
     def fit_predict(self, images, masks=None) -> list[np.ndarray]:
         return [self.fit(images, masks).predict(im) for im in images]
@@ -116,7 +132,7 @@ class Segmenter(BaseEstimator):
                 f"the model was trained on {self.n_channels_}-channel images"
                 f" but this image has {image.shape[-1]}"
             )
-        return image
+        return apply_pre(image, getattr(self, "pre", None))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -188,6 +204,67 @@ def list_segmenters() -> list[dict]:
                 "available": not missing,
                 "install": f"pip install 'seglab[{','.join(cls.extras)}]'" if missing else "",
                 "params": cls().get_params(deep=False) if not missing else {},
+                "search_space": {k: list(v) for k, v in cls.search_space.items()},
             }
         )
     return rows
+
+
+class ClusterMapping:
+    """Maps cluster ids to class labels (DESIGN.md section 3).
+
+    With masks, each cluster takes the majority true class of its training pixels (clusters
+    with no labelled pixel take the class of the nearest cluster in mean luminance). Without
+    masks, clusters are ordered by mean luminance, brightest first (or darkest first) and take
+    labels 0, 1, 2, ...
+
+    Accumulate with :meth:`add` over the training images, then call :meth:`finish`.
+    """
+
+    def __init__(self, n_clusters: int):
+        self.n_clusters = n_clusters
+        self.luminance_sum = np.zeros(n_clusters)
+        self.count = np.zeros(n_clusters)
+        self.votes: np.ndarray | None = None
+
+    def add(self, clusters: np.ndarray, grey: np.ndarray, mask: np.ndarray | None) -> None:
+        flat = clusters.ravel().astype(np.int64)
+        self.count += np.bincount(flat, minlength=self.n_clusters)[: self.n_clusters]
+        self.luminance_sum += np.bincount(flat, weights=grey.ravel(), minlength=self.n_clusters)[
+            : self.n_clusters
+        ]
+        if mask is not None:
+            labelled = mask.ravel() >= 0
+            labels = mask.ravel()[labelled]
+            n_labels = int(labels.max(initial=0)) + 1
+            votes = np.zeros((self.n_clusters, n_labels))
+            np.add.at(votes, (flat[labelled], labels), 1)
+            if self.votes is None:
+                self.votes = votes
+            else:
+                if self.votes.shape[1] < n_labels:
+                    self.votes = np.pad(self.votes, ((0, 0), (0, n_labels - self.votes.shape[1])))
+                self.votes[:, :n_labels] += votes
+
+    def finish(self, order: str = "brightest-first") -> tuple[np.ndarray, np.ndarray]:
+        """``(mapping, classes)``: mapping[k] is the label of cluster k."""
+        if order not in ("brightest-first", "darkest-first"):
+            raise ParameterError(f"order={order!r}: use 'brightest-first' or 'darkest-first'")
+        mean = np.where(self.count > 0, self.luminance_sum / np.maximum(self.count, 1), np.nan)
+        if self.votes is not None and self.votes.sum() > 0:
+            mapping = np.argmax(self.votes, axis=1)
+            voted = self.votes.sum(axis=1) > 0
+            for k in np.flatnonzero(~voted):
+                candidates = np.flatnonzero(voted)
+                if np.isfinite(mean[k]):
+                    nearest = candidates[np.nanargmin(np.abs(mean[candidates] - mean[k]))]
+                else:
+                    nearest = candidates[0]
+                mapping[k] = mapping[nearest]
+            classes = np.flatnonzero(self.votes.sum(axis=0) > 0)
+            return mapping.astype(np.int64), classes
+        key = np.nan_to_num(mean, nan=-np.inf if order == "brightest-first" else np.inf)
+        ranking = np.argsort(-key if order == "brightest-first" else key, kind="stable")
+        mapping = np.empty(self.n_clusters, np.int64)
+        mapping[ranking] = np.arange(self.n_clusters)
+        return mapping, np.arange(self.n_clusters)
