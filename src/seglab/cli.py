@@ -210,13 +210,17 @@ def _expand_inputs(inputs: list[str]) -> list[Path]:
 def cmd_predict(args) -> int:
     from tqdm.auto import tqdm
 
-    from .io import load_image, save_image, save_mask
+    from .errors import ParameterError
+    from .io import load_image, remove_stale_parts, save_image, save_mask
     from .modelfile import load
 
     segmenter = load(args.model)
+    if args.proba and not segmenter.has_proba:
+        raise ParameterError(f"--proba: method {segmenter.name!r} gives labels only")
     files = _expand_inputs(args.inputs)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(out)  # left by an earlier run that was killed
     for path in tqdm(files, desc="predict", unit="img", file=sys.stderr, disable=None):
         image = load_image(path, normalize=args.normalize)
         labels = segmenter.predict(image)
@@ -246,6 +250,15 @@ def cmd_evaluate(args) -> int:
             raise DataSetError(f"{args.data}: evaluate needs masks")
         splits = make_splits(dataset, args.split)
         test = np.concatenate([s[1] for s in splits])
+        known = {int(c) for c in segmenter.classes_}
+        for i in test:
+            labels = {int(v) for v in np.unique(dataset.mask(int(i)))} - {-1}
+            if not labels <= known:
+                raise DataSetError(
+                    f"{args.data}: mask {dataset.ids[int(i)]} has label(s) "
+                    f"{sorted(labels - known)} that the model does not know (its classes: "
+                    f"{sorted(known)})"
+                )
         result, seconds = evaluate_segmenter(segmenter, dataset, test)
         name, data, split = segmenter.name, str(args.data), args.split or "default"
     elif args.pred and args.true:

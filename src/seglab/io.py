@@ -99,7 +99,7 @@ def _read_array(path: Path) -> np.ndarray:
         raise ImageTooLargeError(f"{path}: too large to read into memory") from exc
     except Exception as exc:  # decoders raise anything: OSError, ValueError, SyntaxError, ...
         name = type(exc).__name__
-        if "DecompressionBomb" in name:
+        if _is_decompression_bomb(exc):
             raise ImageTooLargeError(
                 f"{path}: refused as a possible decompression bomb ({exc})"
             ) from exc
@@ -107,6 +107,17 @@ def _read_array(path: Path) -> np.ndarray:
     if not isinstance(array, np.ndarray) or array.dtype == object:
         raise ImageReadError(f"{path}: does not hold a numeric array")
     return array
+
+
+def _is_decompression_bomb(exc: BaseException | None) -> bool:
+    """Pillow's bomb error, possibly wrapped by imageio in another exception."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if "DecompressionBomb" in type(exc).__name__:
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 def _to_channels_last(array: np.ndarray, source: str) -> np.ndarray:
@@ -273,6 +284,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+
+
+PART_GLOB = ".*.part.*"
+
+
+def remove_stale_parts(folder: str | os.PathLike, older_than: float = 300.0) -> int:
+    """Delete temporary files that a killed writer left in ``folder``; returns how many.
+
+    Only files matching :func:`atomic_path`'s naming and untouched for ``older_than`` seconds
+    are removed, so a writer still at work in the same folder is not disturbed.
+    """
+    import time
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    now = time.time()
+    for part in folder.glob(PART_GLOB):
+        with contextlib.suppress(OSError):
+            if part.is_file() and now - part.stat().st_mtime >= older_than:
+                part.unlink()
+                removed += 1
+    return removed
 
 
 def _mask_storage(mask: np.ndarray) -> np.ndarray:

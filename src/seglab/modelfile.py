@@ -29,8 +29,16 @@ FORMAT = "seglab-model"
 FORMAT_VERSION = 1
 MANIFEST = "model.json"
 MAX_MANIFEST_BYTES = 4 << 20
-#: scikit-learn types a model file may hold; everything else is refused before loading.
-TRUSTED_TYPES: list[str] = []
+#: Types beyond skops' defaults (scikit-learn estimators, numpy) that a model file may hold:
+#: scikit-learn's own internal structures of the classifiers seglab registers. Anything else
+#: is refused before loading.
+TRUSTED_TYPES: list[str] = [
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.tree._tree.Tree",
+]
 
 
 def _version() -> str:

@@ -61,6 +61,8 @@ class Segmenter(BaseEstimator):
             if len(masks) != len(images):
                 raise DataSetError(f"{len(images)} training images but {len(masks)} masks")
             for i, (im, m) in enumerate(zip(images, masks, strict=True)):
+                if m.size and int(m.max()) > 255:
+                    raise DataSetError(f"training mask {i}: label {int(m.max())} > 255")
                 if im.shape[:2] != m.shape:
                     raise ShapeError(
                         f"training image {i} is {im.shape[0]}x{im.shape[1]}"

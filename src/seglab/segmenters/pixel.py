@@ -1,0 +1,527 @@
+"""Supervised pixel classifiers over the declarative filter bank (ilastik-style).
+
+Every method here shares one pipeline: optional work at reduced scale (for images upsampled
+from small originals), the filter bank, class-balanced sampling of labelled pixels (masks may
+be sparse scribbles, -1 = unlabelled), a scikit-learn classifier, and optionally a second
+"auto-context" stage that also sees the first stage's smoothed probabilities. Probabilities
+are resampled to full resolution before the argmax.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ..errors import DataSetError, ParameterError
+from ..features import FilterBank, check_bank
+from .base import Segmenter, register
+
+__all__ = ["PixelClassifier", "choose_scale", "downscale", "upsample"]
+
+#: RMS change (in [0, 1] units, about 2 grey levels of 8 bits) that a down-and-up round trip
+#: may cause for `scale="auto"` to work at that reduced scale.
+AUTO_SCALE_TOLERANCE = 0.008
+CONTEXT_SIGMAS = (1.0, 2.0, 4.0, 8.0)
+
+
+def downscale(image: np.ndarray, factor: int) -> np.ndarray:
+    """Block means over ``factor`` x ``factor`` pixels (edges padded by replication)."""
+    if factor == 1:
+        return image
+    h, w = image.shape[:2]
+    ph, pw = -h % factor, -w % factor
+    if ph or pw:
+        pad = [(0, ph), (0, pw)] + [(0, 0)] * (image.ndim - 2)
+        image = np.pad(image, pad, mode="edge")
+    hh, ww = image.shape[0] // factor, image.shape[1] // factor
+    blocks = image.reshape(hh, factor, ww, factor, *image.shape[2:])
+    return blocks.mean(axis=(1, 3)).astype(np.float32)
+
+
+def upsample(values: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear resampling of block values (H/f, W/f, K) back to ``shape``, centre-aligned."""
+    if factor == 1:
+        return values
+    rows = (np.arange(shape[0], dtype=np.float32) - (factor - 1) / 2) / factor
+    cols = (np.arange(shape[1], dtype=np.float32) - (factor - 1) / 2) / factor
+    grid = np.meshgrid(rows, cols, indexing="ij")
+    return np.stack(
+        [
+            ndi.map_coordinates(values[..., k], grid, order=1, mode="nearest")
+            for k in range(values.shape[-1])
+        ],
+        axis=-1,
+    )
+
+
+def choose_scale(images, max_factor: int = 4) -> int:
+    """The largest factor whose down-and-up round trip barely changes the training images."""
+    sample = images[:: max(1, len(images) // 10)][:10]
+    best = 1
+    for factor in range(2, max_factor + 1):
+        errors = []
+        for image in sample:
+            if min(image.shape[:2]) < 16 * factor:
+                return best
+            back = upsample(downscale(image, factor), factor, image.shape[:2])
+            errors.append(float(np.sqrt(np.mean((back - image) ** 2))))
+        if np.median(errors) > AUTO_SCALE_TOLERANCE:
+            break
+        best = factor
+    return best
+
+
+def _labels_at_scale(mask: np.ndarray, factor: int, shape) -> np.ndarray:
+    """The label at each block's centre pixel (unlabelled stays -1)."""
+    if factor == 1:
+        return mask
+    centre = factor // 2
+    small = mask[centre::factor, centre::factor]
+    out = np.full(shape, -1, np.int64)
+    out[: small.shape[0], : small.shape[1]] = small[: shape[0], : shape[1]]
+    return out
+
+
+class PixelClassifier(Segmenter):
+    """Base of the filter-bank classifiers; subclasses give ``_make_classifier``."""
+
+    supervised = True
+
+    def _make_classifier(self):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ helpers
+    def _bank(self, factor: int) -> FilterBank:
+        spec = check_bank(self.features)
+        # Sigmas are in full-resolution pixels: divide by the work factor.
+        spec = {
+            **spec,
+            "sigmas": [s / factor for s in spec["sigmas"]],
+            "shifts": [[round(dy / factor), round(dx / factor)] for dy, dx in spec["shifts"]],
+        }
+        return FilterBank(spec)
+
+    def _factor(self) -> int:
+        return int(getattr(self, "factor_", 1))
+
+    def _features(self, image: np.ndarray) -> np.ndarray:
+        factor = self._factor()
+        return self._bank(factor).compute(downscale(image, factor))
+
+    @staticmethod
+    def _context(proba: np.ndarray) -> np.ndarray:
+        return np.concatenate(
+            [ndi.gaussian_filter(proba, (s, s, 0), mode="reflect") for s in CONTEXT_SIGMAS], axis=-1
+        )
+
+    def _sample(self, features, labels, rng) -> tuple[np.ndarray, np.ndarray]:
+        flat_labels = labels.ravel()
+        flat = features.reshape(-1, features.shape[-1])
+        xs, ys = [], []
+        for label in np.unique(flat_labels):
+            if label < 0:
+                continue
+            where = np.flatnonzero(flat_labels == label)
+            take = rng.choice(where, min(int(self.samples_per_class), where.size), replace=False)
+            xs.append(flat[take])
+            ys.append(flat_labels[take])
+        if not xs:
+            return np.empty((0, flat.shape[1]), np.float32), np.empty(0, np.int64)
+        return np.concatenate(xs), np.concatenate(ys)
+
+    def _proba_small(self, clf, features) -> np.ndarray:
+        h, w, f = features.shape
+        return clf.predict_proba(features.reshape(-1, f)).reshape(h, w, -1).astype(np.float32)
+
+    # ------------------------------------------------------------------ fit / predict
+    def _fit(self, images, masks):
+        if self.scale == "auto":
+            self.factor_ = choose_scale(images)
+        elif isinstance(self.scale, (int, np.integer)) and 1 <= self.scale <= 8:
+            self.factor_ = int(self.scale)
+        else:
+            raise ParameterError(f"scale={self.scale!r}: use 'auto' or an integer from 1 to 8")
+        if not isinstance(self.samples_per_class, (int, np.integer)) or self.samples_per_class < 1:
+            raise ParameterError(f"samples_per_class={self.samples_per_class!r}: must be >= 1")
+        rng = np.random.default_rng(self.random_state)
+        factor = self._factor()
+        bank = self._bank(factor)
+        feats, labels = [], []
+        for image, mask in zip(images, masks, strict=True):
+            f = bank.compute(downscale(image, factor))
+            feats.append(f)
+            labels.append(_labels_at_scale(mask, factor, f.shape[:2]))
+        samples = [self._sample(f, lab, rng) for f, lab in zip(feats, labels, strict=True)]
+        x = np.concatenate([s[0] for s in samples])
+        y = np.concatenate([s[1] for s in samples])
+        if len(np.unique(y)) < 2:
+            raise DataSetError(f"{self.name}: the training masks hold fewer than two classes")
+        self.classes_ = np.unique(y)
+        self.feature_names_ = bank.names(images[0].shape[-1])
+        self.classifier_ = self._make_classifier().fit(x, y)
+        if self.context:
+            self._fit_context(feats, labels, rng)
+
+    def _fit_context(self, feats, labels, rng):
+        # Stage-1 probabilities of the training images come from models that did not see
+        # them (2-fold cross-fitting), so stage 2 learns how far stage 1 can be trusted.
+        n = len(feats)
+        order = rng.permutation(n)
+        halves = [order[: n // 2], order[n // 2 :]] if n >= 2 else [order, order]
+        probas: list[np.ndarray | None] = [None] * n
+        for k in (0, 1):
+            fit_part, apply_part = halves[1 - k], halves[k]
+            samples = [self._sample(feats[i], labels[i], rng) for i in fit_part]
+            x = np.concatenate([s[0] for s in samples])
+            y = np.concatenate([s[1] for s in samples])
+            clf = self._make_classifier().fit(x, y)
+            for i in apply_part:
+                proba = np.zeros((*feats[i].shape[:2], len(self.classes_)), np.float32)
+                proba[..., np.searchsorted(self.classes_, clf.classes_)] = self._proba_small(
+                    clf, feats[i]
+                )
+                probas[i] = proba
+        samples = [
+            self._sample(np.concatenate([feats[i], self._context(probas[i])], -1), labels[i], rng)
+            for i in range(n)
+        ]
+        x = np.concatenate([s[0] for s in samples])
+        y = np.concatenate([s[1] for s in samples])
+        self.context_classifier_ = self._make_classifier().fit(x, y)
+
+    def _predict_proba(self, image):
+        features = self._features(image)
+        proba = self._proba_small(self.classifier_, features)
+        if self.context:
+            stacked = np.concatenate([features, self._context(proba)], axis=-1)
+            proba = self._proba_small(self.context_classifier_, stacked)
+        return upsample(proba, self._factor(), image.shape[:2])
+
+    def _predict(self, image):
+        return np.asarray(self.classes_)[self._predict_proba(image).argmax(-1)]
+
+    def _own_halo(self) -> int:
+        factor = self._factor()
+        halo = self._bank(factor).halo
+        if self.context:
+            halo += int(np.ceil(4 * max(CONTEXT_SIGMAS))) + self._bank(factor).halo
+        return halo * factor + factor
+
+    def feature_importances(self) -> list[tuple[str, float]]:
+        """(feature name, importance) pairs, most important first, where the model has them."""
+        clf = self.classifier_
+        importances = getattr(clf, "feature_importances_", None)
+        if importances is None:
+            raise ParameterError(f"method {self.name!r} does not report feature importances")
+        names = list(self.feature_names_)
+        return sorted(zip(names, map(float, importances), strict=True), key=lambda p: -p[1])
+
+
+def _common_init(self, features, samples_per_class, scale, context, random_state, pre, post):
+    self.features = features
+    self.samples_per_class = samples_per_class
+    self.scale = scale
+    self.context = context
+    self.random_state = random_state
+    self.pre = pre
+    self.post = post
+
+
+_COMMON_DOC = """
+    Parameters shared by the filter-bank classifiers
+    ------------------------------------------------
+    features : dict, optional
+        Filter-bank spec (see :class:`seglab.features.FilterBank`); sigmas in full-resolution
+        pixels.
+    samples_per_class : int
+        Labelled pixels sampled per class per training image (class-balanced).
+    scale : "auto" or int
+        Work at 1/scale resolution; "auto" picks the largest factor that the training images
+        survive (images upsampled from small originals lose nothing).
+    context : bool
+        Add a second, auto-context stage that sees the first stage's smoothed probabilities.
+"""
+
+
+@register
+class RandomForestSegmenter(PixelClassifier):
+    """Random forest on the filter bank (the ilastik / Trainable Weka recipe)."""
+
+    __doc__ = (__doc__ or "") + _COMMON_DOC
+    name = "rf"
+    search_space = {
+        "n_estimators": ("int", 20, 200),
+        "max_depth": ("int", 6, 24),
+        "samples_per_class": ("int", 200, 4000),
+    }
+
+    def __init__(
+        self,
+        n_estimators: int = 50,
+        max_depth: int | None = 14,
+        min_samples_leaf: int = 2,
+        features=None,
+        samples_per_class: int = 1000,
+        scale="auto",
+        context: bool = True,
+        n_jobs: int | None = None,
+        random_state: int = 0,
+        pre=None,
+        post=None,
+    ):
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.n_jobs = n_jobs
+        _common_init(self, features, samples_per_class, scale, context, random_state, pre, post)
+
+    def _make_classifier(self):
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(
+            n_estimators=int(self.n_estimators),
+            max_depth=self.max_depth,
+            min_samples_leaf=int(self.min_samples_leaf),
+            n_jobs=self.n_jobs,
+            random_state=self.random_state,
+        )
+
+
+@register
+class ExtraTreesSegmenter(PixelClassifier):
+    """Extremely randomised trees on the filter bank (faster to fit than a random forest)."""
+
+    __doc__ = (__doc__ or "") + _COMMON_DOC
+    name = "extra-trees"
+    search_space = RandomForestSegmenter.search_space
+
+    def __init__(
+        self,
+        n_estimators: int = 50,
+        max_depth: int | None = 16,
+        min_samples_leaf: int = 2,
+        features=None,
+        samples_per_class: int = 1000,
+        scale="auto",
+        context: bool = True,
+        n_jobs: int | None = None,
+        random_state: int = 0,
+        pre=None,
+        post=None,
+    ):
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.n_jobs = n_jobs
+        _common_init(self, features, samples_per_class, scale, context, random_state, pre, post)
+
+    def _make_classifier(self):
+        from sklearn.ensemble import ExtraTreesClassifier
+
+        return ExtraTreesClassifier(
+            n_estimators=int(self.n_estimators),
+            max_depth=self.max_depth,
+            min_samples_leaf=int(self.min_samples_leaf),
+            n_jobs=self.n_jobs,
+            random_state=self.random_state,
+        )
+
+
+@register
+class DecisionTreeSegmenter(PixelClassifier):
+    """One decision tree on the filter bank (readable, fast, less accurate)."""
+
+    __doc__ = (__doc__ or "") + _COMMON_DOC
+    name = "tree"
+    search_space = {"max_depth": ("int", 3, 20)}
+
+    def __init__(
+        self,
+        max_depth: int | None = 10,
+        features=None,
+        samples_per_class: int = 1000,
+        scale="auto",
+        context: bool = False,
+        random_state: int = 0,
+        pre=None,
+        post=None,
+    ):
+        self.max_depth = max_depth
+        _common_init(self, features, samples_per_class, scale, context, random_state, pre, post)
+
+    def _make_classifier(self):
+        from sklearn.tree import DecisionTreeClassifier
+
+        return DecisionTreeClassifier(max_depth=self.max_depth, random_state=self.random_state)
+
+
+@register
+class HistGradientBoostingSegmenter(PixelClassifier):
+    """Histogram gradient boosting on the filter bank (fast to fit on many samples)."""
+
+    __doc__ = (__doc__ or "") + _COMMON_DOC
+    name = "hgb"
+    search_space = {
+        "max_iter": ("int", 30, 300),
+        "learning_rate": ("log", 0.02, 0.5),
+        "max_leaf_nodes": ("int", 8, 63),
+    }
+
+    def __init__(
+        self,
+        max_iter: int = 100,
+        learning_rate: float = 0.1,
+        max_leaf_nodes: int = 31,
+        features=None,
+        samples_per_class: int = 1000,
+        scale="auto",
+        context: bool = True,
+        random_state: int = 0,
+        pre=None,
+        post=None,
+    ):
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        _common_init(self, features, samples_per_class, scale, context, random_state, pre, post)
+
+    def _make_classifier(self):
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier(
+            max_iter=int(self.max_iter),
+            learning_rate=float(self.learning_rate),
+            max_leaf_nodes=int(self.max_leaf_nodes),
+            early_stopping=False,
+            random_state=self.random_state,
+        )
+
+
+@register
+class KNNSegmenter(PixelClassifier):
+    """k nearest neighbours on standardised filter-bank features (the course's Lab 05, extended)."""
+
+    __doc__ = (__doc__ or "") + _COMMON_DOC
+    name = "knn"
+    search_space = {"n_neighbors": ("int", 1, 50)}
+
+    def __init__(
+        self,
+        n_neighbors: int = 15,
+        features=None,
+        samples_per_class: int = 200,
+        scale="auto",
+        context: bool = False,
+        random_state: int = 0,
+        pre=None,
+        post=None,
+    ):
+        self.n_neighbors = n_neighbors
+        _common_init(self, features, samples_per_class, scale, context, random_state, pre, post)
+
+    def _make_classifier(self):
+        from sklearn.neighbors import KNeighborsClassifier
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return make_pipeline(StandardScaler(), KNeighborsClassifier(int(self.n_neighbors)))
+
+
+@register
+class NearestMeanSegmenter(PixelClassifier):
+    """Nearest class mean of standardised filter-bank features (the simplest classifier)."""
+
+    __doc__ = (__doc__ or "") + _COMMON_DOC
+    name = "nearest-mean"
+
+    def __init__(
+        self,
+        features=None,
+        samples_per_class: int = 1000,
+        scale="auto",
+        context: bool = False,
+        random_state: int = 0,
+        pre=None,
+        post=None,
+    ):
+        _common_init(self, features, samples_per_class, scale, context, random_state, pre, post)
+
+    def _make_classifier(self):
+        from sklearn.neighbors import NearestCentroid
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return make_pipeline(StandardScaler(), NearestCentroid())
+
+
+@register
+class LogisticSegmenter(PixelClassifier):
+    """Multinomial logistic regression on standardised filter-bank features."""
+
+    __doc__ = (__doc__ or "") + _COMMON_DOC
+    name = "logistic"
+    search_space = {"C": ("log", 1e-3, 100.0)}
+
+    def __init__(
+        self,
+        C: float = 1.0,
+        features=None,
+        samples_per_class: int = 1000,
+        scale="auto",
+        context: bool = False,
+        random_state: int = 0,
+        pre=None,
+        post=None,
+    ):
+        self.C = C
+        _common_init(self, features, samples_per_class, scale, context, random_state, pre, post)
+
+    def _make_classifier(self):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return make_pipeline(StandardScaler(), LogisticRegression(C=float(self.C), max_iter=500))
+
+
+@register
+class MLPSegmenter(PixelClassifier):
+    """A small multi-layer perceptron on standardised filter-bank features."""
+
+    __doc__ = (__doc__ or "") + _COMMON_DOC
+    name = "mlp"
+    search_space = {"alpha": ("log", 1e-6, 1e-1), "hidden": ("int", 16, 256)}
+
+    def __init__(
+        self,
+        hidden: int = 64,
+        alpha: float = 1e-4,
+        max_iter: int = 200,
+        features=None,
+        samples_per_class: int = 1000,
+        scale="auto",
+        context: bool = False,
+        random_state: int = 0,
+        pre=None,
+        post=None,
+    ):
+        self.hidden = hidden
+        self.alpha = alpha
+        self.max_iter = max_iter
+        _common_init(self, features, samples_per_class, scale, context, random_state, pre, post)
+
+    def _make_classifier(self):
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return make_pipeline(
+            StandardScaler(),
+            MLPClassifier(
+                (int(self.hidden), int(self.hidden)),
+                alpha=float(self.alpha),
+                max_iter=int(self.max_iter),
+                early_stopping=True,
+                random_state=self.random_state,
+            ),
+        )
