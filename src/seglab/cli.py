@@ -351,6 +351,24 @@ def cmd_nc_ratio(args) -> int:
     return 0
 
 
+def cmd_features(args) -> int:
+    from .errors import ParameterError
+    from .modelfile import load
+
+    segmenter = load(args.model)
+    if not hasattr(segmenter, "feature_importances"):
+        raise ParameterError(f"{args.model}: method {segmenter.name!r} has no filter bank")
+    ranked = segmenter.feature_importances()
+    total = sum(v for _, v in ranked) or 1.0
+    print(f"{segmenter.name}: {len(ranked)} features, scale 1/{segmenter.factor_}, "
+          f"prior correction {getattr(segmenter, 'prior_correction_', 0):.1f}")
+    cumulative = 0.0
+    for rank, (name, value) in enumerate(ranked[: args.top], start=1):
+        cumulative += value / total
+        print(f"{rank:4d}  {value / total:6.3f}  {cumulative:6.3f}  {name}")
+    return 0
+
+
 def _bench_and_report(dataset, methods, split, json_path, report_path, out_masks=None):
     from .bench import format_leaderboard, run_bench
     from .report import pick_examples, write_report
@@ -550,6 +568,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("masks", nargs="+", metavar="MASK", help="mask files (1 cytoplasm, 2 nucleus)")
     p.add_argument("--csv", metavar="FILE", help="also write the CSV to FILE")
+
+    p = add(
+        "features",
+        cmd_features,
+        "What a pixel classifier relies on: its filter-bank features ranked by importance.",
+    )
+    p.add_argument("model", metavar="MODEL.seglab")
+    p.add_argument("--top", type=int, default=30, help="how many to list (default 30)")
 
     p = add("bench", cmd_bench, "Fit and score methods on one split: leaderboard, JSON, report.")
     data_options(p)

@@ -142,10 +142,27 @@ def colour_planes(image: np.ndarray, colours) -> tuple[list[np.ndarray], list[st
             names.append("grey")
         else:
             keys = {"hsv": _HSV, "lab": _LAB, "hed": _HED}[space]
-            for key in keys:
-                planes.append(channel(image, key))
-                names.append(key)
+            converted = _convert(image[..., :3], space)  # once per space, not per channel
+            planes += [converted[..., k] for k in range(3)]
+            names += list(keys)
     return [np.ascontiguousarray(p, dtype=np.float32) for p in planes], names
+
+
+def _convert(rgb: np.ndarray, space: str) -> np.ndarray:
+    """All three channels of a colour space, scaled as :func:`channel` scales them."""
+    if space == "hsv":
+        from skimage.color import rgb2hsv
+
+        return rgb2hsv(rgb).astype(np.float32)
+    if space == "lab":
+        from skimage.color import rgb2lab
+
+        lab = rgb2lab(rgb)
+        return np.stack([lab[..., 0] / 100.0, (lab[..., 1] + 128.0) / 255.0,
+                         (lab[..., 2] + 128.0) / 255.0], axis=-1).astype(np.float32)
+    from skimage.color import rgb2hed
+
+    return rgb2hed(rgb).astype(np.float32)
 
 
 def _eigen2(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,110 @@
+"""Our `rf` against scikit-image's trainable-segmentation recipe, side by side in one run.
+
+The anchor is scikit-image's `multiscale_basic_features` (sigma 1-16, intensity, edges and
+texture of each RGB channel) with `RandomForestClassifier(100, max_depth=10)` trained on 500
+sampled pixels per class per image. Both use all cores (n_jobs=-1), both fit on the course
+split's 152 training images and predict its 39 test images. Usage, from the project root:
+
+    .venv/bin/python benchmarks/pixel_classifiers.py [--methods rf,extra-trees,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+
+from seglab.bench import machine_description
+from seglab.datasets import make_splits, open_dataset
+from seglab.measure import nc_agreement, nc_ratio
+from seglab.metrics import image_score
+from seglab.segmenters import make_segmenter
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+
+
+class SkimageAnchor:
+    """scikit-image's multiscale features + a random forest (its documented recipe)."""
+
+    name = "skimage anchor"
+
+    def __init__(self, random_state: int = 0):
+        self.rng = np.random.default_rng(random_state)
+        self.forest = RandomForestClassifier(100, max_depth=10, n_jobs=-1,
+                                             random_state=random_state)
+
+    @staticmethod
+    def features(image):
+        from skimage.feature import multiscale_basic_features
+
+        return multiscale_basic_features(image, channel_axis=-1, sigma_min=1, sigma_max=16)
+
+    def fit(self, images, masks):
+        xs, ys = [], []
+        for image, mask in zip(images, masks, strict=True):
+            feats = self.features(image)
+            feats = feats.reshape(-1, feats.shape[-1])
+            labels = mask.ravel()
+            for k in np.unique(labels):
+                where = np.flatnonzero(labels == k)
+                take = self.rng.choice(where, min(500, where.size), replace=False)
+                xs.append(feats[take])
+                ys.append(labels[take])
+        self.forest.fit(np.concatenate(xs), np.concatenate(ys))
+        return self
+
+    def predict(self, image):
+        feats = self.features(image)
+        h, w, f = feats.shape
+        return self.forest.predict(feats.reshape(-1, f)).reshape(h, w)
+
+
+def evaluate(model, dataset, train, test):
+    images, masks = zip(*(dataset.pair(int(i)) for i in train), strict=True)
+    start = time.perf_counter()
+    model.fit(list(images), list(masks))
+    fit_seconds = time.perf_counter() - start
+    scores, pred_nc, true_nc, seconds = [], [], [], []
+    for i in test:
+        image, mask = dataset.pair(int(i))
+        start = time.perf_counter()
+        pred = model.predict(image)
+        seconds.append(time.perf_counter() - start)
+        scores.append(image_score(mask, pred))
+        pred_nc.append(nc_ratio(pred))
+        true_nc.append(nc_ratio(mask))
+    agreement = nc_agreement(pred_nc, true_nc)
+    return {"fit": fit_seconds, "predict": float(np.median(seconds)), "score": np.mean(scores),
+            "mae": agreement["mae"], "within": agreement["within"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default="rf")
+    args = parser.parse_args()
+    dataset = open_dataset(DATA)
+    (train, test), = make_splits(dataset, "course")
+    print(f"command: python benchmarks/pixel_classifiers.py {' '.join(sys.argv[1:])}".rstrip())
+    print(f"machine: {machine_description()}; date: "
+          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    rows = [("skimage anchor", evaluate(SkimageAnchor(), dataset, train, test))]
+    print(f"  anchor done: {rows[0][1]}", file=sys.stderr)
+    for name in args.methods.split(","):
+        rows.append((f"seglab {name}", evaluate(make_segmenter(name), dataset, train, test)))
+        print(f"  {name} done: {rows[-1][1]}", file=sys.stderr)
+    anchor_predict = rows[0][1]["predict"]
+    print("\n| method | test Dice | N/C MAE | N/C within ±0.05 | fit s | predict ms/img (median) "
+          "| speed-up vs anchor |")
+    print("|---|---|---|---|---|---|---|")
+    for name, r in rows:
+        print(f"| {name} | {r['score']:.3f} | {r['mae']:.3f} | {r['within']:.2f} | "
+              f"{r['fit']:.0f} | {1000 * r['predict']:.0f} | {anchor_predict / r['predict']:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

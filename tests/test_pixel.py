@@ -1,0 +1,179 @@
+"""Filter bank and pixel classifiers, checked against independent computations."""
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from seglab import load, save
+from seglab.cli import main
+from seglab.errors import ParameterError
+from seglab.features import FilterBank
+from seglab.io import load_image, load_scribbles
+from seglab.segmenters import make_segmenter
+from seglab.segmenters.pixel import choose_scale, downscale, upsample
+
+
+def test_gaussian_feature_equals_scipy():
+    rng = np.random.default_rng(0)
+    image = rng.random((20, 24, 3)).astype(np.float32)
+    bank = FilterBank({"colours": ["rgb"], "sigmas": [1.5], "filters": ["gaussian"],
+                       "raw": False})
+    features = bank.compute(image)
+    assert bank.names(3) == ["red gaussian s1.5", "green gaussian s1.5", "blue gaussian s1.5"]
+    for c in range(3):
+        expected = ndi.gaussian_filter(image[..., c], 1.5, mode="reflect", truncate=4.0)
+        np.testing.assert_allclose(features[..., c], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_hessian_log_by_hand():
+    # f = 0.01 * (x**2 + 2 y**2) + 0.003 x: gradient (0.02x + 0.003, 0.04y), second
+    # derivatives fxx = 0.02, fyy = 0.04, fxy = 0. Central differences are exact for
+    # quadratics; smoothing a quadratic adds only a constant. Check the interior.
+    y, x = np.mgrid[-10:11, -10:11].astype(np.float64)
+    f = 0.01 * (x**2 + 2 * y**2) + 0.003 * x + 0.5
+    image = f.astype(np.float32)[..., None]
+    bank = FilterBank({"sigmas": [1.0], "filters": ["gradient", "hessian", "log"],
+                       "raw": False})
+    out = bank.compute(image)
+    names = bank.names(1)
+    inner = (slice(6, 15), slice(6, 15))
+    grad = out[..., names.index("ch0 gradient s1")][inner]
+    np.testing.assert_allclose(grad, np.hypot(0.02 * x + 0.003, 0.04 * y)[inner], atol=2e-4)
+    np.testing.assert_allclose(out[..., names.index("ch0 hessian1 s1")][inner], 0.04, atol=2e-4)
+    np.testing.assert_allclose(out[..., names.index("ch0 hessian2 s1")][inner], 0.02, atol=2e-4)
+    np.testing.assert_allclose(out[..., names.index("ch0 log s1")][inner], 0.06, atol=3e-4)
+
+
+def test_local_std_by_hand():
+    checker = (np.indices((32, 32)).sum(0) % 2).astype(np.float32)  # 0/1: std 0.5
+    bank = FilterBank({"sigmas": [3.0], "filters": ["std"], "raw": False})
+    std = bank.compute(checker[..., None])[..., 0]
+    assert std[16, 16] == pytest.approx(0.5, abs=0.01)
+    flat = bank.compute(np.full((16, 16, 1), 0.3, np.float32))
+    assert np.abs(flat).max() < 1e-3
+
+
+def test_bank_names_match_columns_and_bad_specs():
+    bank = FilterBank()
+    image = np.random.default_rng(1).random((16, 16, 3)).astype(np.float32)
+    assert bank.compute(image).shape[-1] == len(bank.names(3))
+    grey_bank = FilterBank({"shifts": [[0, 3], [-2, 0]], "position": True})
+    assert grey_bank.compute(image[..., :1]).shape[-1] == len(grey_bank.names(1))
+    with pytest.raises(ParameterError, match="colours"):
+        FilterBank({"colours": ["cmyk"]})
+    with pytest.raises(ParameterError, match="increasing"):
+        FilterBank({"sigmas": [4, 1]})
+    with pytest.raises(ParameterError, match="unknown key"):
+        FilterBank({"sigma": [1]})
+
+
+def test_bank_halo_is_honest():
+    rng = np.random.default_rng(2)
+    image = ndi.gaussian_filter(rng.random((90, 90, 3)), (2, 2, 0)).astype(np.float32)
+    bank = FilterBank({"sigmas": [1.0, 3.0], "filters": ["gaussian", "dog", "gradient",
+                                                          "hessian", "structure", "std"]})
+    full = bank.compute(image)
+    h = bank.halo
+    r0, r1 = 40, 50
+    crop = image[r0 - h:r1 + h, r0 - h:r1 + h]
+    np.testing.assert_allclose(bank.compute(crop)[h:-h, h:-h], full[r0:r1, r0:r1], atol=1e-5)
+
+
+def test_downscale_upsample_by_hand():
+    image = np.arange(16, dtype=np.float32).reshape(4, 4, 1)
+    small = downscale(image, 2)
+    np.testing.assert_allclose(small[..., 0], [[2.5, 4.5], [10.5, 12.5]])
+    const = np.full((3, 3, 2), 0.25, np.float32)
+    np.testing.assert_allclose(upsample(const, 2, (6, 6)), 0.25)
+    # A ramp survives the round trip away from the edges (bilinear is exact on ramps).
+    ramp = np.tile(np.arange(16, dtype=np.float32), (16, 1))[..., None]
+    back = upsample(downscale(ramp, 2), 2, (16, 16))
+    np.testing.assert_allclose(back[2:-2, 2:-2], ramp[2:-2, 2:-2], atol=1e-5)
+
+
+def test_choose_scale_detects_upsampled_images():
+    rng = np.random.default_rng(3)
+    small = ndi.gaussian_filter(rng.random((64, 64, 3)), (1.5, 1.5, 0))
+    upsampled = np.repeat(np.repeat(small, 2, 0), 2, 1)
+    upsampled = ndi.gaussian_filter(upsampled, (1.0, 1.0, 0)).astype(np.float32)
+    assert choose_scale([upsampled]) >= 2
+    noise = rng.random((128, 128, 3)).astype(np.float32)
+    assert choose_scale([noise]) == 1
+
+
+def _texture_pair(seed):
+    """Two classes with the same mean grey but different texture: a threshold cannot help."""
+    rng = np.random.default_rng(seed)
+    truth = np.zeros((64, 64), int)
+    truth[:, 32:] = 1
+    truth[20:44, 10:24] = 1
+    smooth = np.full((64, 64), 0.5)
+    rough = 0.5 + 0.25 * np.sign(rng.standard_normal((64, 64)))
+    grey = np.where(truth == 1, rough, smooth) + rng.normal(0, 0.01, (64, 64))
+    return np.clip(grey, 0, 1).astype(np.float32)[..., None], truth
+
+
+@pytest.mark.parametrize("name", ["rf", "extra-trees", "tree", "hgb", "knn", "nearest-mean",
+                                  "logistic", "mlp"])
+def test_classifiers_learn_texture(name):
+    images, masks = zip(*(_texture_pair(s) for s in range(3)), strict=True)
+    params = {"features": {"sigmas": [1.0, 2.0], "filters": ["gaussian", "std"]},
+              "samples_per_class": 300, "scale": 1}
+    seg = make_segmenter(name, **params).fit(list(images), list(masks))
+    image, truth = _texture_pair(7)
+    accuracy = (seg.predict(image) == truth).mean()
+    assert accuracy > 0.9, accuracy
+    proba = seg.predict_proba(image)
+    assert proba.shape == (64, 64, 2)
+    np.testing.assert_allclose(proba.sum(-1), 1.0, atol=1e-5)
+
+
+def test_sparse_scribbles_train_a_model():
+    image, truth = _texture_pair(0)
+    scribbles = np.full(truth.shape, -1)
+    scribbles[5:10, 2:12] = 0      # a stroke on the smooth class
+    scribbles[50:55, 40:60] = 1    # a stroke on the rough class
+    seg = make_segmenter("rf", features={"sigmas": [1.0, 2.0], "filters": ["std"]},
+                         scale=1).fit([image], [scribbles])
+    assert (seg.predict(image) == truth).mean() > 0.85
+
+
+def test_prior_correction_weights():
+    image, truth = _texture_pair(0)
+    spec = {"sigmas": [1.0], "filters": ["std"]}
+    none = make_segmenter("rf", features=spec, scale=1, prior_correction=0).fit([image], [truth])
+    np.testing.assert_allclose(none.class_weights_, 1.0)
+    full = make_segmenter("rf", features=spec, scale=1, prior_correction=1).fit([image], [truth])
+    prior = np.bincount(truth.ravel()) / truth.size
+    np.testing.assert_allclose(full.class_weights_, prior * 2, rtol=1e-5)
+    with pytest.raises(ParameterError, match="prior_correction"):
+        make_segmenter("rf", features=spec, prior_correction=3).fit([image], [truth])
+
+
+def test_grey_and_rgba_inputs(tmp_path):
+    rng = np.random.default_rng(4)
+    rgba = rng.integers(0, 255, (40, 40, 4), dtype=np.uint8)
+    iio.imwrite(tmp_path / "a.png", rgba)
+    image = load_image(tmp_path / "a.png")
+    assert image.shape == (40, 40, 3)
+    mask = (image[..., 0] > 0.5).astype(int)
+    seg = make_segmenter("rf", scale=1, samples_per_class=100).fit([image], [mask])
+    assert seg.predict(image).shape == (40, 40)
+
+
+def test_features_command_and_round_trip(tmp_path, capsys):
+    images, masks = zip(*(_texture_pair(s) for s in range(2)), strict=True)
+    seg = make_segmenter("rf", features={"sigmas": [1.0, 2.0], "filters": ["gaussian", "std"]},
+                         scale=1).fit(list(images), list(masks))
+    path = save(seg, tmp_path / "rf.seglab")
+    loaded = load(path)
+    np.testing.assert_array_equal(loaded.predict(images[0]), seg.predict(images[0]))
+    assert main(["features", str(path), "--top", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and "std" in lines[1]  # texture is what separates the classes
+
+
+def test_bacteria_scribbles_load(shared_data):
+    scribbles = load_scribbles(shared_data / "bacteria" / "wt_labels.tif")
+    assert set(np.unique(scribbles)) == {-1, 0, 1}
