@@ -35,8 +35,9 @@ class SkimageAnchor:
 
     def __init__(self, random_state: int = 0):
         self.rng = np.random.default_rng(random_state)
-        self.forest = RandomForestClassifier(100, max_depth=10, n_jobs=-1,
-                                             random_state=random_state)
+        self.forest = RandomForestClassifier(
+            100, max_depth=10, n_jobs=-1, random_state=random_state
+        )
 
     @staticmethod
     def features(image):
@@ -79,8 +80,13 @@ def evaluate(model, dataset, train, test):
         pred_nc.append(nc_ratio(pred))
         true_nc.append(nc_ratio(mask))
     agreement = nc_agreement(pred_nc, true_nc)
-    return {"fit": fit_seconds, "predict": float(np.median(seconds)), "score": np.mean(scores),
-            "mae": agreement["mae"], "within": agreement["within"]}
+    return {
+        "fit": fit_seconds,
+        "predict": float(np.median(seconds)),
+        "score": np.mean(scores),
+        "mae": agreement["mae"],
+        "within": agreement["within"],
+    }
 
 
 def main() -> None:
@@ -88,22 +94,28 @@ def main() -> None:
     parser.add_argument("--methods", default="rf")
     args = parser.parse_args()
     dataset = open_dataset(DATA)
-    (train, test), = make_splits(dataset, "course")
+    ((train, test),) = make_splits(dataset, "course")
     print(f"command: python benchmarks/pixel_classifiers.py {' '.join(sys.argv[1:])}".rstrip())
-    print(f"machine: {machine_description()}; date: "
-          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(
+        f"machine: {machine_description()}; date: "
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    )
     rows = [("skimage anchor", evaluate(SkimageAnchor(), dataset, train, test))]
     print(f"  anchor done: {rows[0][1]}", file=sys.stderr)
     for name in args.methods.split(","):
         rows.append((f"seglab {name}", evaluate(make_segmenter(name), dataset, train, test)))
         print(f"  {name} done: {rows[-1][1]}", file=sys.stderr)
     anchor_predict = rows[0][1]["predict"]
-    print("\n| method | test Dice | N/C MAE | N/C within ±0.05 | fit s | predict ms/img (median) "
-          "| speed-up vs anchor |")
+    print(
+        "\n| method | test Dice | N/C MAE | N/C within ±0.05 | fit s | predict ms/img (median) "
+        "| speed-up vs anchor |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, r in rows:
-        print(f"| {name} | {r['score']:.3f} | {r['mae']:.3f} | {r['within']:.2f} | "
-              f"{r['fit']:.0f} | {1000 * r['predict']:.0f} | {anchor_predict / r['predict']:.1f}x |")
+        print(
+            f"| {name} | {r['score']:.3f} | {r['mae']:.3f} | {r['within']:.2f} | "
+            f"{r['fit']:.0f} | {1000 * r['predict']:.0f} | {anchor_predict / r['predict']:.1f}x |"
+        )
 
 
 if __name__ == "__main__":

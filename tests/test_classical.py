@@ -258,7 +258,23 @@ def test_finite_halo_is_honest(method, params):
 
 
 def _fast_params(name):
-    return {"tuned-threshold": {"n_trials": 5}, "slic": {"n_segments": 50}}.get(name, {})
+    light = {
+        "samples_per_class": 100,
+        "prior_correction": 0.5,
+        "features": {"sigmas": [1.0, 4.0], "filters": ["gaussian", "std"]},
+    }
+    return {
+        "tuned-threshold": {"n_trials": 5},
+        "slic": {"n_segments": 50},
+        "hgb": {**light, "max_iter": 10},
+        "mlp": {**light, "max_iter": 20},
+        "rf": {**light, "n_estimators": 10},
+        "extra-trees": {**light, "n_estimators": 10},
+        "knn": light,
+        "logistic": light,
+        "tree": light,
+        "nearest-mean": light,
+    }.get(name, {})
 
 
 @pytest.mark.parametrize("name", [r["name"] for r in list_segmenters() if r["available"]])

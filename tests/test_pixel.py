@@ -17,8 +17,7 @@ from seglab.segmenters.pixel import choose_scale, downscale, upsample
 def test_gaussian_feature_equals_scipy():
     rng = np.random.default_rng(0)
     image = rng.random((20, 24, 3)).astype(np.float32)
-    bank = FilterBank({"colours": ["rgb"], "sigmas": [1.5], "filters": ["gaussian"],
-                       "raw": False})
+    bank = FilterBank({"colours": ["rgb"], "sigmas": [1.5], "filters": ["gaussian"], "raw": False})
     features = bank.compute(image)
     assert bank.names(3) == ["red gaussian s1.5", "green gaussian s1.5", "blue gaussian s1.5"]
     for c in range(3):
@@ -33,8 +32,7 @@ def test_gradient_hessian_log_by_hand():
     y, x = np.mgrid[-10:11, -10:11].astype(np.float64)
     f = 0.01 * (x**2 + 2 * y**2) + 0.003 * x + 0.5
     image = f.astype(np.float32)[..., None]
-    bank = FilterBank({"sigmas": [1.0], "filters": ["gradient", "hessian", "log"],
-                       "raw": False})
+    bank = FilterBank({"sigmas": [1.0], "filters": ["gradient", "hessian", "log"], "raw": False})
     out = bank.compute(image)
     names = bank.names(1)
     inner = (slice(6, 15), slice(6, 15))
@@ -71,12 +69,16 @@ def test_bank_names_match_columns_and_bad_specs():
 def test_bank_halo_is_honest():
     rng = np.random.default_rng(2)
     image = ndi.gaussian_filter(rng.random((90, 90, 3)), (2, 2, 0)).astype(np.float32)
-    bank = FilterBank({"sigmas": [1.0, 3.0], "filters": ["gaussian", "dog", "gradient",
-                                                          "hessian", "structure", "std"]})
+    bank = FilterBank(
+        {
+            "sigmas": [1.0, 3.0],
+            "filters": ["gaussian", "dog", "gradient", "hessian", "structure", "std"],
+        }
+    )
     full = bank.compute(image)
     h = bank.halo
     r0, r1 = 40, 50
-    crop = image[r0 - h:r1 + h, r0 - h:r1 + h]
+    crop = image[r0 - h : r1 + h, r0 - h : r1 + h]
     np.testing.assert_allclose(bank.compute(crop)[h:-h, h:-h], full[r0:r1, r0:r1], atol=1e-5)
 
 
@@ -114,12 +116,16 @@ def _texture_pair(seed):
     return np.clip(grey, 0, 1).astype(np.float32)[..., None], truth
 
 
-@pytest.mark.parametrize("name", ["rf", "extra-trees", "tree", "hgb", "knn", "nearest-mean",
-                                  "logistic", "mlp"])
+@pytest.mark.parametrize(
+    "name", ["rf", "extra-trees", "tree", "hgb", "knn", "nearest-mean", "logistic", "mlp"]
+)
 def test_classifiers_learn_texture(name):
     images, masks = zip(*(_texture_pair(s) for s in range(3)), strict=True)
-    params = {"features": {"sigmas": [1.0, 2.0], "filters": ["gaussian", "std"]},
-              "samples_per_class": 300, "scale": 1}
+    params = {
+        "features": {"sigmas": [1.0, 2.0], "filters": ["gaussian", "std"]},
+        "samples_per_class": 300,
+        "scale": 1,
+    }
     seg = make_segmenter(name, **params).fit(list(images), list(masks))
     image, truth = _texture_pair(7)
     accuracy = (seg.predict(image) == truth).mean()
@@ -132,10 +138,11 @@ def test_classifiers_learn_texture(name):
 def test_sparse_scribbles_train_a_model():
     image, truth = _texture_pair(0)
     scribbles = np.full(truth.shape, -1)
-    scribbles[5:10, 2:12] = 0      # a stroke on the smooth class
-    scribbles[50:55, 40:60] = 1    # a stroke on the rough class
-    seg = make_segmenter("rf", features={"sigmas": [1.0, 2.0], "filters": ["std"]},
-                         scale=1).fit([image], [scribbles])
+    scribbles[5:10, 2:12] = 0  # a stroke on the smooth class
+    scribbles[50:55, 40:60] = 1  # a stroke on the rough class
+    seg = make_segmenter("rf", features={"sigmas": [1.0, 2.0], "filters": ["std"]}, scale=1).fit(
+        [image], [scribbles]
+    )
     assert (seg.predict(image) == truth).mean() > 0.85
 
 
@@ -164,8 +171,9 @@ def test_grey_and_rgba_inputs(tmp_path):
 
 def test_features_command_and_round_trip(tmp_path, capsys):
     images, masks = zip(*(_texture_pair(s) for s in range(2)), strict=True)
-    seg = make_segmenter("rf", features={"sigmas": [1.0, 2.0], "filters": ["gaussian", "std"]},
-                         scale=1).fit(list(images), list(masks))
+    seg = make_segmenter(
+        "rf", features={"sigmas": [1.0, 2.0], "filters": ["gaussian", "std"]}, scale=1
+    ).fit(list(images), list(masks))
     path = save(seg, tmp_path / "rf.seglab")
     loaded = load(path)
     np.testing.assert_array_equal(loaded.predict(images[0]), seg.predict(images[0]))

@@ -307,12 +307,15 @@ def test_predict_killed_half_way_leaves_only_complete_files(tmp_path):
     )
     deadline = time.time() + 60
     while time.time() < deadline and proc.poll() is None:
-        if out.is_dir() and len(list(out.glob("*.png"))) >= 5:
+        visible = (
+            [p for p in out.glob("*.png") if not p.name.startswith(".")] if out.is_dir() else []
+        )
+        if len(visible) >= 5:
             break
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    written = sorted(out.glob("*.png"))
+    written = sorted(p for p in out.glob("*.png") if not p.name.startswith("."))
     assert 5 <= len(written) < 150, "the run was not stopped half way"
     for path in written:  # every visible output is complete and right
         expected = seg.predict(load_image(inputs / path.name))
@@ -358,3 +361,46 @@ def test_stale_parts_only_when_old(tmp_path):
     part.write_bytes(b"half")
     assert remove_stale_parts(tmp_path, older_than=3600) == 0 and part.exists()
     assert remove_stale_parts(tmp_path, older_than=0) == 1 and not part.exists()
+
+
+def test_untrusted_estimator_type_refused_without_running(tmp_path):
+    """A listed, correctly hashed skops member that holds os.system is still refused."""
+    import hashlib
+
+    import skops.io as skio
+    from sklearn.preprocessing import FunctionTransformer
+
+    ds = synthetic_cells(1, size=48, random_state=0)
+    seg = make_segmenter(
+        "rf", scale=1, samples_per_class=50, features={"sigmas": [1.0], "filters": ["gaussian"]}
+    )
+    seg.fit([ds.image(0)], [ds.mask(0)])
+    path = save(seg, tmp_path / "rf.seglab")
+    evil = skio.dumps(FunctionTransformer(func=os.system))
+    with zipfile.ZipFile(path) as z:
+        contents = {n: z.read(n) for n in z.namelist()}
+    manifest = json.loads(contents["model.json"])
+    member = "estimators/classifier_.skops"
+    assert member in manifest["members"]
+    contents[member] = evil
+    manifest["members"][member] = {"sha256": hashlib.sha256(evil).hexdigest(), "size": len(evil)}
+    contents["model.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(tmp_path / "evil.seglab", "w") as z:
+        for name, data in contents.items():
+            z.writestr(name, data)
+    with pytest.raises(ModelFileError, match="untrusted type"):
+        load(tmp_path / "evil.seglab")
+
+
+def test_same_seed_same_forest(tmp_path):
+    ds = synthetic_cells(2, size=64, random_state=5)
+    images, masks = [ds.image(0), ds.image(1)], [ds.mask(0), ds.mask(1)]
+    digests = []
+    for run in ("a", "b"):
+        seg = make_segmenter("rf", samples_per_class=100).fit(images, masks)
+        path = save(seg, tmp_path / f"{run}.seglab")
+        with zipfile.ZipFile(path) as z:
+            manifest = json.loads(z.read("model.json"))
+        digests.append((manifest["members"], manifest["state"]))
+        np.testing.assert_array_equal(seg.predict(images[1]), load(path).predict(images[1]))
+    assert digests[0] == digests[1]

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: methods `bench` runs when none are named (fast ones; slow ones are asked for by name)
-DEFAULT_METHODS: tuple[str, ...] = ("threshold",)
+DEFAULT_METHODS: tuple[str, ...] = ("threshold", "tuned-threshold", "kmeans", "rf")
 
 
 def machine_description() -> str:
@@ -222,8 +222,12 @@ def run_bench(
     methods: Sequence[str] = DEFAULT_METHODS,
     split: str | None = None,
     params: dict[str, dict] | None = None,
+    fitted: dict | None = None,
 ) -> dict:
     """Fit and score each method on ``split`` of ``dataset``: the bench JSON of DESIGN.md §5.
+
+    ``params`` maps a method name to its parameters; a dict passed as ``fitted`` receives each
+    method's fitted segmenter (of the first split), e.g. to draw its masks without refitting.
 
     Examples
     --------
@@ -238,8 +242,10 @@ def run_bench(
     class_names = dataset.resolved_class_names()
     entries = []
     for name in methods:
-        entry, _ = bench_method(name, dataset, splits, (params or {}).get(name))
+        entry, models = bench_method(name, dataset, splits, (params or {}).get(name))
         entries.append(entry)
+        if fitted is not None:
+            fitted[name] = models[0]
         print(f"seglab: {name}: score {entry['score']['mean']:.4f}", file=sys.stderr)
     n_train = len(splits[0][0]) if len(splits) == 1 else int(np.mean([len(s[0]) for s in splits]))
     return {

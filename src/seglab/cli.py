@@ -360,8 +360,10 @@ def cmd_features(args) -> int:
         raise ParameterError(f"{args.model}: method {segmenter.name!r} has no filter bank")
     ranked = segmenter.feature_importances()
     total = sum(v for _, v in ranked) or 1.0
-    print(f"{segmenter.name}: {len(ranked)} features, scale 1/{segmenter.factor_}, "
-          f"prior correction {getattr(segmenter, 'prior_correction_', 0):.1f}")
+    print(
+        f"{segmenter.name}: {len(ranked)} features, scale 1/{segmenter.factor_}, "
+        f"prior correction {getattr(segmenter, 'prior_correction_', 0):.1f}"
+    )
     cumulative = 0.0
     for rank, (name, value) in enumerate(ranked[: args.top], start=1):
         cumulative += value / total
@@ -369,32 +371,28 @@ def cmd_features(args) -> int:
     return 0
 
 
-def _bench_and_report(dataset, methods, split, json_path, report_path, out_masks=None):
+def _bench_and_report(dataset, methods, split, json_path, report_path, out_masks=None, params=None):
     from .bench import format_leaderboard, run_bench
-    from .report import pick_examples, write_report
 
-    result = run_bench(dataset, methods, split)
+    fitted: dict = {}
+    result = run_bench(dataset, methods, split, params=params, fitted=fitted)
     print(format_leaderboard(result))
     if json_path:
         _write_json(json_path, result)
     if report_path or out_masks:
-        _write_examples(dataset, result, split, report_path, out_masks, pick_examples, write_report)
+        _write_examples(dataset, result, fitted, report_path, out_masks)
     return result
 
 
-def _write_examples(dataset, result, split, report_path, out_masks, pick_examples, write_report):
-    """Refit each method (cheap for the fast ones) to draw overlays and write example masks."""
-    from .bench import fit_on
-    from .datasets import make_splits
+def _write_examples(dataset, result, fitted, report_path, out_masks):
+    """Overlays of each method's best, median and worst test images; their masks too."""
     from .io import save_mask
-    from .segmenters import make_segmenter
+    from .report import pick_examples, write_report
 
-    train, _ = make_splits(dataset, split)[0]
     index = {image_id: i for i, image_id in enumerate(dataset.ids)}
     examples = {}
     for entry in result["methods"]:
-        segmenter = make_segmenter(entry["name"], **entry["params"])
-        fit_on(segmenter, dataset, train)
+        segmenter = fitted[entry["name"]]
         rows = []
         for label, image_id in pick_examples(entry):
             image, true = dataset.pair(index[image_id])
@@ -416,6 +414,21 @@ def cmd_bench(args) -> int:
     return 0
 
 
+#: Lighter settings for the slow methods so that the demo runs in under two minutes; the
+#: leaderboard's "params" show them. `seglab bench` uses each method's defaults.
+DEMO_PARAMS = {
+    "tuned-threshold": {"n_trials": 25},
+    "rf": {"samples_per_class": 300},
+    "extra-trees": {"samples_per_class": 300},
+    "hgb": {"samples_per_class": 300, "max_iter": 40},
+    "mlp": {"samples_per_class": 300, "max_iter": 60},
+    "logistic": {"samples_per_class": 300},
+    "knn": {"samples_per_class": 100},
+    "tree": {"samples_per_class": 300},
+    "nearest-mean": {"samples_per_class": 300},
+}
+
+
 def cmd_demo(args) -> int:
     from .datasets import synthetic_cells
     from .segmenters import list_segmenters
@@ -435,6 +448,7 @@ def cmd_demo(args) -> int:
         str(out / "bench.json"),
         str(out / "report.html"),
         out / "masks",
+        params=DEMO_PARAMS,
     )
     print(
         f"\nwrote {out / 'bench.json'}, {out / 'report.html'} and example masks in "

@@ -89,7 +89,7 @@ COLOUR_SPACES = ("rgb", "grey", "hsv", "lab", "hed")
 #: filters, each applied per channel at each scale
 FILTERS = ("gaussian", "dog", "log", "gradient", "hessian", "structure", "std")
 DEFAULT_BANK = {
-    "colours": ["rgb", "lab"],
+    "colours": ["rgb"],
     "sigmas": [1.0, 2.0, 4.0, 8.0, 16.0],
     "filters": ["gaussian", "gradient", "hessian", "std"],
     "raw": True,
@@ -158,8 +158,10 @@ def _convert(rgb: np.ndarray, space: str) -> np.ndarray:
         from skimage.color import rgb2lab
 
         lab = rgb2lab(rgb)
-        return np.stack([lab[..., 0] / 100.0, (lab[..., 1] + 128.0) / 255.0,
-                         (lab[..., 2] + 128.0) / 255.0], axis=-1).astype(np.float32)
+        return np.stack(
+            [lab[..., 0] / 100.0, (lab[..., 1] + 128.0) / 255.0, (lab[..., 2] + 128.0) / 255.0],
+            axis=-1,
+        ).astype(np.float32)
     from skimage.color import rgb2hed
 
     return rgb2hed(rgb).astype(np.float32)

@@ -55,7 +55,12 @@ def natural_key(text: str) -> list:
 def list_image_files(folder: str | os.PathLike, suffixes=IMAGE_SUFFIXES) -> list[Path]:
     """Image files of ``folder`` (non-recursive) in natural order of their stems."""
     folder = Path(folder)
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes]
+    # Hidden files are skipped: temporary ".*.part.*" files of a killed writer, macOS "._*".
+    files = [
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".")
+    ]
     return sorted(files, key=lambda p: natural_key(p.stem))
 
 

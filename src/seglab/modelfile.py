@@ -15,6 +15,7 @@ import json
 import os
 import posixpath
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,60 @@ def _to_json(value):
 _BOOKKEEPING = {"classes_", "n_channels_", "trained_on_"}
 
 
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _write_member(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """Write with a fixed timestamp: same model, same bytes."""
+    info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data)
+
+
+def _deterministic_zip(data: bytes) -> bytes:
+    """Canonical bytes for a skops payload: same estimator, same bytes.
+
+    skops names objects (``__id__``) and array files after Python's ``id()`` (memory
+    addresses) and stamps its ZIP with the current time. Ids are renumbered in order of first
+    appearance (consistently, so shared references stay shared) and times fixed.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        contents = {info.filename: src.read(info) for info in src.infolist()}
+    schema = json.loads(contents.pop("schema.json"))
+    mapping: dict[str, str] = {}
+
+    def canonical(old) -> str:
+        return mapping.setdefault(str(old), str(len(mapping)))
+
+    def walk(node):
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "__id__":
+                    out[key] = int(canonical(value))
+                elif key == "file" and isinstance(value, str) and value.endswith(".npy"):
+                    out[key] = canonical(value[: -len(".npy")]) + ".npy"
+                else:
+                    out[key] = walk(value)
+            return out
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    schema = walk(schema)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        _write_member(dst, "schema.json", json.dumps(schema).encode())
+        for name in sorted(
+            contents,
+            key=lambda n: int(mapping.get(n[:-4], 1 << 62)) if n.endswith(".npy") else 1 << 62,
+        ):
+            new_name = mapping[name[:-4]] + ".npy" if name[:-4] in mapping else name
+            _write_member(dst, new_name, contents[name])
+    return out.getvalue()
+
+
 def _learned_state(segmenter: Segmenter) -> dict:
     return {k: v for k, v in vars(segmenter).items() if _is_state_key(k) and k not in _BOOKKEEPING}
 
@@ -110,7 +165,7 @@ def save(segmenter: Segmenter, path: str | os.PathLike, trained_on: dict | None 
         elif hasattr(value, "get_params"):  # a fitted scikit-learn estimator
             import skops.io as sio
 
-            members[f"estimators/{key}.skops"] = sio.dumps(value)
+            members[f"estimators/{key}.skops"] = _deterministic_zip(sio.dumps(value))
         elif hasattr(segmenter, "_state_to_bytes"):
             members.update(segmenter._state_to_bytes(key, value))
         else:
@@ -135,9 +190,9 @@ def save(segmenter: Segmenter, path: str | os.PathLike, trained_on: dict | None 
     }
     path = Path(path)
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(MANIFEST, json.dumps(manifest, indent=1, allow_nan=True))
+        _write_member(archive, MANIFEST, json.dumps(manifest, indent=1, allow_nan=True).encode())
         for name, data in sorted(members.items()):
-            archive.writestr(name, data)
+            _write_member(archive, name, data)
     return path
 
 
@@ -161,14 +216,27 @@ def _read_limited(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, p
             f" declared {limit}"
         )
     chunks, total = [], 0
-    with archive.open(info) as fh:
-        while chunk := fh.read(1 << 20):
-            total += len(chunk)
-            if total > limit:
-                raise ModelFileError(
-                    f"{path}: member {info.filename!r} inflates past its declared {limit} bytes"
-                )
-            chunks.append(chunk)
+    try:
+        with archive.open(info) as fh:
+            while chunk := fh.read(1 << 20):
+                total += len(chunk)
+                if total > limit:
+                    raise ModelFileError(
+                        f"{path}: member {info.filename!r} inflates past its declared {limit} bytes"
+                    )
+                chunks.append(chunk)
+    except ModelFileError:
+        raise
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        OSError,
+        EOFError,
+        ValueError,
+        NotImplementedError,
+        RuntimeError,
+    ) as exc:
+        raise ModelFileError(f"{path}: member {info.filename!r} is corrupt ({exc})") from exc
     return b"".join(chunks)
 
 

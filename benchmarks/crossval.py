@@ -1,0 +1,49 @@
+"""k-fold cross-validation of a method over the course's 191 images (those with a nucleus).
+
+The course split is one draw of 39 test images; with coarse masks its Dice has a standard
+error of about 0.02, so this gives every one of the 191 images a turn as a test image.
+Usage, from the project root: `.venv/bin/python benchmarks/crossval.py [--method rf] [--k 5]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from seglab.bench import bench_method, machine_description
+from seglab.datasets import kfold_split, open_dataset
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default="rf")
+    parser.add_argument("--k", type=int, default=5)
+    args = parser.parse_args()
+    full = open_dataset(DATA)
+    keep = [i for i in range(len(full)) if (full.mask(i) == 2).any()]  # the course's step 1
+    dataset = full.subset(keep)
+    dataset.class_names = ("background", "cytoplasm", "nucleus")
+    entry, _ = bench_method(args.method, dataset, kfold_split(len(dataset), args.k))
+    print(f"command: python benchmarks/crossval.py {' '.join(sys.argv[1:])}".rstrip())
+    print(
+        f"machine: {machine_description()}; date: "
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    )
+    folds = ", ".join(f"{v:.3f}" for v in entry["score"]["folds"])
+    nc = entry["nc"]
+    print(
+        f"{args.method}, {args.k}-fold over {len(dataset)} images: Dice "
+        f"{entry['score']['mean']:.3f} (folds {folds}; sd over folds "
+        f"{np.std(entry['score']['folds'], ddof=1):.3f}), N/C MAE {nc['mae']:.3f}, "
+        f"within ±0.05 {nc['within_0.05']:.2f}, bias {nc['bias']:+.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
