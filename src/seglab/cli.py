@@ -416,16 +416,23 @@ def cmd_bench(args) -> int:
 
 #: Lighter settings for the slow methods so that the demo runs in under two minutes; the
 #: leaderboard's "params" show them. `seglab bench` uses each method's defaults.
+_DEMO_PIXEL = {
+    "scale": 2,
+    "samples_per_class": 150,
+    "prior_correction": 0.5,
+    "features": {"sigmas": [1.0, 2.0, 4.0, 8.0]},
+}
 DEMO_PARAMS = {
     "tuned-threshold": {"n_trials": 25},
-    "rf": {"samples_per_class": 300},
-    "extra-trees": {"samples_per_class": 300},
-    "hgb": {"samples_per_class": 300, "max_iter": 40},
-    "mlp": {"samples_per_class": 300, "max_iter": 60},
-    "logistic": {"samples_per_class": 300},
-    "knn": {"samples_per_class": 100},
-    "tree": {"samples_per_class": 300},
-    "nearest-mean": {"samples_per_class": 300},
+    "rf": {**_DEMO_PIXEL, "n_estimators": 25},
+    "extra-trees": {**_DEMO_PIXEL, "n_estimators": 25},
+    "hgb": {**_DEMO_PIXEL, "max_iter": 25},
+    "mlp": {**_DEMO_PIXEL, "max_iter": 40, "hidden": 32},
+    "logistic": _DEMO_PIXEL,
+    "knn": {**_DEMO_PIXEL, "samples_per_class": 40},
+    "tree": _DEMO_PIXEL,
+    "nearest-mean": _DEMO_PIXEL,
+    "slic": {"n_segments": 200},
 }
 
 
