@@ -25,9 +25,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# The slow checks, then the scripts whose figures are in BENCHMARKS.md (about 45 minutes).
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 	$(BIN)/python benchmarks/course_protocol.py
+	$(BIN)/python benchmarks/classical.py
+	$(BIN)/python benchmarks/pixel_classifiers.py --methods rf
+	$(BIN)/python benchmarks/pixel_other_data.py
+	$(BIN)/python benchmarks/crossval.py --method rf
 
 clean:
 	rm -rf $(VENV) seglab-demo .pytest_cache build src/*.egg-info

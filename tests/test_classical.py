@@ -277,6 +277,7 @@ def _fast_params(name):
     }.get(name, {})
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("name", [r["name"] for r in list_segmenters() if r["available"]])
 def test_every_method_round_trips_through_a_model_file(name, tmp_path):
     from seglab.datasets import synthetic_cells

@@ -271,7 +271,7 @@ def test_cli_bad_inputs_exit_2_one_line(course_like, tmp_path, capsys):
         z.writestr("model.json", json.dumps({"format": "seglab-model", "format_version": 1}))
     cases = [
         (["predict", model, nan_image, "-o", tmp_path / "o1"], "NaN"),
-        (["predict", model, grey, "-o", tmp_path / "o2"], "1"),
+        (["predict", model, grey, "-o", tmp_path / "o2"], "trained on 3-channel images"),
         (["predict", model, four_d, "-o", tmp_path / "o3"], "2-D or 3-D"),
         (["train", "kmeans", "--data", empty, "-o", tmp_path / "e.seglab"], "no image files"),
         (["evaluate", "--model", model, "--data", unknown, "--split", "all"], "does not know"),
