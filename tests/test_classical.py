@@ -288,3 +288,37 @@ def test_every_method_round_trips_through_a_model_file(name, tmp_path):
     loaded = load(save(seg, tmp_path / "m.seglab"))
     np.testing.assert_array_equal(loaded.predict(images[1]), seg.predict(images[1]))
     assert loaded.get_params() == seg.get_params()
+
+
+def test_balanced_mapping_by_hand():
+    mapping = ClusterMapping(2)
+    clusters = np.array([[0] * 10 + [1] * 10])
+    grey = np.zeros((1, 20))
+    # cluster 0: 10 background; cluster 1: 6 background + 4 of the rare class 1
+    truth = np.array([[0] * 10 + [0] * 6 + [1] * 4])
+    mapping.add(clusters, grey, truth)
+    assert mapping.finish()[0].tolist() == [0, 0]  # majority: the rare class never wins
+    balanced = ClusterMapping(2)
+    balanced.add(clusters, grey, truth)
+    # votes / class totals: cluster 1 holds 6/16 of background but 4/4 of class 1
+    assert balanced.finish(mapping="balanced")[0].tolist() == [0, 1]
+    with pytest.raises(ParameterError, match="mapping"):
+        ClusterMapping(2).finish(mapping="vote")
+
+
+def test_balanced_mapping_recovers_a_rare_class():
+    # Two clusters split the grey line near 0.525; the dark cluster then holds about 23% of
+    # the background (~766 px) and 77% of the rare class (~174 px): background is its
+    # majority, but the rare class is far more over-represented in it.
+    rng = np.random.default_rng(0)
+    truth = np.zeros((60, 60), int)
+    truth[10:25, 10:25] = 1  # 6% of the image
+    grey = np.where(truth == 1, 0.45, 0.6) + rng.normal(0, 0.1, truth.shape)
+    image = np.clip(grey, 0, 1).astype(np.float32)[..., None]
+    majority = make_segmenter("kmeans", n_clusters=2, sigma=0).fit([image], [truth])
+    balanced = make_segmenter("kmeans", n_clusters=2, sigma=0, mapping="balanced")
+    balanced.fit([image], [truth])
+    assert (majority.predict(image) == 1).sum() == 0
+    from seglab.metrics import dice
+
+    assert dice(truth, balanced.predict(image), 1) > 0.2

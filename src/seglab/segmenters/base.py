@@ -248,10 +248,24 @@ class ClusterMapping:
                     self.votes = np.pad(self.votes, ((0, 0), (0, n_labels - self.votes.shape[1])))
                 self.votes[:, :n_labels] += votes
 
-    def finish(self, order: str = "brightest-first") -> tuple[np.ndarray, np.ndarray]:
-        """``(mapping, classes)``: mapping[k] is the label of cluster k."""
+    def finish(
+        self, order: str = "brightest-first", mapping: str = "majority"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(mapping, classes)``: mapping[k] is the label of cluster k.
+
+        ``mapping="balanced"`` gives each cluster the class it is most over-represented in
+        (votes divided by each class's pixel count), so that a rare class such as
+        mitochondria in EM is not outvoted by the background in every cluster.
+        """
         if order not in ("brightest-first", "darkest-first"):
             raise ParameterError(f"order={order!r}: use 'brightest-first' or 'darkest-first'")
+        if mapping not in ("majority", "balanced"):
+            raise ParameterError(f"mapping={mapping!r}: use 'majority' or 'balanced'")
+        if mapping == "balanced" and self.votes is not None:
+            totals = self.votes.sum(axis=0, keepdims=True)
+            self.votes = np.divide(
+                self.votes, totals, out=np.zeros_like(self.votes), where=totals > 0
+            )
         mean = np.where(self.count > 0, self.luminance_sum / np.maximum(self.count, 1), np.nan)
         if self.votes is not None and self.votes.sum() > 0:
             mapping = np.argmax(self.votes, axis=1)

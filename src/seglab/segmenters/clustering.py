@@ -59,7 +59,7 @@ class _PixelClusterSegmenter(Segmenter):
             mapping.add(
                 self._clusters(image), luminance(image), None if masks is None else masks[i]
             )
-        self.mapping_, self.classes_ = mapping.finish(self.order)
+        self.mapping_, self.classes_ = mapping.finish(self.order, self.mapping)
 
     def _predict(self, image):
         return np.asarray(self.mapping_)[self._clusters(image)]
@@ -100,6 +100,7 @@ class KMeansSegmenter(_PixelClusterSegmenter):
         position_weight: float = 0.0,
         max_samples: int = 200_000,
         order: str = "brightest-first",
+        mapping: str = "majority",
         random_state: int = 0,
         pre=None,
         post=None,
@@ -109,6 +110,7 @@ class KMeansSegmenter(_PixelClusterSegmenter):
         self.position_weight = position_weight
         self.max_samples = max_samples
         self.order = order
+        self.mapping = mapping
         self.random_state = random_state
         self.pre = pre
         self.post = post
@@ -147,6 +149,7 @@ class GMMSegmenter(_PixelClusterSegmenter):
         position_weight: float = 0.0,
         max_samples: int = 100_000,
         order: str = "brightest-first",
+        mapping: str = "majority",
         random_state: int = 0,
         pre=None,
         post=None,
@@ -156,6 +159,7 @@ class GMMSegmenter(_PixelClusterSegmenter):
         self.position_weight = position_weight
         self.max_samples = max_samples
         self.order = order
+        self.mapping = mapping
         self.random_state = random_state
         self.pre = pre
         self.post = post

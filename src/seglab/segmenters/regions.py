@@ -90,7 +90,7 @@ class _RegionSegmenter(Segmenter):
             mapping.add(
                 self._assign(image, regions), luminance(image), None if masks is None else masks[i]
             )
-        self.mapping_, self.classes_ = mapping.finish(self.order)
+        self.mapping_, self.classes_ = mapping.finish(self.order, self.mapping)
 
     def _assign(self, image, regions):
         means = _region_means(image, regions)
@@ -132,6 +132,7 @@ class SlicSegmenter(_RegionSegmenter):
         compactness: float = 10.0,
         n_clusters: int = 3,
         order: str = "brightest-first",
+        mapping: str = "majority",
         random_state: int = 0,
         pre=None,
         post=None,
@@ -140,6 +141,7 @@ class SlicSegmenter(_RegionSegmenter):
         self.compactness = compactness
         self.n_clusters = n_clusters
         self.order = order
+        self.mapping = mapping
         self.random_state = random_state
         self.pre = pre
         self.post = post
@@ -181,6 +183,7 @@ class QuadTreeSegmenter(_RegionSegmenter):
         min_size: int = 2,
         n_clusters: int = 3,
         order: str = "brightest-first",
+        mapping: str = "majority",
         random_state: int = 0,
         pre=None,
         post=None,
@@ -190,6 +193,7 @@ class QuadTreeSegmenter(_RegionSegmenter):
         self.min_size = min_size
         self.n_clusters = n_clusters
         self.order = order
+        self.mapping = mapping
         self.random_state = random_state
         self.pre = pre
         self.post = post

@@ -145,7 +145,7 @@ class _ClusterSegmenter(Segmenter):
             mapping.add(
                 self._clusters(image), luminance(image), None if masks is None else masks[i]
             )
-        self.mapping_, self.classes_ = mapping.finish(self.order)
+        self.mapping_, self.classes_ = mapping.finish(self.order, self.mapping)
 
     def _validate(self) -> None:
         pass
@@ -182,12 +182,14 @@ class AutoThresholdSegmenter(_ClusterSegmenter):
         method: str = "otsu",
         channel="luminance",
         order="brightest-first",
+        mapping: str = "majority",
         pre=None,
         post=None,
     ):
         self.method = method
         self.channel = channel
         self.order = order
+        self.mapping = mapping
         self.pre = pre
         self.post = post
 
@@ -211,11 +213,18 @@ class MultiOtsuSegmenter(_ClusterSegmenter):
     search_space = {"classes": ("int", 2, 5)}
 
     def __init__(
-        self, classes: int = 3, channel="luminance", order="brightest-first", pre=None, post=None
+        self,
+        classes: int = 3,
+        channel="luminance",
+        order="brightest-first",
+        mapping: str = "majority",
+        pre=None,
+        post=None,
     ):
         self.classes = classes
         self.channel = channel
         self.order = order
+        self.mapping = mapping
         self.pre = pre
         self.post = post
 
@@ -262,6 +271,7 @@ class HysteresisSegmenter(_ClusterSegmenter):
         t_background: float | None = None,
         channel="luminance",
         order="brightest-first",
+        mapping: str = "majority",
         pre=None,
         post=None,
     ):
@@ -271,6 +281,7 @@ class HysteresisSegmenter(_ClusterSegmenter):
         self.t_background = t_background
         self.channel = channel
         self.order = order
+        self.mapping = mapping
         self.pre = pre
         self.post = post
 
