@@ -319,29 +319,59 @@ def cmd_nc_ratio(args) -> int:
     import io
 
     from .io import load_mask
-    from .measure import nc_ratio
+    from .measure import CELL_FIELDS, nc_ratio, per_cell_nc
+
+    def fmt(value):
+        if isinstance(value, float):
+            return "nan" if math.isnan(value) else f"{value:.6g}"
+        return value
 
     rows = []
     for item in args.masks:
         path = Path(item)
         mask = load_mask(path)
-        n_nucleus = int((mask == 2).sum())
-        n_cytoplasm = int((mask == 1).sum())
-        rows.append(
-            {
-                "image": path.stem,
-                "nucleus_px": n_nucleus,
-                "cytoplasm_px": n_cytoplasm,
-                "nc_ratio": nc_ratio(mask),
-            }
+        n_nucleus, n_cytoplasm = int((mask == 2).sum()), int((mask == 1).sum())
+        if not args.per_cell:
+            rows.append(
+                {
+                    "image": path.stem,
+                    "nucleus_px": n_nucleus,
+                    "cytoplasm_px": n_cytoplasm,
+                    "nc_ratio": nc_ratio(mask),
+                }
+            )
+            continue
+        cells = per_cell_nc(mask, path.stem, args.pixel_size, args.high_ratio)
+        rows.extend(cells)
+        total = n_nucleus + n_cytoplasm
+        summary = {field: "" for field in CELL_FIELDS}
+        summary.update(
+            image=path.stem,
+            cell="all",
+            cell_px=total,
+            nucleus_px=n_nucleus,
+            cytoplasm_px=n_cytoplasm,
+            nc_ratio=nc_ratio(mask),
+            nucleus_cell_ratio=n_nucleus / total if total else float("nan"),
+            touches_border=sum(c["touches_border"] for c in cells),
+            no_cytoplasm=sum(c["no_cytoplasm"] for c in cells),
+            several_nuclei=sum(c["several_nuclei"] for c in cells),
+            high_nc=sum(c["high_nc"] for c in cells),
         )
+        if args.pixel_size is not None:
+            area = args.pixel_size**2
+            summary.update(
+                cell_um2=total * area,
+                nucleus_um2=n_nucleus * area,
+                cytoplasm_um2=n_cytoplasm * area,
+            )
+        rows.append(summary)
+    fields = list(rows[0]) if rows else list(CELL_FIELDS)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow(
-            {**row, "nc_ratio": "nan" if math.isnan(row["nc_ratio"]) else f"{row['nc_ratio']:.6f}"}
-        )
+        writer.writerow({k: fmt(v) for k, v in row.items()})
     if args.csv:
         from .io import atomic_path
 
@@ -589,6 +619,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("masks", nargs="+", metavar="MASK", help="mask files (1 cytoplasm, 2 nucleus)")
     p.add_argument("--csv", metavar="FILE", help="also write the CSV to FILE")
+    p.add_argument(
+        "--per-cell",
+        action="store_true",
+        help="one row per cell (connected cytoplasm + nucleus, touching cells split by a "
+        "watershed seeded at the nuclei) with nucleus/cytoplasm and nucleus/cell ratios and "
+        "flags, then a cell=all row per image with its totals and flag counts",
+    )
+    p.add_argument(
+        "--pixel-size", type=float, metavar="UM", help="micrometres per pixel: adds areas in µm²"
+    )
+    p.add_argument(
+        "--high-ratio",
+        type=float,
+        default=0.7,
+        metavar="R",
+        help="flag cells with nucleus/cell ratio >= R (default 0.7, the Paris "
+        "System's high-grade criterion)",
+    )
 
     p = add(
         "features",
