@@ -85,18 +85,21 @@ def score_predictions(
         "per_image": per_image,
     }
     if with_nc:
-        agreement = nc_agreement(
-            [r["nc_pred"] for r in per_image], [r["nc_true"] for r in per_image]
-        )
-        result["nc"] = {
-            "mae": agreement["mae"],
-            "r2": agreement["r2"],
-            "within_0.05": agreement["within"],
-            "bias": agreement["bias"],
-            "loa": agreement["loa"],
-            "nan": agreement["nan"],
-        }
+        result["nc"] = _nc_summary(per_image)
     return result
+
+
+def _nc_summary(rows: list[dict]) -> dict:
+    """The ``nc`` part of the bench JSON from per-image rows (DESIGN.md section 5 keys)."""
+    agreement = nc_agreement([r["nc_pred"] for r in rows], [r["nc_true"] for r in rows])
+    return {
+        "mae": agreement["mae"],
+        "r2": agreement["r2"],
+        "within_0.05": agreement["within"],
+        "bias": agreement["bias"],
+        "loa": agreement["loa"],
+        "nan": agreement["nan"],
+    }
 
 
 def evaluate_segmenter(
@@ -177,15 +180,7 @@ def _merge_folds(fold_results: list[dict], class_names: Sequence[str]) -> dict:
         "per_image": rows,
     }
     if fold_results[0]["nc"] is not None:
-        agreement = nc_agreement([r["nc_pred"] for r in rows], [r["nc_true"] for r in rows])
-        merged["nc"] = {
-            "mae": agreement["mae"],
-            "r2": agreement["r2"],
-            "within_0.05": agreement["within"],
-            "bias": agreement["bias"],
-            "loa": agreement["loa"],
-            "nan": agreement["nan"],
-        }
+        merged["nc"] = _nc_summary(rows)
     return merged
 
 

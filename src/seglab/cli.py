@@ -74,6 +74,21 @@ def _write_json(path: str, payload: dict) -> None:
         Path(tmp).write_text(text + "\n", encoding="utf-8")
 
 
+def _training_part(args, dataset, command: str):
+    """Indices of the training part of a single split (k folds are refused)."""
+    from .datasets import make_splits
+    from .errors import DataSetError
+
+    splits = make_splits(dataset, args.split)
+    if len(splits) != 1:
+        raise DataSetError(f"--split {args.split}: {command} needs a single split, not k folds")
+    return splits[0][0]
+
+
+def _provenance(args, train) -> dict:
+    return {"data": str(args.data), "split": args.split or "default", "n_images": len(train)}
+
+
 def _open_data(args):
     from .datasets import open_dataset
 
@@ -111,7 +126,6 @@ def cmd_methods(args) -> int:
 
 def cmd_train(args) -> int:
     from .bench import fit_on
-    from .datasets import make_splits
     from .errors import DataSetError
     from .modelfile import save
     from .segmenters import make_segmenter
@@ -120,27 +134,15 @@ def cmd_train(args) -> int:
     dataset = _open_data(args)
     if not dataset.has_masks and segmenter.supervised:
         raise DataSetError(f"{args.data}: {args.method} is supervised and the data has no masks")
-    splits = make_splits(dataset, args.split)
-    if len(splits) != 1:
-        raise DataSetError(f"--split {args.split}: train needs a single split, not k folds")
-    train, _ = splits[0]
+    train = _training_part(args, dataset, "train")
     seconds = fit_on(segmenter, dataset, train)
-    save(
-        segmenter,
-        args.output,
-        trained_on={
-            "data": str(args.data),
-            "split": args.split or "default",
-            "n_images": len(train),
-        },
-    )
+    save(segmenter, args.output, trained_on=_provenance(args, train))
     print(f"trained {args.method} on {len(train)} images in {seconds:.1f} s -> {args.output}")
     return 0
 
 
 def cmd_tune(args) -> int:
     from .bench import load_split_part
-    from .datasets import make_splits
     from .errors import DataSetError
     from .modelfile import save
     from .tune import tune
@@ -148,10 +150,7 @@ def cmd_tune(args) -> int:
     dataset = _open_data(args)
     if not dataset.has_masks:
         raise DataSetError(f"{args.data}: tune scores against masks and the data has none")
-    splits = make_splits(dataset, args.split)
-    if len(splits) != 1:
-        raise DataSetError(f"--split {args.split}: tune needs a single split, not k folds")
-    train, _ = splits[0]
+    train = _training_part(args, dataset, "tune")
     images, masks = load_split_part(dataset, train)
     segmenter = tune(
         args.method,
@@ -161,15 +160,7 @@ def cmd_tune(args) -> int:
         seed=args.seed,
         fixed=_parse_sets(args.set),
     )
-    save(
-        segmenter,
-        args.output,
-        trained_on={
-            "data": str(args.data),
-            "split": args.split or "default",
-            "n_images": len(train),
-        },
-    )
+    save(segmenter, args.output, trained_on=_provenance(args, train))
     info = segmenter.tuning_
     print(
         f"best training score {info['best_value']:.4f} after {len(info['trials'])} trials: "
