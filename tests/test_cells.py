@@ -84,3 +84,21 @@ def test_cli_per_cell(tmp_path, capsys):
     assert int(total["nucleus_px"]) == 136 and int(total["cell_px"]) == 522
     assert float(total["cell_um2"]) == pytest.approx(522 * 4)
     assert sum(int(r["cell_px"]) for r in rows[:-1]) == 522
+
+
+def test_clinical_summary_by_hand(tmp_path, capsys):
+    from seglab.measure import image_cell_summary
+
+    rows = per_cell_nc(two_touching_cells())
+    summary = image_cell_summary(rows, high_ratio=0.25)
+    ratios = [r["nc_ratio"] for r in rows]
+    assert summary["top5_nc"] == pytest.approx(np.mean(ratios))  # only two cells
+    assert summary["max_nucleus_px"] == 100
+    # nucleus/cell: left 36/~261 = 0.14, right 100/~261 = 0.38; N/C criterion 0.25/0.75 = 1/3
+    assert summary["n_high_nucleus_cell"] == 1
+    assert summary["n_high_nc"] == sum(r >= 1 / 3 for r in ratios)
+    assert image_cell_summary(rows, top=1)["top5_nc"] == pytest.approx(max(ratios))
+    save_mask(tmp_path / "a.png", two_touching_cells())
+    assert main(["nc-ratio", "--per-cell", str(tmp_path / "a.png")]) == 0
+    total = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))[-1]
+    assert total["cell"] == "all" and int(total["max_nucleus_px"]) == 100

@@ -310,7 +310,7 @@ def cmd_nc_ratio(args) -> int:
     import io
 
     from .io import load_mask
-    from .measure import CELL_FIELDS, nc_ratio, per_cell_nc
+    from .measure import CELL_FIELDS, image_cell_summary, nc_ratio, per_cell_nc
 
     def fmt(value):
         if isinstance(value, float):
@@ -349,6 +349,7 @@ def cmd_nc_ratio(args) -> int:
             several_nuclei=sum(c["several_nuclei"] for c in cells),
             high_nc=sum(c["high_nc"] for c in cells),
         )
+        summary.update(image_cell_summary(cells, args.high_ratio))
         if args.pixel_size is not None:
             area = args.pixel_size**2
             summary.update(
@@ -357,7 +358,8 @@ def cmd_nc_ratio(args) -> int:
                 cytoplasm_um2=n_cytoplasm * area,
             )
         rows.append(summary)
-    fields = list(rows[0]) if rows else list(CELL_FIELDS)
+    # Every key of every row, in order of first appearance (cell rows, then image summaries).
+    fields = list(dict.fromkeys(k for row in rows for k in row)) or list(CELL_FIELDS)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()

@@ -216,3 +216,43 @@ def per_cell_nc(
             )
         rows.append(row)
     return rows
+
+
+def image_cell_summary(
+    rows: list[dict], high_ratio: float = HIGH_NC_CELL_RATIO, top: int = 5
+) -> dict:
+    """Clinical per-image summaries of :func:`per_cell_nc` rows.
+
+    ``top5_nc`` and ``top5_nucleus_cell`` are the mean ratios of the ``top`` cells with the
+    highest ratio (all cells when fewer); ``max_nucleus_px`` is the largest nuclear area;
+    ``n_high_nucleus_cell`` counts cells with nucleus / cell >= ``high_ratio`` and
+    ``n_high_nc`` cells with nucleus / cytoplasm >= the same criterion,
+    ``high_ratio / (1 - high_ratio)`` (0.7 -> 2.33).
+
+    Examples
+    --------
+    >>> rows = [{"nc_ratio": r, "nucleus_cell_ratio": r / (1 + r), "nucleus_px": n}
+    ...         for r, n in [(0.1, 10), (3.0, 90)]]
+    >>> s = image_cell_summary(rows, top=1)
+    >>> s["top5_nc"], s["max_nucleus_px"], s["n_high_nc"], s["n_high_nucleus_cell"]
+    (3.0, 90, 1, 1)
+    """
+
+    def top_mean(key):
+        values = sorted((r[key] for r in rows if np.isfinite(r[key])), reverse=True)[:top]
+        return float(np.mean(values)) if values else float("nan")
+
+    nc_threshold = high_ratio / (1 - high_ratio) if high_ratio < 1 else float("inf")
+    return {
+        "top5_nc": top_mean("nc_ratio"),
+        "top5_nucleus_cell": top_mean("nucleus_cell_ratio"),
+        "max_nucleus_px": max((int(r["nucleus_px"]) for r in rows), default=0),
+        "n_high_nc": sum(
+            1 for r in rows if np.isfinite(r["nc_ratio"]) and r["nc_ratio"] >= nc_threshold - 1e-12
+        ),
+        "n_high_nucleus_cell": sum(
+            1
+            for r in rows
+            if np.isfinite(r["nucleus_cell_ratio"]) and r["nucleus_cell_ratio"] >= high_ratio
+        ),
+    }
