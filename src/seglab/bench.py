@@ -103,9 +103,17 @@ def _nc_summary(rows: list[dict]) -> dict:
 
 
 def evaluate_segmenter(
-    segmenter: Segmenter, dataset: Dataset, test: Sequence[int], desc: str | None = None
+    segmenter: Segmenter,
+    dataset: Dataset,
+    test: Sequence[int],
+    desc: str | None = None,
+    known_labels: set[int] | None = None,
 ) -> tuple[dict, float]:
-    """Predict and score the images ``test`` of ``dataset``; also the seconds per image."""
+    """Predict and score the images ``test`` of ``dataset``; also the seconds per image.
+
+    With ``known_labels`` (a saved model's classes), a true mask holding any other label is
+    refused with a DataSetError before it is predicted.
+    """
     class_names = dataset.resolved_class_names()
     seconds = 0.0
 
@@ -120,6 +128,14 @@ def evaluate_segmenter(
             disable=None,
         ):
             image, true = dataset.pair(int(i))
+            if known_labels is not None:
+                unknown = {int(v) for v in np.unique(true)} - {-1} - known_labels
+                if unknown:
+                    raise DataSetError(
+                        f"{dataset.source}: mask {dataset.ids[int(i)]} has label(s) "
+                        f"{sorted(unknown)} that the model does not know (its classes: "
+                        f"{sorted(known_labels)})"
+                    )
             start = time.perf_counter()
             pred = segmenter.predict(image)
             seconds += time.perf_counter() - start

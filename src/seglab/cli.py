@@ -242,15 +242,7 @@ def cmd_evaluate(args) -> int:
         splits = make_splits(dataset, args.split)
         test = np.concatenate([s[1] for s in splits])
         known = {int(c) for c in segmenter.classes_}
-        for i in test:
-            labels = {int(v) for v in np.unique(dataset.mask(int(i)))} - {-1}
-            if not labels <= known:
-                raise DataSetError(
-                    f"{args.data}: mask {dataset.ids[int(i)]} has label(s) "
-                    f"{sorted(labels - known)} that the model does not know (its classes: "
-                    f"{sorted(known)})"
-                )
-        result, seconds = evaluate_segmenter(segmenter, dataset, test)
+        result, seconds = evaluate_segmenter(segmenter, dataset, test, known_labels=known)
         name, data, split = segmenter.name, str(args.data), args.split or "default"
     elif args.pred and args.true:
         pred_files = {p.stem: p for p in list_image_files(args.pred, MASK_SUFFIXES)}
@@ -264,13 +256,9 @@ def cmd_evaluate(args) -> int:
             )
         masks = [(p.stem, load_mask(p), load_mask(pred_files[p.stem])) for p in true_files]
         top = max(int(max(t.max(), p.max())) for _, t, p in masks)
-        from .datasets import COURSE_CLASSES
+        from .datasets import class_names_for
 
-        classes = (
-            COURSE_CLASSES
-            if top == 2
-            else ("background", *(f"class{k}" for k in range(1, top + 1)))
-        )
+        classes = class_names_for(top)
         for stem, t, p in masks:
             if t.shape != p.shape:
                 raise DataSetError(f"{stem}: true mask {t.shape} and prediction {p.shape} differ")

@@ -29,6 +29,7 @@ from .io import (
 __all__ = [
     "COURSE_CLASSES",
     "Dataset",
+    "class_names_for",
     "course_split",
     "kfold_split",
     "make_splits",
@@ -139,12 +140,21 @@ class Dataset:
             labels: set[int] = set()
             for i in range(len(self)):
                 labels.update(int(v) for v in np.unique(self.mask(i)) if v >= 0)
-            top = max(labels) if labels else 0
-            if top == 2:
-                self.class_names = COURSE_CLASSES
-            else:
-                self.class_names = ("background", *(f"class{k}" for k in range(1, top + 1)))
+            self.class_names = class_names_for(max(labels) if labels else 0)
         return tuple(self.class_names)
+
+
+def class_names_for(top_label: int) -> tuple[str, ...]:
+    """Names of labels 0..top_label: the course's three when top_label is 2, else generic.
+
+    Examples
+    --------
+    >>> class_names_for(2), class_names_for(1)
+    (('background', 'cytoplasm', 'nucleus'), ('background', 'class1'))
+    """
+    if top_label == 2:
+        return COURSE_CLASSES
+    return ("background", *(f"class{k}" for k in range(1, top_label + 1)))
 
 
 def _match_masks(images: list[Path], mask_dir: Path, source: str) -> list[Path]:

@@ -309,10 +309,9 @@ class FilterBank:
                         put(np.sqrt(np.maximum(gauss(plane * plane, s) - g * g, 0)))
         if spec["shifts"]:
             base = gauss(planes[0], sigmas[0])
-            padded_base = base
             for dy, dx in spec["shifts"]:
                 # value of the (lightly smoothed) first plane dy rows and dx columns away
-                put(ndi.shift(padded_base, (-dy, -dx), order=0, mode="reflect"))
+                put(ndi.shift(base, (-dy, -dx), order=0, mode="reflect"))
         if spec["position"]:
             rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
             scale = 1.0 / max(h - 1, w - 1, 1)

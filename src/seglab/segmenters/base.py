@@ -111,9 +111,6 @@ class Segmenter(BaseEstimator):
         check_steps(getattr(self, "pre", None), "pre")
         check_steps(getattr(self, "post", None), "post")
 
-    def fit_predict(self, images, masks=None) -> list[np.ndarray]:
-        return [self.fit(images, masks).predict(im) for im in images]
-
     # ------------------------------------------------------------------ for subclasses
     def _fit(self, images: list[np.ndarray], masks: list[np.ndarray] | None) -> None:
         raise NotImplementedError

@@ -130,13 +130,11 @@ AUTO_METHODS = ("otsu", "li", "yen", "isodata", "mean", "minimum", "triangle", "
 class _ClusterSegmenter(Segmenter):
     """A method that finds clusters per image, then maps clusters to classes."""
 
-    n_clusters_fixed: int = 2
-
     def _clusters(self, image: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def _n_clusters(self) -> int:
-        return self.n_clusters_fixed
+        return 2  # below / above one threshold; subclasses with more clusters override
 
     def _fit(self, images, masks):
         self._validate()
