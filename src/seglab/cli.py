@@ -130,7 +130,10 @@ def cmd_train(args) -> int:
     from .modelfile import save
     from .segmenters import make_segmenter
 
-    segmenter = make_segmenter(args.method, **_parse_sets(args.set))
+    params = _parse_sets(args.set)
+    if args.max_minutes is not None:
+        params["max_minutes"] = args.max_minutes
+    segmenter = make_segmenter(args.method, **params)
     dataset = _open_data(args)
     if not dataset.has_masks and segmenter.supervised:
         raise DataSetError(f"{args.data}: {args.method} is supervised and the data has no masks")
@@ -180,7 +183,9 @@ def _expand_inputs(inputs: list[str]) -> list[Path]:
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
+        if path.is_dir() and path.suffix.lower() == ".zarr":
+            files.append(path)  # a Zarr array is one image
+        elif path.is_dir():
             folder = path / "images" if (path / "images").is_dir() else path
             folder = path / "X" if (path / "X").is_dir() else folder
             found = list_image_files(folder)
@@ -212,14 +217,53 @@ def cmd_predict(args) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(out)  # left by an earlier run that was killed
-    for path in tqdm(files, desc="predict", unit="img", file=sys.stderr, disable=None):
-        image = load_image(path, normalize=args.normalize)
-        labels = segmenter.predict(image)
-        save_mask(out / f"{path.stem}.{args.format}", labels)
-        if args.proba:
-            save_image(out / f"{path.stem}_proba.tif", segmenter.predict_proba(image))
-    print(f"wrote {len(files)} mask(s) to {out}")
+    large = [p for p in files if args.chunk and _larger_than(p, args.chunk)]
+    if large and args.proba:
+        raise ParameterError("--proba is not available with tiled prediction (--chunk)")
+    small = [p for p in files if p not in large]
+    if large:
+        from .tiled import predict_to_file
+
+        for path in large:
+            suffix = ".zarr" if path.suffix.lower() == ".zarr" else ".tif"
+            predict_to_file(
+                segmenter,
+                path,
+                out / f"{path.stem}{suffix}",
+                chunk=args.chunk,
+                scheduler=args.scheduler,
+                normalize=args.normalize,
+            )
+    if small and args.scheduler:
+        from .tiled import predict_files
+
+        predict_files(
+            segmenter, small, out, args.format, args.scheduler, args.normalize, args.proba
+        )
+    else:
+        for path in tqdm(small, desc="predict", unit="img", file=sys.stderr, disable=None):
+            image = load_image(path, normalize=args.normalize)
+            labels = segmenter.predict(image)
+            save_mask(out / f"{path.stem}.{args.format}", labels)
+            if args.proba:
+                save_image(out / f"{path.stem}_proba.tif", segmenter.predict_proba(image))
+    tiled = f" ({len(large)} tiled)" if large else ""
+    print(f"wrote {len(files)} mask(s){tiled} to {out}")
     return 0
+
+
+def _larger_than(path: Path, chunk: int) -> bool:
+    """Whether an image file is larger than ``chunk`` pixels on a side (read from its header
+    for TIFF and Zarr; other formats are decoded whole anyway)."""
+    from .tiled import _zarr_array
+
+    if path.suffix.lower() in (".tif", ".tiff", ".zarr"):
+        shape = _zarr_array(path).shape
+    else:
+        from .io import load_image
+
+        shape = load_image(path).shape
+    return max(shape[0], shape[1]) > chunk
 
 
 def cmd_evaluate(args) -> int:
@@ -444,6 +488,7 @@ DEMO_PARAMS = {
     "tree": _DEMO_PIXEL,
     "nearest-mean": _DEMO_PIXEL,
     "slic": {"n_segments": 200},
+    "unet": {"width": 8, "depth": 4, "max_epochs": 15, "max_minutes": 1.0},
 }
 
 
@@ -543,6 +588,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="masks are sparse scribbles: 0 = unlabelled, 1.. = classes",
     )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        metavar="M",
+        help="bound the training time (methods with a max_minutes parameter, such as unet)",
+    )
     p.add_argument("-o", "--output", required=True, metavar="MODEL.seglab")
 
     p = add(
@@ -581,6 +632,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write STEM_proba.tif with class probabilities (H, W, K)",
     )
     p.add_argument("--normalize", choices=["dtype", "minmax"], default="dtype")
+    p.add_argument(
+        "--chunk",
+        type=int,
+        metavar="N",
+        help="predict images larger than N pixels a side tile by tile with Dask, reading them"
+        " lazily (tiled TIFF or Zarr) and writing STEM.tif (or STEM.zarr) tile by tile",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="S",
+        help="Dask scheduler for tiles and for many files in parallel: threads, processes,"
+        " synchronous, or the address of a dask.distributed scheduler (tcp://host:8786)",
+    )
 
     p = add(
         "evaluate",

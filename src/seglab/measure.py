@@ -158,18 +158,20 @@ def per_cell_nc(
     high_ratio: float = HIGH_NC_CELL_RATIO,
     nucleus: int = NUCLEUS,
     cytoplasm: int = CYTOPLASM,
+    cells: np.ndarray | None = None,
 ) -> list[dict]:
     """One row per cell: areas, both ratio definitions, centroid, box and flags.
 
     ``nc_ratio`` is nucleus / cytoplasm (the course's); ``nucleus_cell_ratio`` is nucleus /
     whole cell (QuPath's and the urine-cytology tools'); ``high_nc`` flags
     ``nucleus_cell_ratio >= high_ratio``. With ``pixel_size`` (µm per pixel), ``*_um2`` area
-    columns are added.
+    columns are added. ``cells`` is the mask's :func:`label_cells`, when already computed.
     """
     from scipy import ndimage as ndi
 
     mask = np.asarray(mask)
-    cells = label_cells(mask, nucleus, cytoplasm)
+    if cells is None:
+        cells = label_cells(mask, nucleus, cytoplasm)
     n = int(cells.max())
     if n == 0:
         return []

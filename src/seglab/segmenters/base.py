@@ -107,6 +107,12 @@ class Segmenter(BaseEstimator):
         """Context the method itself needs (0 for pixel-wise rules)."""
         return 0
 
+    @property
+    def tile_alignment(self) -> int:
+        """Tiles must start at multiples of this many pixels to give whole-image results
+        (methods that work on blocks of pixels, or on a grid of windows, need it)."""
+        return 1
+
     def _check_steps(self) -> None:
         check_steps(getattr(self, "pre", None), "pre")
         check_steps(getattr(self, "post", None), "post")

@@ -13,6 +13,7 @@ from scipy import ndimage as ndi
 
 from ..errors import ParameterError
 from ..features import luminance
+from ..postprocess import UNBOUNDED_HALO
 from .base import ClusterMapping, Segmenter, register
 
 __all__ = ["GMMSegmenter", "KMeansSegmenter", "pixel_features"]
@@ -65,6 +66,8 @@ class _PixelClusterSegmenter(Segmenter):
         return np.asarray(self.mapping_)[self._clusters(image)]
 
     def _own_halo(self) -> int:
+        if self.position_weight > 0:
+            return UNBOUNDED_HALO  # position is relative to the whole image's size
         return int(np.ceil(4 * self.sigma))
 
 

@@ -267,6 +267,10 @@ class PixelClassifier(Segmenter):
             halo += int(np.ceil(4 * max(CONTEXT_SIGMAS))) + self._bank(factor).halo
         return halo * factor + factor
 
+    @property
+    def tile_alignment(self) -> int:
+        return self._factor()  # work-scale blocks must not straddle tiles
+
     def feature_importances(self) -> list[tuple[str, float]]:
         """(feature name, importance) pairs, most important first, where the model has them."""
         clf = self.classifier_

@@ -1,0 +1,512 @@
+"""Tiled prediction with Dask: images larger than memory, with no seams at tile borders.
+
+An image is read lazily (a tiled or striped TIFF through tifffile's Zarr view, a Zarr array,
+or an array already in memory), cut into ``chunk`` x ``chunk`` tiles, and each tile is
+predicted together with a border of ``segmenter.halo`` pixels of its neighbours
+(``dask.array.map_overlap``); the border is then cut off. Because the halo covers every pixel
+an output pixel depends on, and no padding is added at the image's own edges
+(``boundary="none"``: the tiles there see the edge exactly as whole-image prediction does),
+the tiled result equals whole-image prediction pixel for pixel. Methods that depend on the
+whole image (a per-image threshold, superpixels, ...) are refused.
+
+The mask is written block row by block row to a tiled TIFF or a Zarr array, under a
+temporary name renamed when complete; neither the image, its features nor the mask is ever
+whole in memory. Needs the ``scale`` extra (``pip install seglab[scale]``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageReadError, ParameterError, ShapeError
+from .io import check_image
+from .postprocess import UNBOUNDED_HALO
+
+__all__ = [
+    "SCHEDULERS",
+    "open_lazy",
+    "per_cell_nc_tiled",
+    "predict_lazy",
+    "predict_to_file",
+    "tile_geometry",
+]
+
+SCHEDULERS = ("threads", "processes", "synchronous")
+#: TIFF tile side of written masks (a multiple of 16, as TIFF requires).
+TIFF_TILE = 256
+
+
+def _dask():
+    try:
+        import dask
+        import dask.array as da
+    except ImportError:  # pragma: no cover - the extra is installed in CI
+        raise ParameterError("tiled prediction needs dask: pip install 'seglab[scale]'") from None
+    return dask, da
+
+
+# ---------------------------------------------------------------------- reading
+def _zarr_array(path: Path):
+    import zarr
+
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            store = tifffile.imread(path, aszarr=True)
+        except Exception as exc:
+            raise ImageReadError(f"{path}: cannot open as TIFF ({exc})") from exc
+        node = zarr.open(store, mode="r")
+    else:
+        try:
+            node = zarr.open(str(path), mode="r")
+        except Exception as exc:
+            raise ImageReadError(f"{path}: cannot open as Zarr ({exc})") from exc
+    if isinstance(node, zarr.Group):  # a pyramid (OME-Zarr, pyramidal TIFF): full resolution
+        keys = sorted(node.array_keys())
+        if not keys:
+            raise ImageReadError(f"{path}: Zarr group holds no array")
+        node = node["0"] if "0" in keys else node[keys[0]]
+    return node
+
+
+class _FileArray:
+    """A TIFF or Zarr file as a lazily read array that pickles as its path, so that process
+    and distributed workers open the file themselves (tifffile's store holds a lock)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._node = _zarr_array(self.path)
+        self.shape = tuple(int(s) for s in self._node.shape)
+        self.dtype = np.dtype(self._node.dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key):
+        if self._node is None:
+            self._node = _zarr_array(self.path)
+        return np.asarray(self._node[key])
+
+    def __getstate__(self):
+        return {**self.__dict__, "_node": None}
+
+    def __dask_tokenize__(self):
+        stat = self.path.stat()
+        return (str(self.path.resolve()), stat.st_mtime_ns, stat.st_size, self.shape)
+
+
+def open_lazy(source, chunk: int):
+    """A lazy ``(H, W, C)`` Dask array of the raw pixels of ``source``, in ``chunk`` tiles.
+
+    ``source`` is a TIFF or Zarr path, or an array (NumPy, Zarr or Dask). Other files
+    (PNG, JPEG) are decoded whole: they cannot be read by parts.
+    """
+    _, da = _dask()
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise ImageReadError(f"{path}: no such file")
+        if path.suffix.lower() in (".tif", ".tiff", ".zarr") or path.is_dir():
+            lazy = _FileArray(path)
+            array = da.from_array(
+                lazy,
+                chunks=(chunk,) * min(2, lazy.ndim) + (-1,) * (lazy.ndim - 2),
+                lock=False,
+                meta=np.empty((0,) * lazy.ndim, lazy.dtype),
+            )
+        else:
+            from .io import _read_array
+
+            array = da.from_array(_read_array(path))
+    elif isinstance(source, da.Array):
+        array = source
+    else:
+        array = da.from_array(source)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3:
+        raise ShapeError(f"tiled prediction needs an (H, W) or (H, W, C) image, got {array.shape}")
+    if array.shape[-1] == 4:
+        array = array[..., :3]
+    elif array.shape[-1] == 2:
+        array = array[..., :1]
+    elif array.shape[-1] not in (1, 3):
+        raise ShapeError(
+            f"tiled prediction needs channels last with 1, 3 or 4 channels, got {array.shape}"
+        )
+    return array.rechunk((chunk, chunk, -1))
+
+
+def _to_unit(block: np.ndarray, low: float, high: float, normalize: str) -> np.ndarray:
+    if normalize == "minmax":
+        out = block.astype(np.float32)
+        return ((out - low) / (high - low) if high > low else np.zeros_like(out)).astype(np.float32)
+    return check_image(block, source="tile")
+
+
+# ---------------------------------------------------------------------- geometry
+def tile_geometry(segmenter, chunk: int) -> tuple[int, int]:
+    """``(chunk, halo)`` for ``segmenter``: both rounded up to its tile alignment.
+
+    Raises ParameterError for methods that depend on the whole image, and when ``chunk`` is
+    smaller than the halo (a tile must hold the context its neighbours' pixels need).
+    """
+    if not isinstance(chunk, (int, np.integer)) or chunk < 16:
+        raise ParameterError(f"--chunk {chunk}: expected an integer of at least 16 pixels")
+    halo = int(segmenter.halo)
+    if halo >= UNBOUNDED_HALO:
+        raise ParameterError(
+            f"method {segmenter.name!r} depends on the whole image (its result at a pixel can"
+            " change with any other pixel), so it cannot be tiled; predict without --chunk"
+        )
+    align = int(getattr(segmenter, "tile_alignment", 1))
+    halo = math.ceil(halo / align) * align
+    chunk = math.ceil(chunk / align) * align
+    if chunk < halo:
+        raise ParameterError(
+            f"--chunk {chunk} is smaller than the {halo} pixels of context that "
+            f"{segmenter.name!r} needs around each pixel; use --chunk {halo} or more"
+        )
+    return int(chunk), int(halo)
+
+
+def _chunks_along(length: int, chunk: int, halo: int) -> tuple[int, ...]:
+    """Chunk sizes along one axis; a last chunk thinner than the halo joins its neighbour
+    (Dask's overlap needs every chunk at least as wide as the overlap)."""
+    sizes = [chunk] * (length // chunk) + ([length % chunk] if length % chunk else [])
+    if len(sizes) > 1 and sizes[-1] < halo:
+        last = sizes.pop()
+        sizes[-1] += last
+    return tuple(sizes) or (length,)
+
+
+# ---------------------------------------------------------------------- prediction
+def _predict_block(block: np.ndarray, segmenter, low: float, high: float, normalize: str):
+    return segmenter.predict(_to_unit(block, low, high, normalize))
+
+
+def predict_lazy(segmenter, source, chunk: int = 2048, normalize: str = "dtype"):
+    """Lazy ``(H, W)`` uint8 labels of ``source`` predicted tile by tile.
+
+    Parameters
+    ----------
+    segmenter : Segmenter
+        A fitted segmenter whose ``halo`` is bounded.
+    source : path or array
+        See :func:`open_lazy`.
+    chunk : int
+        Tile side in pixels (rounded up to the method's alignment).
+    normalize : {"dtype", "minmax"}
+        As for whole images; "minmax" first computes the image's minimum and maximum.
+
+    Examples
+    --------
+    >>> import seglab
+    >>> ds = seglab.synthetic_cells(2, size=96)
+    >>> seg = seglab.make_segmenter("threshold").fit([ds.image(0)])
+    >>> labels = predict_lazy(seg, ds.image(1), chunk=40)
+    >>> bool((labels.compute() == seg.predict(ds.image(1))).all())
+    True
+    """
+    dask, da = _dask()
+    chunk, halo = tile_geometry(segmenter, chunk)
+    array = open_lazy(source, chunk)
+    h, w = array.shape[:2]
+    array = array.rechunk((_chunks_along(h, chunk, halo), _chunks_along(w, chunk, halo), -1))
+    low = high = 0.0
+    if normalize == "minmax":
+        low, high = (float(v) for v in dask.compute(array.min(), array.max()))
+    elif normalize != "dtype":
+        raise ParameterError(f"normalize={normalize!r}: use 'dtype' or 'minmax'")
+    return da.map_overlap(
+        _predict_block,
+        array,
+        depth={0: halo, 1: halo, 2: 0},
+        boundary="none",
+        trim=True,
+        drop_axis=2,
+        dtype=np.uint8,
+        meta=np.empty((0, 0), np.uint8),
+        segmenter=segmenter,
+        low=low,
+        high=high,
+        normalize=normalize,
+    )
+
+
+@contextlib.contextmanager
+def scheduler_context(scheduler: str | None) -> Iterator[dict]:
+    """Keyword arguments for ``dask.compute``: a local scheduler by name, or a
+    ``dask.distributed`` client connected to the scheduler at an address."""
+    if scheduler in (None, "threads"):
+        yield {"scheduler": "threads"}
+    elif scheduler in ("processes", "synchronous"):
+        yield {"scheduler": scheduler}
+    else:
+        try:
+            from distributed import Client
+        except ImportError:  # pragma: no cover
+            raise ParameterError("--scheduler ADDRESS needs dask.distributed") from None
+        try:
+            client = Client(scheduler, timeout="10s", set_as_default=False)
+        except Exception as exc:
+            raise ParameterError(
+                f"--scheduler {scheduler!r}: use threads, processes or the address of a running"
+                f" dask.distributed scheduler ({type(exc).__name__}: {exc})"
+            ) from None
+        with client:
+            yield {"scheduler": client}
+
+
+def _block_rows(labels, compute_kwargs, progress: bool, desc: str) -> Iterator[np.ndarray]:
+    """Compute the mask one row of blocks at a time (each row's blocks in parallel)."""
+    dask, _ = _dask()
+    from tqdm.auto import tqdm
+
+    n_rows = labels.numblocks[0]
+    with tqdm(
+        total=n_rows, desc=desc, unit="row", file=sys.stderr, disable=None if progress else True
+    ) as bar:
+        for i in range(n_rows):
+            (row,) = dask.compute(labels.blocks[i], **compute_kwargs)
+            bar.update(1)
+            yield np.asarray(row, np.uint8)
+
+
+def _tiff_tiles(rows: Iterator[np.ndarray], width: int, tile: int) -> Iterator[np.ndarray]:
+    """Re-cut computed block rows into ``tile`` x ``tile`` TIFF tiles, row-major."""
+    buffer = np.empty((0, width), np.uint8)
+    for row in rows:
+        buffer = np.concatenate([buffer, row])
+        while buffer.shape[0] >= tile:
+            yield from _cut_tiles(buffer[:tile], tile)
+            buffer = buffer[tile:]
+    if buffer.shape[0]:
+        yield from _cut_tiles(buffer, tile)
+
+
+def _cut_tiles(band: np.ndarray, tile: int) -> Iterator[np.ndarray]:
+    for x0 in range(0, band.shape[1], tile):
+        piece = band[:, x0 : x0 + tile]
+        out = np.zeros((tile, tile), np.uint8)
+        out[: piece.shape[0], : piece.shape[1]] = piece
+        yield out
+
+
+def _temporary_sibling(path: Path) -> Path:
+    return path.with_name(f".{path.name}.part.{uuid.uuid4().hex[:8]}")
+
+
+def predict_to_file(
+    segmenter,
+    source,
+    output: str | os.PathLike,
+    chunk: int = 2048,
+    scheduler: str | None = "threads",
+    normalize: str = "dtype",
+    progress: bool = True,
+) -> Path:
+    """Predict ``source`` tile by tile and write the mask to ``output`` (.tif/.tiff or .zarr).
+
+    The mask is computed one row of tiles at a time on ``scheduler`` ("threads",
+    "processes", "synchronous" or a ``dask.distributed`` scheduler address) and written
+    under a temporary name, renamed when complete.
+    """
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in (".tif", ".tiff", ".zarr"):
+        raise ParameterError(f"{output}: a tiled mask is written as .tif, .tiff or .zarr")
+    labels = predict_lazy(segmenter, source, chunk, normalize)
+    h, w = labels.shape
+    tmp = _temporary_sibling(output)
+    try:
+        with scheduler_context(scheduler) as kwargs:
+            rows = _block_rows(labels, kwargs, progress, f"predict {Path(str(source)).name}")
+            if suffix == ".zarr":
+                import zarr
+
+                target = zarr.create_array(
+                    store=str(tmp), shape=(h, w), chunks=labels.chunksize, dtype=np.uint8
+                )
+                y0 = 0
+                for row in rows:
+                    target[y0 : y0 + row.shape[0]] = row
+                    y0 += row.shape[0]
+            else:
+                import tifffile
+
+                tifffile.imwrite(
+                    tmp,
+                    data=_tiff_tiles(rows, w, TIFF_TILE),
+                    shape=(h, w),
+                    dtype=np.uint8,
+                    tile=(TIFF_TILE, TIFF_TILE),
+                    compression="zlib",
+                    photometric="minisblack",
+                )
+        if output.is_dir():
+            shutil.rmtree(output)
+        os.replace(tmp, output)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+    return output
+
+
+# ---------------------------------------------------------------------- per-cell N/C
+def per_cell_nc_tiled(
+    mask,
+    image_id: str = "",
+    tile: int = 2048,
+    halo: int = 256,
+    pixel_size: float | None = None,
+    high_ratio: float | None = None,
+    progress: bool = False,
+) -> list[dict]:
+    """:func:`seglab.measure.per_cell_nc` of a mask too large for memory, tile by tile.
+
+    Each group of touching cells (a connected region of cytoplasm + nucleus) is measured in
+    the one tile that holds its first pixel (row-major), read with ``halo`` pixels of its
+    neighbours; so a cell crossing a tile border is counted once and measured whole. Cells
+    are numbered as in whole-image measurement (order of first pixel). A group larger than
+    the halo raises ParameterError naming a larger ``halo`` to use.
+    """
+    from scipy import ndimage as ndi
+
+    from .measure import CYTOPLASM, HIGH_NC_CELL_RATIO, NUCLEUS, label_cells, per_cell_nc
+
+    if high_ratio is None:
+        high_ratio = HIGH_NC_CELL_RATIO
+    if isinstance(mask, (str, os.PathLike)):
+        mask = _zarr_array(Path(mask))
+    if len(mask.shape) != 2:
+        raise ShapeError(f"per-cell N/C needs a 2-D mask, got shape {tuple(mask.shape)}")
+    h, w = (int(s) for s in mask.shape)
+    found = []  # (first pixel (row, col), row dict)
+    from tqdm.auto import tqdm
+
+    starts = [(y, x) for y in range(0, h, tile) for x in range(0, w, tile)]
+    for ty, tx in tqdm(starts, desc="cells", unit="tile", disable=None if progress else True):
+        y0, y1 = max(0, ty - halo), min(h, ty + tile + halo)
+        x0, x1 = max(0, tx - halo), min(w, tx + tile + halo)
+        block = np.asarray(mask[y0:y1, x0:x1])
+        region = (block == NUCLEUS) | (block == CYTOPLASM)
+        groups, n_groups = ndi.label(region)
+        if not n_groups:
+            continue
+        ids, first = np.unique(groups.ravel(), return_index=True)
+        first_row, first_col = np.divmod(first[ids > 0], block.shape[1])
+        ids = ids[ids > 0]
+        owned = (
+            (first_row + y0 >= ty)
+            & (first_row + y0 < ty + tile)
+            & (first_col + x0 >= tx)
+            & (first_col + x0 < tx + tile)
+        )
+        if not owned.any():
+            continue
+        # A group touching a cut edge (not an image edge) was not read whole.
+        cut = np.zeros(n_groups + 1, bool)
+        for edge, is_cut in (
+            (groups[0], y0 > 0),
+            (groups[-1], y1 < h),
+            (groups[:, 0], x0 > 0),
+            (groups[:, -1], x1 < w),
+        ):
+            if is_cut:
+                cut[edge] = True
+        if cut[ids[owned]].any():
+            raise ParameterError(
+                f"a group of touching cells near row {ty}, column {tx} is larger than the halo of"
+                f" {halo} pixels; use a larger halo (at least the largest cell group's extent)"
+            )
+        keep = np.zeros(n_groups + 1, bool)
+        keep[ids[owned]] = True
+        sub = np.where(keep[groups], block, 0)
+        cells = label_cells(sub)
+        rows = per_cell_nc(
+            sub, image_id=image_id, pixel_size=pixel_size, high_ratio=high_ratio, cells=cells
+        )
+        _, cell_first = np.unique(cells.ravel(), return_index=True)
+        cell_first = cell_first[1:]  # label 0 first
+        for row, index in zip(rows, cell_first, strict=True):
+            r, c = divmod(int(index), block.shape[1])
+            row["centroid_row"] += y0
+            row["centroid_col"] += x0
+            for key, offset in (("min_row", y0), ("max_row", y0), ("min_col", x0), ("max_col", x0)):
+                row[key] += offset
+            row["touches_border"] = bool(
+                row["min_row"] == 0
+                or row["min_col"] == 0
+                or row["max_row"] == h - 1
+                or row["max_col"] == w - 1
+            )
+            found.append(((r + y0, c + x0), row))
+    found.sort(key=lambda item: item[0])
+    out = []
+    for k, (_, row) in enumerate(found, start=1):
+        row["cell"] = k
+        out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------------- many files
+def _predict_file(segmenter, path: Path, out: Path, fmt: str, normalize: str, proba: bool) -> str:
+    from .io import load_image, save_image, save_mask
+
+    image = load_image(path, normalize=normalize)
+    save_mask(out / f"{path.stem}.{fmt}", segmenter.predict(image))
+    if proba:
+        save_image(out / f"{path.stem}_proba.tif", segmenter.predict_proba(image))
+    return str(path)
+
+
+def predict_files(
+    segmenter,
+    files: list[Path],
+    out: Path,
+    fmt: str = "png",
+    scheduler: str | None = "threads",
+    normalize: str = "dtype",
+    proba: bool = False,
+    progress: bool = True,
+) -> int:
+    """Predict many image files in parallel on ``scheduler``; one mask per file in ``out``.
+
+    The segmenter enters the task graph once (not once per file); files are submitted in
+    batches so that the progress bar moves and memory holds only a batch of images.
+    """
+    dask, _ = _dask()
+    from tqdm.auto import tqdm
+
+    model = dask.delayed(segmenter, pure=True, traverse=False)
+    done = 0
+    with (
+        scheduler_context(scheduler) as kwargs,
+        tqdm(
+            total=len(files),
+            desc="predict",
+            unit="img",
+            file=sys.stderr,
+            disable=None if progress else True,
+        ) as bar,
+    ):
+        batch = max(8, 4 * (os.cpu_count() or 1))
+        for first in range(0, len(files), batch):
+            tasks = [
+                dask.delayed(_predict_file, pure=False)(model, p, out, fmt, normalize, proba)
+                for p in files[first : first + batch]
+            ]
+            done += len(dask.compute(*tasks, **kwargs))
+            bar.update(len(tasks))
+    return done

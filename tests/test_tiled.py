@@ -1,0 +1,180 @@
+"""Tiled prediction equals whole-image prediction pixel for pixel; tiled files; per-cell N/C."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import seglab
+from seglab.errors import ParameterError
+from seglab.measure import per_cell_nc
+
+pytest.importorskip("dask")
+tifffile = pytest.importorskip("tifffile")
+zarr = pytest.importorskip("zarr")
+
+from seglab.tiled import (  # noqa: E402
+    per_cell_nc_tiled,
+    predict_lazy,
+    predict_to_file,
+    tile_geometry,
+)
+
+SMALL_BANK = {"sigmas": [1, 2, 4], "filters": ["gaussian", "gradient", "hessian"]}
+
+
+@pytest.fixture(scope="module")
+def cells():
+    ds = seglab.synthetic_cells(4, size=256, random_state=2)
+    images = [ds.image(i) for i in range(4)]
+    masks = [ds.mask(i) for i in range(4)]
+    # A test image that no chunk size below divides: 203 x 177.
+    big = np.concatenate([images[2], images[3]], axis=1)[:203, 100:277]
+    return images[:2], masks[:2], np.ascontiguousarray(big)
+
+
+def _fit(name, cells, **params):
+    images, masks, _ = cells
+    return seglab.make_segmenter(name, **params).fit(images, masks)
+
+
+@pytest.mark.parametrize(
+    "name, params, chunk",
+    [
+        ("threshold", {}, 40),
+        ("threshold", {"pre": [{"op": "gaussian", "sigma": 2}]}, 37),
+        ("rf", {"features": SMALL_BANK, "n_estimators": 5, "n_jobs": 1, "scale": 2}, 64),
+        ("rf", {"features": SMALL_BANK, "n_estimators": 5, "n_jobs": 1, "scale": 1}, 50),
+        ("extra-trees", {"features": SMALL_BANK, "n_estimators": 5, "n_jobs": 1}, 70),
+        ("kmeans", {"sigma": 2.0}, 45),
+        ("gmm", {}, 33),
+    ],
+)
+def test_tiled_equals_whole_image(cells, name, params, chunk):
+    segmenter = _fit(name, cells, **params)
+    image = cells[2]
+    chunk = max(chunk, tile_geometry(segmenter, 16 * 64)[1])  # at least the halo
+    _, halo = tile_geometry(segmenter, chunk)
+    assert image.shape[0] % chunk and image.shape[1] % chunk  # chunks do not divide it
+    tiled = predict_lazy(segmenter, image, chunk=chunk).compute(scheduler="synchronous")
+    np.testing.assert_array_equal(tiled, segmenter.predict(image))
+    assert halo == segmenter.halo or segmenter.tile_alignment > 1
+
+
+def test_tiled_uint8_image_uses_the_same_scaling(cells):
+    segmenter = _fit("threshold", cells)
+    image8 = (cells[2] * 255).round().astype(np.uint8)
+    tiled = predict_lazy(segmenter, image8, chunk=50).compute()
+    np.testing.assert_array_equal(tiled, segmenter.predict(image8))
+
+
+def test_unet_tiled_equals_its_sliding_window(cells):
+    pytest.importorskip("torch")
+    segmenter = _fit(
+        "unet",
+        cells,
+        depth=3,
+        width=4,
+        patch_size=32,
+        max_epochs=1,
+        verbose=False,
+        test_flips=False,
+        scale=2,
+    )
+    image = cells[2]
+    chunk, halo = tile_geometry(segmenter, 70)
+    assert chunk % segmenter.tile_alignment == 0 and halo % segmenter.tile_alignment == 0
+    tiled = predict_lazy(segmenter, image, chunk=chunk).compute(scheduler="synchronous")
+    np.testing.assert_array_equal(tiled, segmenter.predict(image))
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("auto-threshold", {}),
+        ("kmeans", {"position_weight": 1.0}),
+        ("threshold", {"post": [{"op": "fill_holes", "label": 2}]}),
+    ],
+)
+def test_whole_image_methods_are_refused(cells, name, params):
+    segmenter = _fit(name, cells, **params)
+    with pytest.raises(ParameterError, match="whole image"):
+        predict_lazy(segmenter, cells[2], chunk=64)
+
+
+def test_a_chunk_smaller_than_the_halo_is_refused(cells):
+    segmenter = _fit("rf", cells, features=SMALL_BANK, n_estimators=3, n_jobs=1)
+    with pytest.raises(ParameterError, match="smaller than the"):
+        predict_lazy(segmenter, cells[2], chunk=16)
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".zarr"])
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_predict_to_file_from_a_tiled_tiff(cells, tmp_path, suffix, scheduler):
+    segmenter = _fit("threshold", cells, pre=[{"op": "gaussian", "sigma": 1.5}])
+    image8 = (cells[2] * 255).round().astype(np.uint8)
+    source = tmp_path / "slide.tif"
+    tifffile.imwrite(source, image8, tile=(64, 64), photometric="rgb")
+    out = predict_to_file(
+        segmenter,
+        source,
+        tmp_path / f"mask{suffix}",
+        chunk=48,
+        scheduler=scheduler,
+        progress=False,
+    )
+    written = tifffile.imread(out) if suffix == ".tif" else zarr.open(str(out), mode="r")[:]
+    np.testing.assert_array_equal(written, segmenter.predict(image8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["slide.tif", out.name])
+
+
+def test_predict_to_file_on_a_distributed_cluster(cells, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    segmenter = _fit("threshold", cells)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        out = predict_to_file(
+            segmenter,
+            cells[2],
+            tmp_path / "m.tif",
+            chunk=64,
+            scheduler=cluster.scheduler_address,
+            progress=False,
+        )
+    np.testing.assert_array_equal(tifffile.imread(out), segmenter.predict(cells[2]))
+
+
+def test_a_bad_scheduler_address_is_one_clear_error(cells, tmp_path):
+    segmenter = _fit("threshold", cells)
+    with pytest.raises(ParameterError, match="scheduler"):
+        predict_to_file(
+            segmenter, cells[2], tmp_path / "m.tif", chunk=64, scheduler="tcp://127.0.0.1:1"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_per_cell_tiled_counts_each_cell_once(voced):
+    # A 2 x 2 mosaic of true course masks, cut into tiles that split many cells.
+    # Each mask gets a background margin so that no group of cells is wider than 256 px.
+    masks = [np.pad(seglab.load_mask(voced / "masks" / f"{i}.png"), 10) for i in (0, 1, 5, 7)]
+    mosaic = np.block([[masks[0], masks[1]], [masks[2], masks[3]]]).astype(np.uint8)
+    whole = per_cell_nc(mosaic)
+    tiled = per_cell_nc_tiled(mosaic, tile=100, halo=260)
+    assert len(tiled) == len(whole) > 4
+    for a, b in zip(tiled, whole, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            if isinstance(a[key], float):
+                assert a[key] == pytest.approx(b[key], nan_ok=True), key
+            else:
+                assert a[key] == b[key], key
+    assert sum(r["cell_px"] for r in tiled) == int(np.isin(mosaic, (1, 2)).sum())
+
+
+def test_per_cell_tiled_refuses_a_halo_smaller_than_a_cell():
+    mask = np.zeros((60, 60), np.uint8)
+    mask[5:55, 5:55] = 1
+    mask[20:30, 20:30] = 2
+    with pytest.raises(ParameterError, match="larger halo"):
+        per_cell_nc_tiled(mask, tile=20, halo=10)

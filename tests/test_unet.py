@@ -1,0 +1,237 @@
+"""The U-Net: trains in seconds on synthetic cells, sliding-window inference, exact save/load."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+import seglab
+from seglab.errors import ModelFileError, ParameterError
+
+torch = pytest.importorskip("torch")
+tu = pytest.importorskip("seglab.segmenters._torch_unet")
+
+TINY = {
+    "depth": 3,
+    "width": 4,
+    "patch_size": 32,
+    "batch_size": 4,
+    "max_epochs": 3,
+    "verbose": False,
+    "test_flips": False,
+}
+
+
+@pytest.fixture(scope="module")
+def cells():
+    ds = seglab.synthetic_cells(10, size=48, random_state=1)
+    return [ds.image(i) for i in range(10)], [ds.mask(i) for i in range(10)]
+
+
+@pytest.fixture(scope="module")
+def fitted(cells):
+    images, masks = cells
+    return seglab.make_segmenter("unet", **TINY).fit(images[:8], masks[:8])
+
+
+def test_import_seglab_does_not_import_torch():
+    code = "import seglab, sys; seglab.list_segmenters(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_missing_torch_names_the_extra(monkeypatch):
+    from seglab.segmenters import base
+
+    real = base.importlib.util.find_spec
+    monkeypatch.setattr(
+        base.importlib.util, "find_spec", lambda name: None if name == "torch" else real(name)
+    )
+    with pytest.raises(ParameterError, match=r"seglab\[deep\]"):
+        seglab.make_segmenter("unet")
+
+
+def test_loss_falls_on_synthetic_cells(cells):
+    images, masks = cells
+    seg = seglab.make_segmenter(
+        "unet",
+        **{
+            **TINY,
+            "width": 8,
+            "learning_rate": 3e-2,
+            "max_epochs": 12,
+            "augment": 0.0,
+            "val_fraction": 0.0,
+        },
+    )
+    seg.fit(images, masks)
+    losses = [row["loss"] for row in seg.history_]
+    assert len(losses) == 12
+    assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
+
+
+def test_shapes_classes_and_probabilities(fitted, cells):
+    images, _ = cells
+    assert fitted.n_channels_ == 3
+    assert list(fitted.classes_) == [0, 1, 2]
+    odd = images[9][:37, :45]  # not a multiple of anything the network uses
+    labels = fitted.predict(odd)
+    proba = fitted.predict_proba(odd)
+    assert labels.shape == (37, 45) and labels.dtype == np.uint8
+    assert proba.shape == (37, 45, 3) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(-1), 1, atol=1e-5)
+    np.testing.assert_array_equal(labels, proba.argmax(-1))
+
+
+def test_channels_and_labels_come_from_the_data():
+    rng = np.random.default_rng(0)
+    images = [rng.random((32, 32, 1), dtype=np.float32) for _ in range(4)]
+    masks = [np.where(im[..., 0] > 0.5, 5, 3).astype(np.int64) for im in images]
+    seg = seglab.make_segmenter("unet", **{**TINY, "max_epochs": 1}).fit(images, masks)
+    assert list(seg.classes_) == [3, 5]
+    assert set(np.unique(seg.predict(images[0]))) <= {3, 5}
+    assert seg.predict_proba(images[0]).shape == (32, 32, 2)
+
+
+def test_training_is_repeatable(cells):
+    images, masks = cells
+    a = seglab.make_segmenter("unet", **{**TINY, "max_epochs": 2}).fit(images[:6], masks[:6])
+    b = seglab.make_segmenter("unet", **{**TINY, "max_epochs": 2}).fit(images[:6], masks[:6])
+    for (name, x), (_, y) in zip(
+        a.network_.state_dict().items(), b.network_.state_dict().items(), strict=True
+    ):
+        assert torch.equal(x, y), name
+
+
+def test_best_checkpoint_is_the_one_kept(cells):
+    images, masks = cells
+    seg = seglab.make_segmenter("unet", **{**TINY, "max_epochs": 5, "val_fraction": 0.3})
+    seg.fit(images, masks)
+    scores = [row["val_score"] for row in seg.history_]
+    assert seg.best_epoch_ == int(np.argmax(scores)) + 1
+    # The restored network reproduces the best epoch's validation score.
+    rng = np.random.default_rng(seg.random_state)
+    val = rng.permutation(len(images))[: round(0.3 * len(images))]
+    again = np.mean(
+        [seglab.image_score(masks[i], seg._predict(images[i], flips=False)) for i in val]
+    )
+    assert again == pytest.approx(max(scores))
+
+
+def test_max_minutes_bounds_training(cells):
+    images, masks = cells
+    seg = seglab.make_segmenter("unet", **{**TINY, "max_epochs": 50, "max_minutes": 1e-4})
+    seg.fit(images[:6], masks[:6])
+    assert len(seg.history_) == 1
+
+
+def test_save_load_round_trip_is_exact(fitted, cells, tmp_path):
+    images, _ = cells
+    path = seglab.save(fitted, tmp_path / "u.seglab")
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+    assert "weights.safetensors" in names
+    assert not any(name.endswith((".pt", ".pth", ".pkl")) for name in names)
+    loaded = seglab.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(images[9]), fitted.predict_proba(images[9]))
+    # Saving the loaded model gives the same weights bytes (deterministic file).
+    again = seglab.save(loaded, tmp_path / "v.seglab")
+    with zipfile.ZipFile(path) as a, zipfile.ZipFile(again) as b:
+        assert a.read("weights.safetensors") == b.read("weights.safetensors")
+
+
+def test_pickle_round_trip_for_process_pools(fitted, cells):
+    images, _ = cells
+    copy = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(copy.predict(images[9]), fitted.predict(images[9]))
+
+
+def test_corrupt_weights_are_refused(fitted, tmp_path):
+    seg = seglab.load(seglab.save(fitted, tmp_path / "u.seglab"))
+    with pytest.raises(ModelFileError, match="unreadable U-Net weights"):
+        seg._state_from_bytes("weights.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
+
+
+def test_sliding_window_of_one_window_is_the_network_itself(fitted):
+    rng = np.random.default_rng(3)
+    image = rng.normal(size=(32, 32, 3)).astype(np.float32)
+    got = tu.sliding_window_proba(
+        fitted.network_, image, 32, 4, flips=False, device=torch.device("cpu")
+    )
+    with torch.no_grad():
+        direct = torch.softmax(fitted.network_(torch.from_numpy(image.transpose(2, 0, 1))[None]), 1)
+    np.testing.assert_allclose(got, direct[0].permute(1, 2, 0).numpy(), atol=1e-6)
+
+
+def test_sliding_window_blends_a_pointwise_network_exactly():
+    # A 1x1-convolution network's output does not depend on the window, so blending
+    # overlapping Gaussian-weighted windows must give back the pointwise softmax.
+    class Pointwise(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 1)
+
+        def forward(self, x):
+            return self.conv(x)
+
+    torch.manual_seed(0)
+    net = Pointwise().eval()
+    image = np.random.default_rng(0).normal(size=(70, 53, 3)).astype(np.float32)
+    got = tu.sliding_window_proba(net, image, 32, 4, flips=True, device=torch.device("cpu"))
+    weight, bias = net.conv.weight[:, :, 0, 0].detach().numpy(), net.conv.bias.detach().numpy()
+    logits = image @ weight.T + bias
+    expected = np.exp(logits - logits.max(-1, keepdims=True))
+    expected /= expected.sum(-1, keepdims=True)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_test_time_flips_make_the_prediction_flip_equivariant(fitted, cells):
+    images, masks = cells
+    seg = seglab.make_segmenter("unet", **{**TINY, "test_flips": True, "scale": 1})
+    seg.fit(images[:4], masks[:4])
+    image = images[9][:32, :32]  # exactly one window: no padding breaks the symmetry
+    proba = seg.predict_proba(image)
+    np.testing.assert_allclose(seg.predict_proba(image[:, ::-1])[:, ::-1], proba, atol=1e-5)
+    np.testing.assert_allclose(seg.predict_proba(image[::-1])[::-1], proba, atol=1e-5)
+
+
+def test_loss_is_small_for_confident_right_answers_and_ignores_unlabelled():
+    labels = torch.tensor([[[0, 1], [2, -1]]])
+    logits = torch.nn.functional.one_hot(labels.clamp(min=0), 3).permute(0, 3, 1, 2).float() * 50
+    assert float(tu.dice_ce_loss(logits, labels, 1.0)) < 1e-3
+    wrong = logits.clone()
+    wrong[0, :, 1, 1] = torch.tensor([0.0, 50.0, 0.0])  # the unlabelled pixel, changed
+    assert float(tu.dice_ce_loss(wrong, labels, 1.0)) < 1e-3
+
+
+def test_augmentation_keeps_labels_valid_and_values_in_range():
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(6, 3, 32, 32, generator=gen)
+    labels = torch.randint(-1, 3, (6, 32, 32), generator=gen)
+    x, y = tu.augment_spatial(images, labels, gen, 1.0)
+    x = tu.augment_intensity(x, gen, 1.0)
+    assert x.shape == images.shape and y.shape == labels.shape
+    assert float(x.min()) >= 0 and float(x.max()) <= 1
+    assert set(torch.unique(y).tolist()) <= {-1, 0, 1, 2}
+    same_x, same_y = tu.augment_spatial(images, labels, gen, 0.0)
+    assert torch.equal(same_x, images) and torch.equal(same_y, labels)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"patch_size": 30}, "multiple of"),
+        ({"norm": "layer"}, "norm"),
+        ({"augment": 2.0}, "augment"),
+        ({"device": "cuda:7"} if not torch.cuda.is_available() else {"depth": 0}, "."),
+    ],
+)
+def test_bad_parameters_give_one_line_errors(cells, params, match):
+    images, masks = cells
+    with pytest.raises(ParameterError, match=match):
+        seglab.make_segmenter("unet", **{**TINY, **params}).fit(images[:2], masks[:2])
