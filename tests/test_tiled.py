@@ -178,3 +178,40 @@ def test_per_cell_tiled_refuses_a_halo_smaller_than_a_cell():
     mask[20:30, 20:30] = 2
     with pytest.raises(ParameterError, match="larger halo"):
         per_cell_nc_tiled(mask, tile=20, halo=10)
+
+
+def test_cli_predict_and_per_cell_on_a_tiled_tiff(cells, tmp_path, voced):
+    import csv
+
+    from seglab.cli import main
+
+    segmenter = _fit("threshold", cells, pre=[{"op": "gaussian", "sigma": 1.0}])
+    model = seglab.save(segmenter, tmp_path / "t.seglab")
+    image8 = (cells[2] * 255).round().astype(np.uint8)
+    tifffile.imwrite(tmp_path / "slide.tif", image8, tile=(32, 32), photometric="rgb")
+    out = tmp_path / "out"
+    assert (
+        main(["predict", str(model), str(tmp_path / "slide.tif"), "--chunk", "64", "-o", str(out)])
+        == 0
+    )
+    written = tifffile.imread(out / "slide.tif")
+    np.testing.assert_array_equal(written, segmenter.predict(image8))
+
+    # Per-cell N/C of a tiled mask equals the whole-mask rows (cells cross tile borders).
+    masks = [np.pad(seglab.load_mask(voced / "masks" / f"{i}.png"), 10) for i in (2, 10)]
+    mosaic = np.concatenate(masks, axis=1).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "mask.tif", mosaic, tile=(64, 64))
+    seglab.save_mask(tmp_path / "mask.png", mosaic)
+    for name, extra in (("whole", []), ("tiled", ["--chunk", "96", "--halo", "280"])):
+        source = tmp_path / ("mask.png" if name == "whole" else "mask.tif")
+        args = ["nc-ratio", str(source), "--per-cell", "--csv", str(tmp_path / f"{name}.csv")]
+        assert main(args + extra) == 0
+    read = [list(csv.DictReader(open(tmp_path / f"{n}.csv"))) for n in ("whole", "tiled")]
+    assert len(read[0]) == len(read[1]) > 3
+    for a, b in zip(*read, strict=True):
+        assert {k: v for k, v in a.items() if "centroid" not in k} == {
+            k: v for k, v in b.items() if "centroid" not in k
+        }
+        for key in ("centroid_row", "centroid_col"):
+            if a[key]:
+                assert float(a[key]) == pytest.approx(float(b[key]))

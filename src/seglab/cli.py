@@ -342,7 +342,7 @@ def cmd_nc_ratio(args) -> int:
     import io
 
     from .io import load_mask
-    from .measure import CELL_FIELDS, image_cell_summary, nc_ratio, per_cell_nc
+    from .measure import CELL_FIELDS, image_cell_summary, per_cell_nc
 
     def fmt(value):
         if isinstance(value, float):
@@ -352,19 +352,37 @@ def cmd_nc_ratio(args) -> int:
     rows = []
     for item in args.masks:
         path = Path(item)
-        mask = load_mask(path)
-        n_nucleus, n_cytoplasm = int((mask == 2).sum()), int((mask == 1).sum())
+        tiled = args.chunk is not None and _larger_than(path, args.chunk)
+        if tiled:
+            from .tiled import _zarr_array, count_labels, per_cell_nc_tiled
+
+            mask = _zarr_array(path)
+            if len(mask.shape) != 2:
+                from .errors import ShapeError
+
+                raise ShapeError(f"{path}: a mask must be 2-D, got shape {tuple(mask.shape)}")
+            counts = count_labels(mask, args.chunk)
+            n_nucleus, n_cytoplasm = counts.get(2, 0), counts.get(1, 0)
+        else:
+            mask = load_mask(path)
+            n_nucleus, n_cytoplasm = int((mask == 2).sum()), int((mask == 1).sum())
+        ratio = n_nucleus / n_cytoplasm if n_cytoplasm else float("nan")
         if not args.per_cell:
             rows.append(
                 {
                     "image": path.stem,
                     "nucleus_px": n_nucleus,
                     "cytoplasm_px": n_cytoplasm,
-                    "nc_ratio": nc_ratio(mask),
+                    "nc_ratio": ratio,
                 }
             )
             continue
-        cells = per_cell_nc(mask, path.stem, args.pixel_size, args.high_ratio)
+        if tiled:
+            cells = per_cell_nc_tiled(
+                mask, path.stem, args.chunk, args.halo, args.pixel_size, args.high_ratio, True
+            )
+        else:
+            cells = per_cell_nc(mask, path.stem, args.pixel_size, args.high_ratio)
         rows.extend(cells)
         total = n_nucleus + n_cytoplasm
         summary = {field: "" for field in CELL_FIELDS}
@@ -374,7 +392,7 @@ def cmd_nc_ratio(args) -> int:
             cell_px=total,
             nucleus_px=n_nucleus,
             cytoplasm_px=n_cytoplasm,
-            nc_ratio=nc_ratio(mask),
+            nc_ratio=ratio,
             nucleus_cell_ratio=n_nucleus / total if total else float("nan"),
             touches_border=sum(c["touches_border"] for c in cells),
             no_cytoplasm=sum(c["no_cytoplasm"] for c in cells),
@@ -664,6 +682,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("masks", nargs="+", metavar="MASK", help="mask files (1 cytoplasm, 2 nucleus)")
     p.add_argument("--csv", metavar="FILE", help="also write the CSV to FILE")
+    p.add_argument(
+        "--chunk",
+        type=int,
+        metavar="N",
+        help="read TIFF or Zarr masks larger than N pixels a side tile by tile (each cell is"
+        " measured once, in the tile holding its first pixel)",
+    )
+    p.add_argument(
+        "--halo",
+        type=int,
+        default=512,
+        metavar="H",
+        help="with --chunk: context read around each tile; at least the widest group of"
+        " touching cells (default 512)",
+    )
     p.add_argument(
         "--per-cell",
         action="store_true",

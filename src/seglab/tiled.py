@@ -33,8 +33,10 @@ from .postprocess import UNBOUNDED_HALO
 
 __all__ = [
     "SCHEDULERS",
+    "count_labels",
     "open_lazy",
     "per_cell_nc_tiled",
+    "predict_files",
     "predict_lazy",
     "predict_to_file",
     "tile_geometry",
@@ -361,6 +363,17 @@ def predict_to_file(
         elif tmp.exists():
             tmp.unlink()
     return output
+
+
+# ---------------------------------------------------------------------- measurement
+def count_labels(mask, tile: int = 2048) -> dict[int, int]:
+    """Pixels of each label of a 2-D mask read ``tile`` rows at a time."""
+    counts: dict[int, int] = {}
+    for y in range(0, int(mask.shape[0]), tile):
+        values, n = np.unique(np.asarray(mask[y : y + tile]), return_counts=True)
+        for v, k in zip(values.tolist(), n.tolist(), strict=True):
+            counts[int(v)] = counts.get(int(v), 0) + int(k)
+    return counts
 
 
 # ---------------------------------------------------------------------- per-cell N/C

@@ -152,22 +152,32 @@ def augment_spatial(
 
 
 def augment_intensity(images: torch.Tensor, gen: torch.Generator, strength: float) -> torch.Tensor:
-    """Stain (HED) jitter for RGB, brightness, contrast, gamma, blur and noise; values in [0, 1]."""
+    """Stain (HED) jitter for RGB, brightness, contrast, gamma, blur and noise; values in [0, 1].
+
+    Each transform is applied to a sample with a probability (nnU-Net's, scaled by
+    ``strength``), not to every sample: darkness is the main cue between nucleus and
+    cytoplasm, and changing it on every sample teaches the network to distrust it.
+    """
     if strength <= 0:
         return images
     n, c = images.shape[:2]
     one = (n, 1, 1, 1)
+
+    def sometimes(p: float, values: torch.Tensor, neutral: float) -> torch.Tensor:
+        return torch.where(_chance(gen, n, p * strength).view(one), values.view(one), neutral)
+
     if c == 3:
         od = -torch.log(images.clamp(min=1 / 255))
         hed = torch.einsum("nchw,dc->ndhw", od, torch.linalg.pinv(_HED).T)
-        alpha = 1 + _uniform(gen, n * 3, -0.05, 0.05).view(n, 3, 1, 1) * strength
-        beta = _uniform(gen, n * 3, -0.02, 0.02).view(n, 3, 1, 1) * strength
+        stained = _chance(gen, n, 0.3 * strength).float().view(n, 1, 1, 1)
+        alpha = 1 + stained * _uniform(gen, n * 3, -0.05, 0.05).view(n, 3, 1, 1)
+        beta = stained * _uniform(gen, n * 3, -0.02, 0.02).view(n, 3, 1, 1)
         od = torch.einsum("ndhw,dc->nchw", hed * alpha + beta, _HED)
         images = torch.exp(-od).clamp(0, 1)
-    images = images * (1 + _uniform(gen, n, -0.15, 0.15) * strength).view(one)
+    images = images * sometimes(0.15, _uniform(gen, n, 0.85, 1.15), 1.0)
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
-    images = (images - mean) * (1 + _uniform(gen, n, -0.2, 0.2) * strength).view(one) + mean
-    gamma = torch.exp(_uniform(gen, n, -0.3, 0.3) * strength).view(one)
+    images = (images - mean) * sometimes(0.15, _uniform(gen, n, 0.8, 1.2), 1.0) + mean
+    gamma = sometimes(0.3, torch.exp(_uniform(gen, n, -0.3, 0.3)), 1.0)
     images = images.clamp(0, 1) ** gamma
     blur = _chance(gen, n, 0.2 * strength)
     if bool(blur.any()):
