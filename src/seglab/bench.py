@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .datasets import COURSE_CLASSES, Dataset, make_splits
 from .errors import DataSetError
 from .measure import nc_agreement, nc_ratio
-from .metrics import dice_per_class, iou_per_class
+from .metrics import confusion_matrix, dice_per_class, iou_per_class
 from .segmenters.base import Segmenter, make_segmenter
 
 __all__ = [
@@ -60,7 +60,9 @@ def score_predictions(
     labels = list(range(len(class_names)))
     with_nc = _is_course_classes(class_names)
     per_image, dices, ious = [], [], []
+    confusion = np.zeros((len(labels), len(labels)), np.int64)
     for image_id, true, pred in pairs:
+        confusion += confusion_matrix(true, pred, len(labels))
         d = dice_per_class(true, pred, labels)
         dices.append(d)
         ious.append(iou_per_class(true, pred, labels))
@@ -82,6 +84,7 @@ def score_predictions(
         "dice": {name: float(v) for name, v in zip(class_names, dice_mean, strict=True)},
         "iou": {name: float(v) for name, v in zip(class_names, iou_mean, strict=True)},
         "nc": None,
+        "confusion": confusion.tolist(),
         "per_image": per_image,
     }
     if with_nc:
@@ -193,6 +196,7 @@ def _merge_folds(fold_results: list[dict], class_names: Sequence[str]) -> dict:
             for k in class_names
         },
         "nc": None,
+        "confusion": np.sum([f["confusion"] for f in fold_results], axis=0).tolist(),
         "per_image": rows,
     }
     if fold_results[0]["nc"] is not None:
@@ -220,7 +224,7 @@ def bench_method(
     entry = {
         "name": name,
         "params": segmenter.get_params(deep=False),
-        **{k: merged[k] for k in ("score", "dice", "iou", "nc")},
+        **{k: merged[k] for k in ("score", "dice", "iou", "nc", "confusion")},
         "fit_seconds": fit_seconds / len(splits),
         "predict_seconds_per_image": predict_seconds / len(splits),
         "per_image": merged["per_image"],

@@ -1,4 +1,4 @@
-"""A self-contained HTML report of a bench run: leaderboard and example overlays.
+"""A self-contained HTML report of a bench run: leaderboard, figures and example overlays.
 
 Figures are PNGs embedded as base64, so the report is one file that opens anywhere.
 """
@@ -16,7 +16,7 @@ import numpy as np
 from .bench import format_leaderboard
 from .io import atomic_path
 
-__all__ = ["CLASS_COLOURS", "colour_mask", "write_report"]
+__all__ = ["CLASS_COLOURS", "colour_mask", "pick_examples", "sample_pixels", "write_report"]
 
 #: background white, cytoplasm orange, nucleus purple, then distinct colours
 CLASS_COLOURS = np.array(
@@ -55,13 +55,18 @@ def _overlay_figure(examples, method: str) -> str:
 
     fig, axes = plt.subplots(len(examples), 4, figsize=(10, 2.6 * len(examples)), squeeze=False)
     for row, (label, image_id, image, true, pred) in enumerate(examples):
-        error = np.where((pred != true)[..., None], [220, 0, 0], [255, 255, 255]).astype(np.uint8)
+        # Classes are ordered (background < cytoplasm < nucleus): red where a pixel was given
+        # a higher class than the truth (too much nucleus), blue where a lower one (missed).
+        error = np.full((*true.shape, 3), 255, np.uint8)
+        labelled = true >= 0
+        error[labelled & (pred > true)] = [220, 0, 0]
+        error[labelled & (pred < true)] = [0, 70, 220]
         shown = image if image.shape[-1] == 3 else image[..., 0]
         panels = [
             (shown, f"{label}: image {image_id}"),
             (colour_mask(true), "truth"),
             (colour_mask(pred), method),
-            (error, "errors (red)"),
+            (error, "errors: red over, blue under"),
         ]
         for ax, (picture, title) in zip(axes[row], panels, strict=True):
             ax.imshow(
@@ -77,26 +82,260 @@ def _overlay_figure(examples, method: str) -> str:
     return uri
 
 
-def write_report(result: dict, path: str | os.PathLike, examples: dict | None = None) -> Path:
-    """Write the HTML report of a bench ``result``.
+def _pyplot():
+    import matplotlib
 
-    ``examples`` maps a method name to a list of ``(label, id, image, true, pred)`` tuples shown
-    as overlays (e.g. its best, median and worst test images).
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _figure(draw, figsize) -> str:
+    plt = _pyplot()
+    fig = plt.figure(figsize=figsize)
+    draw(fig)
+    uri = _png_data_uri(fig)
+    plt.close(fig)
+    return uri
+
+
+def _dice_boxes(result: dict) -> str:
+    """Per-class Dice of every test image, one box per method, a panel per class."""
+    classes = result["classes"][1:]
+    methods = result["methods"]
+
+    def draw(fig):
+        axes = fig.subplots(1, len(classes), squeeze=False)[0]
+        for ax, name in zip(axes, classes, strict=True):
+            data = [[row["dice"][name] for row in m["per_image"]] for m in methods]
+            ax.boxplot(data, orientation="horizontal", tick_labels=[m["name"] for m in methods])
+            ax.set_title(f"Dice {name} per test image", fontsize=10)
+            ax.set_xlim(-0.02, 1.02)
+            ax.invert_yaxis()
+
+    return _figure(draw, (5 * len(classes), 0.35 * len(methods) + 1.5))
+
+
+def _nc_agreement(result: dict, top: int = 4) -> str:
+    """Predicted against true N/C (identity line) and Bland-Altman plots of the methods with
+    the smallest N/C error."""
+    methods = sorted((m for m in result["methods"] if m.get("nc")), key=lambda m: m["nc"]["mae"])[
+        :top
+    ]
+
+    def draw(fig):
+        axes = fig.subplots(2, len(methods), squeeze=False)
+        for k, m in enumerate(methods):
+            true = np.array([r["nc_true"] for r in m["per_image"]], float)
+            pred = np.array([r["nc_pred"] for r in m["per_image"]], float)
+            ok = np.isfinite(true) & np.isfinite(pred)
+            ax = axes[0, k]
+            high = float(np.nanmax(np.concatenate([true[ok], pred[ok], [1.0]])))
+            ax.plot([0, high], [0, high], color="grey", lw=1, label="identity")
+            ax.scatter(true[ok], pred[ok], s=12)
+            ax.set_title(f"{m['name']}: MAE {m['nc']['mae']:.3f}", fontsize=10)
+            ax.set_xlabel("true N/C")
+            ax.set_ylabel("predicted N/C")
+            ax = axes[1, k]
+            mean, diff = (true[ok] + pred[ok]) / 2, pred[ok] - true[ok]
+            ax.scatter(mean, diff, s=12)
+            bias, (low, up) = m["nc"]["bias"], m["nc"]["loa"]
+            ax.axhline(bias, color="black", lw=1)
+            for line in (low, up):
+                ax.axhline(line, color="grey", lw=1, ls="--")
+            ax.set_title(f"Bland-Altman: bias {bias:+.3f}, LoA [{low:.2f}, {up:.2f}]", fontsize=9)
+            ax.set_xlabel("mean of true and predicted N/C")
+            ax.set_ylabel("predicted - true")
+
+    return _figure(draw, (4 * len(methods), 7.5))
+
+
+def _speed(result: dict) -> str:
+    """Mean score against prediction time per image (log scale)."""
+
+    def draw(fig):
+        ax = fig.subplots()
+        for m in result["methods"]:
+            ms = max(m["predict_seconds_per_image"] * 1000, 1e-3)
+            ax.scatter(ms, m["score"]["mean"])
+            ax.annotate(
+                m["name"],
+                (ms, m["score"]["mean"]),
+                fontsize=8,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("prediction time per image (ms, log scale)")
+        ax.set_ylabel("mean score (Dice)")
+        ax.set_title("accuracy against speed", fontsize=10)
+
+    return _figure(draw, (7, 4.5))
+
+
+def _confusions(result: dict) -> str:
+    """Row-normalised pixel confusion matrices (true class in rows)."""
+    methods = [m for m in result["methods"] if m.get("confusion")]
+    names = result["classes"]
+    cols = min(4, len(methods))
+    rows = -(-len(methods) // cols)
+
+    def draw(fig):
+        axes = fig.subplots(rows, cols, squeeze=False)
+        for ax in axes.ravel()[len(methods) :]:
+            ax.axis("off")
+        for ax, m in zip(axes.ravel(), methods, strict=False):
+            counts = np.asarray(m["confusion"], float)
+            share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+            ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
+            for i in range(share.shape[0]):
+                for j in range(share.shape[1]):
+                    ax.text(
+                        j,
+                        i,
+                        f"{share[i, j]:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if share[i, j] > 0.6 else "black",
+                    )
+            ax.set_xticks(range(len(names)), names, fontsize=7, rotation=30)
+            ax.set_yticks(range(len(names)), names, fontsize=7)
+            ax.set_title(m["name"], fontsize=9)
+
+    return _figure(draw, (3.2 * cols, 3.0 * rows))
+
+
+def _feature_space(pixels: np.ndarray, labels: np.ndarray, names) -> str:
+    """Per-class pixel clouds in two colour projections: red-blue, and the first two
+    principal components of the colour (the course's "pixels as points")."""
+
+    def draw(fig):
+        axes = fig.subplots(1, 2)
+        if pixels.shape[1] >= 3:
+            first = (pixels[:, 0], pixels[:, 2], "red", "blue")
+        else:
+            first = (pixels[:, 0], np.zeros(len(pixels)), "grey", "")
+        centred = pixels - pixels.mean(axis=0)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        pcs = centred @ vt.T
+        second = (
+            pcs[:, 0],
+            pcs[:, 1] if pcs.shape[1] > 1 else np.zeros(len(pcs)),
+            "colour PC 1",
+            "colour PC 2",
+        )
+        for ax, (x, y, xl, yl) in zip(axes, (first, second), strict=True):
+            for k in np.unique(labels):
+                pick = labels == k
+                colour = CLASS_COLOURS[int(k) % len(CLASS_COLOURS)] / 255
+                colour = np.where(colour.sum() > 2.9, [0.6, 0.6, 0.6], colour)  # white -> grey
+                name = names[int(k)] if int(k) < len(names) else str(k)
+                ax.scatter(x[pick], y[pick], s=2, alpha=0.3, color=colour, label=name)
+            ax.set_xlabel(xl)
+            ax.set_ylabel(yl)
+            ax.legend(markerscale=5, fontsize=8)
+        axes[0].set_title("pixels in colour space, by true class", fontsize=10)
+        axes[1].set_title("the same pixels, principal components", fontsize=10)
+
+    return _figure(draw, (11, 4.5))
+
+
+def sample_pixels(images, masks, per_class: int = 1500, seed: int = 0):
+    """Class-balanced sample of labelled pixels: ``(pixels (N, C), labels (N,))``."""
+    rng = np.random.default_rng(seed)
+    values = np.concatenate([im.reshape(-1, im.shape[-1]) for im in images])
+    labels = np.concatenate([np.asarray(m).ravel() for m in masks])
+    keep = []
+    for k in np.unique(labels[labels >= 0]):
+        where = np.flatnonzero(labels == k)
+        keep.append(rng.choice(where, min(per_class, where.size), replace=False))
+    keep = np.concatenate(keep) if keep else np.empty(0, np.intp)
+    return values[keep], labels[keep]
+
+
+def _verdict(result: dict) -> str:
+    """One paragraph a reader can act on: who wins on Dice, on N/C, and on speed."""
+    methods = result["methods"]
+    best = max(methods, key=lambda m: m["score"]["mean"])
+    parts = [
+        f"Best mean score: <b>{html.escape(best['name'])}</b> "
+        f"({best['score']['mean']:.3f} ± {best['score']['std']:.3f})."
+    ]
+    with_nc = [m for m in methods if m.get("nc")]
+    if with_nc:
+        nc = min(with_nc, key=lambda m: m["nc"]["mae"])
+        parts.append(
+            f"Closest N/C ratios: <b>{html.escape(nc['name'])}</b> (MAE {nc['nc']['mae']:.3f}, "
+            f"{100 * nc['nc']['within_0.05']:.0f}% of images within ±0.05 of the truth)."
+        )
+    good = [m for m in methods if m["score"]["mean"] >= best["score"]["mean"] - 0.02]
+    fast = min(good, key=lambda m: m["predict_seconds_per_image"])
+    if fast is not best:
+        parts.append(
+            f"Within 0.02 of the best and fastest: <b>{html.escape(fast['name'])}</b> "
+            f"({1000 * fast['predict_seconds_per_image']:.0f} ms per image)."
+        )
+    return "<p id='verdict'>" + " ".join(parts) + "</p>"
+
+
+def write_report(
+    result: dict,
+    path: str | os.PathLike,
+    examples: dict | None = None,
+    feature_sample: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Path:
+    """Write the HTML report of a bench ``result``: one self-contained file.
+
+    Holds the leaderboard and a verdict; per-class Dice box plots; predicted against true N/C
+    with Bland-Altman plots; accuracy against speed; confusion matrices; the feature space of
+    the data (``feature_sample`` = pixels and labels, see :func:`sample_pixels`); and per
+    method the overlays and error maps of ``examples``, a list of ``(label, id, image, true,
+    pred)`` tuples (e.g. its best, median and worst test images).
     """
+
+    def img(alt: str, uri: str) -> str:
+        return f"<img alt='{html.escape(alt)}' src='{uri}'>"
+
     sections = [
         "<h1>seglab benchmark</h1>",
         f"<p>data <code>{html.escape(str(result['data']))}</code>, split "
         f"<code>{html.escape(str(result['split']))}</code>, {result['n_train']} train / "
         f"{result['n_test']} test images; {html.escape(result['machine'])}; "
         f"{html.escape(result['date'])}; seglab {html.escape(result['seglab'])}</p>",
+        _verdict(result),
         "<h2>Leaderboard</h2>",
         f"<pre id='leaderboard'>{html.escape(format_leaderboard(result))}</pre>",
+        "<h2>Dice per class and image</h2>",
+        img("Dice box plots", _dice_boxes(result)),
     ]
+    if any(m.get("nc") for m in result["methods"]):
+        sections += [
+            "<h2>N/C ratio: agreement with the truth</h2>",
+            "<p>Top: each test image's predicted against true N/C (grey: identity). Bottom: "
+            "Bland-Altman (difference against mean; solid: bias, dashed: 95% limits of "
+            "agreement). The methods with the smallest N/C error are shown.</p>",
+            img("N/C agreement", _nc_agreement(result)),
+        ]
+    sections += [
+        "<h2>Accuracy against speed</h2>",
+        img("accuracy against speed", _speed(result)),
+        "<h2>Confusion matrices</h2>",
+        "<p>Share of each true class's pixels given each label (rows sum to 1).</p>",
+        img("confusion matrices", _confusions(result)),
+    ]
+    if feature_sample is not None and len(feature_sample[1]):
+        sections += [
+            "<h2>Feature space</h2>",
+            "<p>Where the classes overlap in colour, no pixel-wise rule can separate them: "
+            "that is why thresholds fail at nucleus borders and pale nuclei, and why methods "
+            "that see neighbourhoods do better.</p>",
+            img("feature space", _feature_space(*feature_sample, result["classes"])),
+        ]
     for name, rows in (examples or {}).items():
         sections.append(f"<h2>{html.escape(name)}: best, median and worst test images</h2>")
-        sections.append(
-            f"<img alt='{html.escape(name)} overlays' src='{_overlay_figure(rows, name)}'>"
-        )
+        sections.append(img(f"{name} overlays", _overlay_figure(rows, name)))
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>seglab report</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"

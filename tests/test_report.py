@@ -1,0 +1,116 @@
+"""The HTML report: self-contained, every figure a real PNG, and it renders in Chromium."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from PIL import Image
+
+from seglab.cli import main
+from seglab.io import save_mask
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# CI sets this so that a missing browser fails instead of skipping (.ci/run installs it).
+REQUIRE_BROWSER = os.environ.get("SEGLAB_REQUIRE_BROWSER") == "1"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    from seglab.datasets import synthetic_cells
+
+    root = tmp_path_factory.mktemp("report")
+    ds = synthetic_cells(8, size=64, random_state=3)
+    for i in range(len(ds)):
+        (root / "data" / "images").mkdir(parents=True, exist_ok=True)
+        iio.imwrite(root / "data" / "images" / f"{i}.png", (ds.image(i) * 255).astype(np.uint8))
+        save_mask(root / "data" / "masks" / f"{i}.png", ds.mask(i))
+    path = root / "r.html"
+    args = ["bench", "--data", str(root / "data"), "--methods", "threshold,kmeans,nearest-mean"]
+    args += ["--split", "random:0", "--report", str(path), "--json", str(root / "b.json")]
+    assert main(args) == 0
+    return path, json.loads((root / "b.json").read_text())
+
+
+def _images(page: str) -> list[tuple[str, bytes]]:
+    found = re.findall(r"<img alt='([^']*)' src='data:image/png;base64,([^']*)'>", page)
+    return [(alt, base64.b64decode(data)) for alt, data in found]
+
+
+def test_report_holds_every_figure_as_an_embedded_png(report):
+    path, _ = report
+    page = path.read_text(encoding="utf-8")
+    alts = [alt for alt, _ in _images(page)]
+    for expected in (
+        "Dice box plots",
+        "N/C agreement",
+        "accuracy against speed",
+        "confusion matrices",
+        "feature space",
+        "threshold overlays",
+        "kmeans overlays",
+    ):
+        assert expected in alts
+    for alt, data in _images(page):
+        picture = Image.open(io.BytesIO(data))
+        picture.verify()  # a real, complete PNG
+        assert picture.size[0] > 100 and picture.size[1] > 100, alt
+    assert "src='http" not in page and "<script" not in page  # nothing fetched, nothing run
+
+
+def test_report_names_the_winner_from_the_scores(report):
+    path, result = report
+    page = path.read_text(encoding="utf-8")
+    best = max(result["methods"], key=lambda m: m["score"]["mean"])["name"]
+    verdict = re.search(r"<p id='verdict'>(.*?)</p>", page).group(1)
+    assert f"Best mean score: <b>{best}</b>" in verdict
+    for m in result["methods"]:
+        assert m["name"] in page.split("id='leaderboard'>")[1].split("</pre>")[0]
+
+
+def test_confusion_in_the_json_counts_every_test_pixel(report):
+    _, result = report
+    for m in result["methods"]:
+        counts = np.asarray(m["confusion"])
+        assert counts.sum() == 64 * 64 * result["n_test"]
+
+
+@pytest.mark.skipif(not CHROMIUM and not REQUIRE_BROWSER, reason="no Chromium here")
+def test_report_renders_in_headless_chromium(report):
+    sync_api = pytest.importorskip("playwright.sync_api") if not REQUIRE_BROWSER else None
+    if sync_api is None:
+        from playwright import sync_api
+    path, result = report
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page()
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        images = page.evaluate(
+            "Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])"
+        )
+        leaderboard = page.inner_text("#leaderboard")
+        browser.close()
+    assert len(images) >= 7
+    for alt, complete, width in images:
+        assert complete and width > 0, f"figure {alt!r} did not load"
+    for m in result["methods"]:
+        assert m["name"] in leaderboard
