@@ -274,6 +274,7 @@ def _fast_params(name):
         "logistic": light,
         "tree": light,
         "nearest-mean": light,
+        "unet": {"depth": 3, "width": 4, "patch_size": 32, "max_epochs": 2, "verbose": False},
     }.get(name, {})
 
 

@@ -114,3 +114,23 @@ def test_report_renders_in_headless_chromium(report):
         assert complete and width > 0, f"figure {alt!r} did not load"
     for m in result["methods"]:
         assert m["name"] in leaderboard
+
+
+def test_leaderboard_sections_of_benchmarks_md_are_replaced_in_place():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "leaderboards.py"
+    spec = importlib.util.spec_from_file_location("leaderboards", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "# B\nhand-written\n"
+    once = module.replace_section(
+        text, "voced", "<!-- leaderboard:voced -->\nA\n<!-- /leaderboard:voced -->"
+    )
+    assert once.startswith(text.rstrip("\n")) and module.HEADING in once and "\nA\n" in once
+    twice = module.replace_section(
+        once + "\nafter\n", "voced", "<!-- leaderboard:voced -->\nB\n<!-- /leaderboard:voced -->"
+    )
+    assert "\nA\n" not in twice and "\nB\n" in twice and twice.endswith("after\n")
+    assert twice.count(module.HEADING) == 1

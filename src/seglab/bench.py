@@ -25,6 +25,7 @@ from .segmenters.base import Segmenter, make_segmenter
 
 __all__ = [
     "DEFAULT_METHODS",
+    "fast_methods",
     "format_leaderboard",
     "machine_description",
     "run_bench",
@@ -32,7 +33,15 @@ __all__ = [
 ]
 
 #: methods `bench` runs when none are named (fast ones; slow ones are asked for by name)
+#: The methods the quick examples and tests use; `seglab bench` defaults to every fast method.
 DEFAULT_METHODS: tuple[str, ...] = ("threshold", "tuned-threshold", "kmeans", "rf")
+
+
+def fast_methods() -> list[str]:
+    """Every registered, installed method that fits in seconds (all but the slow ones)."""
+    from .segmenters import list_segmenters
+
+    return [r["name"] for r in list_segmenters() if r["available"] and not r["slow"]]
 
 
 def machine_description() -> str:

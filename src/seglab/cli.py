@@ -453,40 +453,17 @@ def _bench_and_report(dataset, methods, split, json_path, report_path, out_masks
     if json_path:
         _write_json(json_path, result)
     if report_path or out_masks:
-        _write_examples(dataset, result, fitted, report_path, out_masks, split)
+        from .report import write_bench_report
+
+        write_bench_report(dataset, result, fitted, report_path, split, out_masks)
     return result
 
 
-def _write_examples(dataset, result, fitted, report_path, out_masks, split=None):
-    """Overlays of each method's best, median and worst test images; their masks too."""
-    from .datasets import make_splits
-    from .io import save_mask
-    from .report import pick_examples, sample_pixels, write_report
-
-    index = {image_id: i for i, image_id in enumerate(dataset.ids)}
-    examples = {}
-    for entry in result["methods"]:
-        segmenter = fitted[entry["name"]]
-        rows = []
-        for label, image_id in pick_examples(entry):
-            image, true = dataset.pair(index[image_id])
-            pred = segmenter.predict(image)
-            rows.append((label, image_id, image, true, pred))
-            if out_masks:
-                save_mask(Path(out_masks) / entry["name"] / f"{image_id}.png", pred)
-        examples[entry["name"]] = rows
-    if report_path:
-        train = make_splits(dataset, split)[0][0]
-        pairs = [dataset.pair(int(i)) for i in train[:: max(1, len(train) // 20)][:20]]
-        sample = sample_pixels([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else None
-        write_report(result, report_path, examples, feature_sample=sample)
-
-
 def cmd_bench(args) -> int:
-    from .bench import DEFAULT_METHODS
+    from .bench import fast_methods
 
     dataset = _open_data(args)
-    methods = args.methods.split(",") if args.methods else list(DEFAULT_METHODS)
+    methods = args.methods.split(",") if args.methods else fast_methods()
     _bench_and_report(dataset, methods, args.split, args.json, args.report)
     return 0
 

@@ -16,7 +16,14 @@ import numpy as np
 from .bench import format_leaderboard
 from .io import atomic_path
 
-__all__ = ["CLASS_COLOURS", "colour_mask", "pick_examples", "sample_pixels", "write_report"]
+__all__ = [
+    "CLASS_COLOURS",
+    "colour_mask",
+    "pick_examples",
+    "sample_pixels",
+    "write_bench_report",
+    "write_report",
+]
 
 #: background white, cytoplasm orange, nucleus purple, then distinct colours
 CLASS_COLOURS = np.array(
@@ -365,3 +372,36 @@ def pick_examples(entry: dict) -> list[tuple[str, str]]:
             seen.add(image_id)
             out.append((label, image_id))
     return out
+
+
+def write_bench_report(
+    dataset,
+    result: dict,
+    fitted: dict,
+    report_path: str | os.PathLike | None,
+    split: str | None = None,
+    out_masks: str | os.PathLike | None = None,
+) -> None:
+    """The report of a :func:`seglab.bench.run_bench` result, drawing each fitted method's
+    best, median and worst test images and the training pixels' feature space; with
+    ``out_masks``, those images' predicted masks are saved as well."""
+    from .datasets import make_splits
+    from .io import save_mask
+
+    index = {image_id: i for i, image_id in enumerate(dataset.ids)}
+    examples = {}
+    for entry in result["methods"]:
+        segmenter = fitted[entry["name"]]
+        rows = []
+        for label, image_id in pick_examples(entry):
+            image, true = dataset.pair(index[image_id])
+            pred = segmenter.predict(image)
+            rows.append((label, image_id, image, true, pred))
+            if out_masks:
+                save_mask(Path(out_masks) / entry["name"] / f"{image_id}.png", pred)
+        examples[entry["name"]] = rows
+    if report_path:
+        train = make_splits(dataset, split)[0][0]
+        pairs = [dataset.pair(int(i)) for i in train[:: max(1, len(train) // 20)][:20]]
+        sample = sample_pixels([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else None
+        write_report(result, report_path, examples, feature_sample=sample)

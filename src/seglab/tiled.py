@@ -258,7 +258,7 @@ def scheduler_context(scheduler: str | None) -> Iterator[dict]:
         except ImportError:  # pragma: no cover
             raise ParameterError("--scheduler ADDRESS needs dask.distributed") from None
         try:
-            client = Client(scheduler, timeout="10s", set_as_default=False)
+            client = Client(scheduler, timeout="5s", set_as_default=False)
         except Exception as exc:
             raise ParameterError(
                 f"--scheduler {scheduler!r}: use threads, processes or the address of a running"

@@ -36,6 +36,8 @@ class Segmenter(BaseEstimator):
 
     name: ClassVar[str] = ""
     supervised: ClassVar[bool] = False
+    #: minutes, not seconds, to fit: left out of `seglab bench`'s default set
+    slow: ClassVar[bool] = False
     search_space: ClassVar[dict] = {}
     #: extras (``pip install seglab[EXTRA]``) and the modules they provide
     extras: ClassVar[tuple[str, ...]] = ()
@@ -205,6 +207,7 @@ def list_segmenters() -> list[dict]:
                 "name": name,
                 "description": doc.splitlines()[0] if doc else "",
                 "supervised": cls.supervised,
+                "slow": cls.slow,
                 "extras": list(cls.extras),
                 "available": not missing,
                 "install": f"pip install 'seglab[{','.join(cls.extras)}]'" if missing else "",

@@ -98,6 +98,7 @@ class UNetSegmenter(Segmenter):
 
     name = "unet"
     supervised = True
+    slow = True
     extras = ("deep",)
     requires = ("torch", "safetensors")
     search_space = {
