@@ -35,6 +35,7 @@ def report(tmp_path_factory):
     path = root / "r.html"
     args = ["bench", "--data", str(root / "data"), "--methods", "threshold,kmeans,nearest-mean"]
     args += ["--split", "random:0", "--report", str(path), "--json", str(root / "b.json")]
+    args += ["--uncertainty"]
     assert main(args) == 0
     return path, json.loads((root / "b.json").read_text())
 
@@ -56,6 +57,7 @@ def test_report_holds_every_figure_as_an_embedded_png(report):
         "feature space",
         "threshold overlays",
         "kmeans overlays",
+        "uncertainty against error",
     ):
         assert expected in alts
     for alt, data in _images(page):

@@ -120,14 +120,22 @@ def evaluate_segmenter(
     test: Sequence[int],
     desc: str | None = None,
     known_labels: set[int] | None = None,
+    uncertainty: bool = False,
 ) -> tuple[dict, float]:
     """Predict and score the images ``test`` of ``dataset``; also the seconds per image.
 
     With ``known_labels`` (a saved model's classes), a true mask holding any other label is
-    refused with a DataSetError before it is predicted.
+    refused with a DataSetError before it is predicted. With ``uncertainty`` (methods with
+    probabilities), each image's mean per-pixel uncertainty (normalised entropy) is added to
+    its row, and the result's ``uncertainty`` holds its correlation with the image's error
+    (1 - score); the probabilities are computed outside the timed prediction.
     """
+    from .batch import entropy_uncertainty
+
     class_names = dataset.resolved_class_names()
     seconds = 0.0
+    uncertainty = uncertainty and segmenter.has_proba
+    mean_uncertainty: dict[str, float] = {}
 
     def pairs():
         nonlocal seconds
@@ -151,10 +159,26 @@ def evaluate_segmenter(
             start = time.perf_counter()
             pred = segmenter.predict(image)
             seconds += time.perf_counter() - start
+            if uncertainty:
+                proba = segmenter.predict_proba(image)
+                mean_uncertainty[dataset.ids[int(i)]] = float(entropy_uncertainty(proba).mean())
             yield dataset.ids[int(i)], true, pred
 
     result = score_predictions(pairs(), class_names)
+    if uncertainty:
+        for row in result["per_image"]:
+            row["uncertainty"] = mean_uncertainty[row["id"]]
+        result["uncertainty"] = _uncertainty_summary(result["per_image"])
     return result, seconds / max(len(test), 1)
+
+
+def _uncertainty_summary(rows: list[dict]) -> dict:
+    """Mean uncertainty and its Pearson correlation with the per-image error (1 - score)."""
+    u = np.array([r["uncertainty"] for r in rows], float)
+    error = 1 - np.array([r["score"] for r in rows], float)
+    varied = len(rows) > 2 and u.std() > 0 and error.std() > 0
+    r = float(np.corrcoef(u, error)[0, 1]) if varied else float("nan")
+    return {"mean": float(u.mean()), "error_correlation": r}
 
 
 def load_split_part(dataset: Dataset, indices: Sequence[int]):
@@ -214,7 +238,7 @@ def _merge_folds(fold_results: list[dict], class_names: Sequence[str]) -> dict:
 
 
 def bench_method(
-    name: str, dataset: Dataset, splits, params: dict | None = None
+    name: str, dataset: Dataset, splits, params: dict | None = None, uncertainty: bool = False
 ) -> tuple[dict, list[Segmenter]]:
     """Fit and score one method on every split; the JSON entry and the fitted segmenters."""
     class_names = dataset.resolved_class_names()
@@ -225,7 +249,9 @@ def bench_method(
         segmenter = make_segmenter(name, **(params or {}))
         fit_seconds += fit_on(segmenter, dataset, train)
         desc = f"{name}" + (f" fold {k + 1}/{len(splits)}" if len(splits) > 1 else "")
-        result, per_image_seconds = evaluate_segmenter(segmenter, dataset, test, desc)
+        result, per_image_seconds = evaluate_segmenter(
+            segmenter, dataset, test, desc, uncertainty=uncertainty
+        )
         predict_seconds += per_image_seconds
         fold_results.append(result)
         fitted.append(segmenter)
@@ -238,6 +264,8 @@ def bench_method(
         "predict_seconds_per_image": predict_seconds / len(splits),
         "per_image": merged["per_image"],
     }
+    if uncertainty and segmenter.has_proba:
+        entry["uncertainty"] = _uncertainty_summary(merged["per_image"])
     return entry, fitted
 
 
@@ -247,6 +275,7 @@ def run_bench(
     split: str | None = None,
     params: dict[str, dict] | None = None,
     fitted: dict | None = None,
+    uncertainty: bool = False,
 ) -> dict:
     """Fit and score each method on ``split`` of ``dataset``: the bench JSON of DESIGN.md §5.
 
@@ -266,7 +295,9 @@ def run_bench(
     class_names = dataset.resolved_class_names()
     entries = []
     for name in methods:
-        entry, models = bench_method(name, dataset, splits, (params or {}).get(name))
+        entry, models = bench_method(
+            name, dataset, splits, (params or {}).get(name), uncertainty=uncertainty
+        )
         entries.append(entry)
         if fitted is not None:
             fitted[name] = models[0]

@@ -204,28 +204,29 @@ def _expand_inputs(inputs: list[str]) -> list[Path]:
 
 
 def cmd_predict(args) -> int:
-    from tqdm.auto import tqdm
-
-    from .errors import ParameterError
-    from .io import load_image, remove_stale_parts, save_image, save_mask
+    from .batch import predict_files
+    from .errors import ParameterError, SeglabError
+    from .io import remove_stale_parts
     from .modelfile import load
 
-    segmenter = load(args.model)
-    if args.proba and not segmenter.has_proba:
-        raise ParameterError(f"--proba: method {segmenter.name!r} gives labels only")
+    segmenter = load(args.model)  # once, for every input
+    for flag, wanted in (("--proba", args.proba), ("--uncertainty", args.uncertainty)):
+        if wanted and not segmenter.has_proba:
+            raise ParameterError(f"{flag}: method {segmenter.name!r} gives labels only")
     files = _expand_inputs(args.inputs)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(out)  # left by an earlier run that was killed
     large = [p for p in files if args.chunk and _larger_than(p, args.chunk)]
-    if large and args.proba:
-        raise ParameterError("--proba is not available with tiled prediction (--chunk)")
+    if large and (args.proba or args.uncertainty):
+        raise ParameterError("--proba and --uncertainty are not available with --chunk tiling")
     small = [p for p in files if p not in large]
-    if large:
+    failures = []
+    for path in large:
         from .tiled import predict_to_file
 
-        for path in large:
-            suffix = ".zarr" if path.suffix.lower() == ".zarr" else ".tif"
+        suffix = ".zarr" if path.suffix.lower() == ".zarr" else ".tif"
+        try:
             predict_to_file(
                 segmenter,
                 path,
@@ -234,21 +235,29 @@ def cmd_predict(args) -> int:
                 scheduler=args.scheduler,
                 normalize=args.normalize,
             )
-    if small and args.scheduler:
-        from .tiled import predict_files
-
-        predict_files(
-            segmenter, small, out, args.format, args.scheduler, args.normalize, args.proba
-        )
-    else:
-        for path in tqdm(small, desc="predict", unit="img", file=sys.stderr, disable=None):
-            image = load_image(path, normalize=args.normalize)
-            labels = segmenter.predict(image)
-            save_mask(out / f"{path.stem}.{args.format}", labels)
-            if args.proba:
-                save_image(out / f"{path.stem}_proba.tif", segmenter.predict_proba(image))
+        except SeglabError as exc:
+            if not args.keep_going:
+                raise
+            failures.append(str(exc))
+    failures += predict_files(
+        segmenter,
+        small,
+        out,
+        fmt=args.format,
+        normalize=args.normalize,
+        proba=args.proba,
+        uncertainty=args.uncertainty,
+        scheduler=args.scheduler,
+        keep_going=args.keep_going,
+    )
+    for line in failures:
+        print(f"seglab: error: {line}", file=sys.stderr)
+    done = len(files) - len(failures)
     tiled = f" ({len(large)} tiled)" if large else ""
-    print(f"wrote {len(files)} mask(s){tiled} to {out}")
+    print(f"wrote {done} mask(s){tiled} to {out}")
+    if failures:
+        print(f"seglab: {len(failures)} of {len(files)} input(s) failed", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -286,7 +295,9 @@ def cmd_evaluate(args) -> int:
         splits = make_splits(dataset, args.split)
         test = np.concatenate([s[1] for s in splits])
         known = {int(c) for c in segmenter.classes_}
-        result, seconds = evaluate_segmenter(segmenter, dataset, test, known_labels=known)
+        result, seconds = evaluate_segmenter(
+            segmenter, dataset, test, known_labels=known, uncertainty=segmenter.has_proba
+        )
         name, data, split = segmenter.name, str(args.data), args.split or "default"
     elif args.pred and args.true:
         pred_files = {p.stem: p for p in list_image_files(args.pred, MASK_SUFFIXES)}
@@ -324,7 +335,8 @@ def cmd_evaluate(args) -> int:
             {
                 "name": name,
                 "params": {},
-                **{k: result[k] for k in ("score", "dice", "iou", "nc")},
+                **{k: result[k] for k in ("score", "dice", "iou", "nc", "confusion")},
+                **({"uncertainty": result["uncertainty"]} if "uncertainty" in result else {}),
                 "fit_seconds": 0.0,
                 "predict_seconds_per_image": seconds,
                 "per_image": result["per_image"],
@@ -332,6 +344,12 @@ def cmd_evaluate(args) -> int:
         ],
     }
     print(format_leaderboard(payload))
+    if "uncertainty" in result:
+        u = result["uncertainty"]
+        print(
+            f"mean uncertainty {u['mean']:.3f}; correlation of an image's mean uncertainty with"
+            f" its error (1 - score): {u['error_correlation']:+.2f} (per-image values in --json)"
+        )
     if args.json:
         _write_json(args.json, payload)
     return 0
@@ -444,11 +462,22 @@ def cmd_features(args) -> int:
     return 0
 
 
-def _bench_and_report(dataset, methods, split, json_path, report_path, out_masks=None, params=None):
+def _bench_and_report(
+    dataset,
+    methods,
+    split,
+    json_path,
+    report_path,
+    out_masks=None,
+    params=None,
+    uncertainty=False,
+):
     from .bench import format_leaderboard, run_bench
 
     fitted: dict = {}
-    result = run_bench(dataset, methods, split, params=params, fitted=fitted)
+    result = run_bench(
+        dataset, methods, split, params=params, fitted=fitted, uncertainty=uncertainty
+    )
     print(format_leaderboard(result))
     if json_path:
         _write_json(json_path, result)
@@ -464,7 +493,9 @@ def cmd_bench(args) -> int:
 
     dataset = _open_data(args)
     methods = args.methods.split(",") if args.methods else fast_methods()
-    _bench_and_report(dataset, methods, args.split, args.json, args.report)
+    _bench_and_report(
+        dataset, methods, args.split, args.json, args.report, uncertainty=args.uncertainty
+    )
     return 0
 
 
@@ -630,6 +661,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write STEM_proba.tif with class probabilities (H, W, K)",
     )
+    p.add_argument(
+        "--uncertainty",
+        action="store_true",
+        help="also write STEM_uncertainty.tif: per-pixel entropy of the probabilities, 0-1",
+    )
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="go on after an input fails; the exit code is 2 if any failed",
+    )
     p.add_argument("--normalize", choices=["dtype", "minmax"], default="dtype")
     p.add_argument(
         "--chunk",
@@ -712,6 +753,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", metavar="FILE", help="write the result as JSON (DESIGN.md §5)")
     p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
+    p.add_argument(
+        "--uncertainty",
+        action="store_true",
+        help="also measure each test image's mean uncertainty (entropy of the probabilities)"
+        " and its correlation with the image's error, for methods with probabilities",
+    )
     return parser
 
 

@@ -355,7 +355,13 @@ def _write_array(tmp: Path, suffix: str, data: np.ndarray) -> None:
     elif suffix in (".tif", ".tiff"):
         import tifffile
 
-        tifffile.imwrite(tmp, data, compression="zlib")
+        # Probabilities (H, W, K) are K planes of values, not an RGB picture.
+        kwargs = (
+            {"photometric": "minisblack", "planarconfig": "contig"}
+            if data.ndim == 3 and data.dtype.kind == "f"
+            else {}
+        )
+        tifffile.imwrite(tmp, data, compression="zlib", **kwargs)
     else:
         import imageio.v3 as iio
 

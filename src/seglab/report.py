@@ -262,6 +262,29 @@ def sample_pixels(images, masks, per_class: int = 1500, seed: int = 0):
     return values[keep], labels[keep]
 
 
+def _uncertainty(result: dict) -> str:
+    """Each test image's mean uncertainty against its error, per method with probabilities."""
+    methods = [m for m in result["methods"] if m.get("uncertainty")]
+    cols = min(4, len(methods))
+    rows = -(-len(methods) // cols)
+
+    def draw(fig):
+        axes = fig.subplots(rows, cols, squeeze=False)
+        for ax in axes.ravel()[len(methods) :]:
+            ax.axis("off")
+        for ax, m in zip(axes.ravel(), methods, strict=False):
+            u = [r["uncertainty"] for r in m["per_image"]]
+            error = [1 - r["score"] for r in m["per_image"]]
+            ax.scatter(u, error, s=12)
+            ax.set_title(
+                f"{m['name']}: r = {m['uncertainty']['error_correlation']:+.2f}", fontsize=9
+            )
+            ax.set_xlabel("mean uncertainty")
+            ax.set_ylabel("error (1 - score)")
+
+    return _figure(draw, (3.6 * cols, 3.2 * rows))
+
+
 def _verdict(result: dict) -> str:
     """One paragraph a reader can act on: who wins on Dice, on N/C, and on speed."""
     methods = result["methods"]
@@ -332,6 +355,14 @@ def write_report(
         "<p>Share of each true class's pixels given each label (rows sum to 1).</p>",
         img("confusion matrices", _confusions(result)),
     ]
+    if any(m.get("uncertainty") for m in result["methods"]):
+        sections += [
+            "<h2>Uncertainty: which results to check by eye</h2>",
+            "<p>Each test image's mean per-pixel uncertainty (entropy of the class "
+            "probabilities, 0-1) against its error; r is their correlation. Where r is high, "
+            "the most uncertain images are the ones to look at.</p>",
+            img("uncertainty against error", _uncertainty(result)),
+        ]
     if feature_sample is not None and len(feature_sample[1]):
         sections += [
             "<h2>Feature space</h2>",

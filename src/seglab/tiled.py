@@ -36,7 +36,6 @@ __all__ = [
     "count_labels",
     "open_lazy",
     "per_cell_nc_tiled",
-    "predict_files",
     "predict_lazy",
     "predict_to_file",
     "tile_geometry",
@@ -471,55 +470,3 @@ def per_cell_nc_tiled(
         row["cell"] = k
         out.append(row)
     return out
-
-
-# ---------------------------------------------------------------------- many files
-def _predict_file(segmenter, path: Path, out: Path, fmt: str, normalize: str, proba: bool) -> str:
-    from .io import load_image, save_image, save_mask
-
-    image = load_image(path, normalize=normalize)
-    save_mask(out / f"{path.stem}.{fmt}", segmenter.predict(image))
-    if proba:
-        save_image(out / f"{path.stem}_proba.tif", segmenter.predict_proba(image))
-    return str(path)
-
-
-def predict_files(
-    segmenter,
-    files: list[Path],
-    out: Path,
-    fmt: str = "png",
-    scheduler: str | None = "threads",
-    normalize: str = "dtype",
-    proba: bool = False,
-    progress: bool = True,
-) -> int:
-    """Predict many image files in parallel on ``scheduler``; one mask per file in ``out``.
-
-    The segmenter enters the task graph once (not once per file); files are submitted in
-    batches so that the progress bar moves and memory holds only a batch of images.
-    """
-    dask, _ = _dask()
-    from tqdm.auto import tqdm
-
-    model = dask.delayed(segmenter, pure=True, traverse=False)
-    done = 0
-    with (
-        scheduler_context(scheduler) as kwargs,
-        tqdm(
-            total=len(files),
-            desc="predict",
-            unit="img",
-            file=sys.stderr,
-            disable=None if progress else True,
-        ) as bar,
-    ):
-        batch = max(8, 4 * (os.cpu_count() or 1))
-        for first in range(0, len(files), batch):
-            tasks = [
-                dask.delayed(_predict_file, pure=False)(model, p, out, fmt, normalize, proba)
-                for p in files[first : first + batch]
-            ]
-            done += len(dask.compute(*tasks, **kwargs))
-            bar.update(len(tasks))
-    return done
