@@ -140,3 +140,38 @@ def test_evaluate_gives_each_images_uncertainty_and_its_correlation_with_error(m
         np.sqrt(np.sum((u - u.mean()) ** 2)) * np.sqrt(np.sum((error - error.mean()) ** 2))
     )
     assert entry["uncertainty"]["error_correlation"] == pytest.approx(expected)
+
+
+def test_a_model_needing_more_context_than_the_image_fails_up_front(tmp_path, capsys):
+    ds = seglab.synthetic_cells(2, size=96, random_state=5)
+    seg = seglab.make_segmenter("rf", features={"sigmas": [1.0, 10.0]}, n_estimators=3, scale=1)
+    seg.fit([ds.image(0)], [ds.mask(0)])
+    path = seglab.save(seg, tmp_path / "m.seglab")
+    manifest = seglab.modelfile.read_manifest(path)
+    assert manifest["scales"]["largest"]["pixels"] == 40  # 4 sigma, recorded in the file
+    small = tmp_path / "small.png"
+    iio.imwrite(small, (ds.image(1)[:32, :32] * 255).astype(np.uint8))
+    assert main(["predict", str(path), str(small), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sigma 10" in err[0] and "40 px" in err[0] and "32x32" in err[0]
+    assert not (tmp_path / "out" / "small.png").exists()
+
+
+def test_a_chunk_smaller_than_the_context_names_the_feature(tmp_path, capsys):
+    ds = seglab.synthetic_cells(2, size=200, random_state=5)
+    seg = seglab.make_segmenter("rf", features={"sigmas": [1.0, 10.0]}, n_estimators=3, scale=1)
+    seg.fit([ds.image(0)], [ds.mask(0)])
+    path = seglab.save(seg, tmp_path / "m.seglab")
+    tifffile.imwrite(tmp_path / "big.tif", (ds.image(1) * 255).astype(np.uint8), photometric="rgb")
+    args = [
+        "predict",
+        str(path),
+        str(tmp_path / "big.tif"),
+        "--chunk",
+        "32",
+        "-o",
+        str(tmp_path / "o"),
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--chunk 32" in err and "sigma 10" in err

@@ -165,7 +165,9 @@ def test_grey_and_rgba_inputs(tmp_path):
     image = load_image(tmp_path / "a.png")
     assert image.shape == (40, 40, 3)
     mask = (image[..., 0] > 0.5).astype(int)
-    seg = make_segmenter("rf", scale=1, samples_per_class=100).fit([image], [mask])
+    small_bank = {"sigmas": [1.0, 2.0, 4.0]}  # a 40-px image cannot hold sigma 16
+    seg = make_segmenter("rf", scale=1, samples_per_class=100, features=small_bank)
+    seg.fit([image], [mask])
     assert seg.predict(image).shape == (40, 40)
 
 

@@ -125,6 +125,19 @@ def _deterministic_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def _scales_record(segmenter: Segmenter) -> dict:
+    """What context the model needs, for the reader of the file (not read back)."""
+    from .postprocess import UNBOUNDED_HALO
+
+    halo = int(segmenter.halo)
+    return {
+        "halo": None if halo >= UNBOUNDED_HALO else halo,
+        "depends_on_whole_image": halo >= UNBOUNDED_HALO,
+        "largest": segmenter.largest_scale(),
+        "work_scale": int(getattr(segmenter, "factor_", 1)),
+    }
+
+
 def _learned_state(segmenter: Segmenter) -> dict:
     return {k: v for k, v in vars(segmenter).items() if _is_state_key(k) and k not in _BOOKKEEPING}
 
@@ -182,6 +195,7 @@ def save(segmenter: Segmenter, path: str | os.PathLike, trained_on: dict | None 
             **(trained_on or {}),
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         },
+        "scales": _scales_record(segmenter),
         "state": state,
         "members": {
             name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}

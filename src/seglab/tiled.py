@@ -172,9 +172,11 @@ def tile_geometry(segmenter, chunk: int) -> tuple[int, int]:
     halo = math.ceil(halo / align) * align
     chunk = math.ceil(chunk / align) * align
     if chunk < halo:
+        largest = segmenter.largest_scale()
+        why = f" ({largest['feature']} at {largest['scale']})" if largest else ""
         raise ParameterError(
             f"--chunk {chunk} is smaller than the {halo} pixels of context that "
-            f"{segmenter.name!r} needs around each pixel; use --chunk {halo} or more"
+            f"{segmenter.name!r} needs around each pixel{why}; use --chunk {halo} or more"
         )
     return int(chunk), int(halo)
 

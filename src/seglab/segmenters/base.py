@@ -74,6 +74,8 @@ class Segmenter(BaseEstimator):
             raise DataSetError(f"{self.name} is supervised: fit needs masks")
         self.n_channels_ = int(images[0].shape[-1])
         self._check_steps()
+        for i, im in enumerate(images):
+            self._check_context(im.shape, f"training image {i}")
         pre = getattr(self, "pre", None)
         if pre:
             images = [apply_pre(im, pre) for im in images]
@@ -109,6 +111,48 @@ class Segmenter(BaseEstimator):
         """Context the method itself needs (0 for pixel-wise rules)."""
         return 0
 
+    def largest_scale(self) -> dict | None:
+        """The widest filter this method applies, as ``{"feature", "scale", "pixels"}``
+        (``pixels``: context it needs on each side, in full-resolution pixels), or None.
+
+        An image (or a tile) narrower than ``pixels`` cannot give that filter meaningful
+        values; :meth:`fit` and :meth:`predict` refuse it with one line naming the filter.
+        """
+        candidates = [c for c in self._scales() if c["pixels"] > 0]
+        return max(candidates, key=lambda c: c["pixels"]) if candidates else None
+
+    def _scales(self) -> list[dict]:
+        """Every filter with its scale and context; subclasses add their own."""
+        out = []
+        for step in check_steps(getattr(self, "pre", None), "pre"):
+            sigma = float(step["sigma"])
+            out.append(
+                {
+                    "feature": "pre gaussian",
+                    "scale": f"sigma {sigma:g}",
+                    "pixels": int(np.ceil(4 * sigma)),
+                }
+            )
+        for step in check_steps(getattr(self, "post", None), "post"):
+            if step["op"] in ("opening", "closing"):
+                out.append(
+                    {
+                        "feature": f"post {step['op']}",
+                        "scale": f"radius {step['radius']}",
+                        "pixels": int(step["radius"]),
+                    }
+                )
+        return out
+
+    def _check_context(self, shape: tuple[int, ...], what: str) -> None:
+        largest = self.largest_scale()
+        if largest and min(shape[:2]) < largest["pixels"]:
+            raise ShapeError(
+                f"{self.name}: {largest['feature']} at {largest['scale']} needs"
+                f" {largest['pixels']} px of context, more than {what} of"
+                f" {shape[0]}x{shape[1]} offers; use a smaller scale or larger images"
+            )
+
     @property
     def tile_alignment(self) -> int:
         """Tiles must start at multiples of this many pixels to give whole-image results
@@ -134,6 +178,7 @@ class Segmenter(BaseEstimator):
         if not hasattr(self, "classes_"):
             raise ParameterError(f"method {self.name!r} is not fitted yet: call fit first")
         image = check_image(image)
+        self._check_context(image.shape, "this image")
         if image.shape[-1] != self.n_channels_:
             raise ShapeError(
                 f"the model was trained on {self.n_channels_}-channel images"

@@ -65,6 +65,14 @@ class _PixelClusterSegmenter(Segmenter):
     def _predict(self, image):
         return np.asarray(self.mapping_)[self._clusters(image)]
 
+    def _scales(self) -> list[dict]:
+        blur = {
+            "feature": "blurred colour",
+            "scale": f"sigma {self.sigma:g}",
+            "pixels": int(np.ceil(4 * self.sigma)),
+        }
+        return [*super()._scales(), blur]
+
     def _own_halo(self) -> int:
         if self.position_weight > 0:
             return UNBOUNDED_HALO  # position is relative to the whole image's size

@@ -271,6 +271,17 @@ class PixelClassifier(Segmenter):
     def tile_alignment(self) -> int:
         return self._factor()  # work-scale blocks must not straddle tiles
 
+    def _scales(self) -> list[dict]:
+        spec = check_bank(self.features)
+        widest = max(spec["sigmas"])
+        scale = {
+            "feature": f"feature bank ({', '.join(spec['filters'])})",
+            "scale": f"sigma {widest:g}",
+            # the widest kernel's reach (4 sigma), in full-resolution pixels as sigmas are
+            "pixels": int(np.ceil(4 * widest * (1.6 if "dog" in spec["filters"] else 1.0))),
+        }
+        return [*super()._scales(), scale]
+
     def feature_importances(self) -> list[tuple[str, float]]:
         """(feature name, importance) pairs, most important first, where the model has them."""
         clf = self.classifier_
