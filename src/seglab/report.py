@@ -102,6 +102,7 @@ def _figure(draw, figsize) -> str:
     plt = _pyplot()
     fig = plt.figure(figsize=figsize)
     draw(fig)
+    fig.tight_layout()
     uri = _png_data_uri(fig)
     plt.close(fig)
     return uri
