@@ -44,7 +44,7 @@ def table(result: dict) -> str:
     head = ["method", "score", "±std", *(f"Dice {c}" for c in classes), "mean IoU"]
     if with_nc:
         head += ["N/C MAE", "N/C R²", "N/C within ±0.05"]
-    head += ["fit s", "predict ms/img"]
+    head += ["uncertainty r", "fit s", "predict ms/img"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in sorted(result["methods"], key=lambda m: -m["score"]["mean"]):
         iou = sum(m["iou"][c] for c in classes) / len(classes)
@@ -53,6 +53,8 @@ def table(result: dict) -> str:
         if with_nc:
             nc = m.get("nc") or {}
             cells += [_f(nc.get("mae")), _f(nc.get("r2"), 2), _f(nc.get("within_0.05"), 2)]
+        u = m.get("uncertainty")
+        cells.append(_f(u["error_correlation"], 2) if u else "-")
         cells += [f"{m['fit_seconds']:.1f}", f"{1000 * m['predict_seconds_per_image']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -64,9 +66,13 @@ def section(name: str, folder: Path, result: dict) -> str:
         f"<!-- leaderboard:{name} -->\n"
         f"### {name}: `{relative}`, split `{result['split']}` ({result['n_train']} train / "
         f"{result['n_test']} test images)\n\n"
-        f"Command: `seglab bench --data ../{relative} --split {result['split']}` (every fast "
+        f"Command: `seglab bench --data ../{relative} --split {result['split']} --uncertainty`"
+        f" (every fast "
         f"method, defaults), run by `make bench`. Machine: {result['machine']}. Date: "
         f"{result['date'][:10]}. Report: `bench-out/{name}.html`.\n\n"
+        '"uncertainty r": correlation over test images of the mean per-pixel uncertainty '
+        "(normalised entropy of the probabilities) with the image's error, 1 - score; "
+        "methods without probabilities have none.\n\n"
         f"{table(result)}\n"
         f"<!-- /leaderboard:{name} -->"
     )
@@ -88,17 +94,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(DATASETS), help="comma-separated data sets")
     parser.add_argument("--benchmarks", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--methods", help="comma-separated (default: every fast method)")
     args = parser.parse_args()
     out = ROOT / "bench-out"
     out.mkdir(exist_ok=True)
-    methods = fast_methods()
+    methods = args.methods.split(",") if args.methods else fast_methods()
     for name in args.only.split(","):
         folder, split = DATASETS[name]
         dataset = open_dataset(folder)
         if name == "voced":
             dataset.class_names = ("background", "cytoplasm", "nucleus")
         fitted: dict = {}
-        result = run_bench(dataset, methods, split, fitted=fitted)
+        result = run_bench(dataset, methods, split, fitted=fitted, uncertainty=True)
         (out / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
         write_bench_report(dataset, result, fitted, out / f"{name}.html", split)
         path = Path(args.benchmarks)
