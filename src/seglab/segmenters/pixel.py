@@ -60,8 +60,9 @@ def upsample(values: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndar
     return rows[:, lo] * (1 - w)[None, :, None] + rows[:, hi] * w[None, :, None]
 
 
-def choose_scale(images, max_factor: int = 4) -> int:
-    """The largest factor whose down-and-up round trip barely changes the training images."""
+def choose_scale(images, max_factor: int = 4, tolerance: float = AUTO_SCALE_TOLERANCE) -> int:
+    """The largest factor whose down-and-up round trip changes the training images by at
+    most ``tolerance`` (RMS, in [0, 1] units)."""
     sample = images[:: max(1, len(images) // 10)][:10]
     best = 1
     for factor in range(2, max_factor + 1):
@@ -71,7 +72,7 @@ def choose_scale(images, max_factor: int = 4) -> int:
                 return best
             back = upsample(downscale(image, factor), factor, image.shape[:2])
             errors.append(float(np.sqrt(np.mean((back - image) ** 2))))
-        if np.median(errors) > AUTO_SCALE_TOLERANCE:
+        if np.median(errors) > tolerance:
             break
         best = factor
     return best
