@@ -518,7 +518,7 @@ DEMO_PARAMS = {
     "tree": _DEMO_PIXEL,
     "nearest-mean": _DEMO_PIXEL,
     "slic": {"n_segments": 200},
-    "unet": {"width": 8, "depth": 4, "max_epochs": 15, "max_minutes": 1.0},
+    "unet": {"width": 8, "depth": 4, "max_epochs": 15, "max_minutes": 1.0, "test_flips": False},
 }
 
 
