@@ -175,3 +175,46 @@ def test_a_chunk_smaller_than_the_context_names_the_feature(tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "--chunk 32" in err and "sigma 10" in err
+
+
+def _data_with_a_corrupt_image(root, ds):
+    for i in range(len(ds)):
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        iio.imwrite(root / "images" / f"{i}.png", (ds.image(i) * 255).round().astype(np.uint8))
+        save_mask(root / "masks" / f"{i}.png", ds.mask(i))
+    (root / "images" / "3.png").write_bytes(b"broken")
+    return root
+
+
+def test_evaluate_and_bench_keep_going_past_a_corrupt_image(model, tmp_path, capsys):
+    path, _, ds = model
+    root = _data_with_a_corrupt_image(tmp_path / "data", ds)
+    args = [
+        "evaluate",
+        "--model",
+        str(path),
+        "--data",
+        str(root),
+        "--json",
+        str(tmp_path / "e.json"),
+    ]
+    assert main(args) == 2  # without --keep-going: stops at the broken file
+    assert main([*args, "--keep-going"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"seglab: 1 of {len(ds)} input(s) failed"
+    rows = json.loads((tmp_path / "e.json").read_text())["methods"][0]["per_image"]
+    assert sorted(r["id"] for r in rows) == sorted(str(i) for i in range(len(ds)) if i != 3)
+    bench = [
+        "bench",
+        "--data",
+        str(root),
+        "--methods",
+        "threshold,nearest-mean",
+        "--split",
+        "random:0",
+    ]
+    assert main([*bench, "--keep-going"]) == 2
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1]
+        == f"seglab: 1 of {len(ds)} input(s) failed"
+    )

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .datasets import COURSE_CLASSES, Dataset, make_splits
-from .errors import DataSetError
+from .errors import DataSetError, SeglabError
 from .measure import nc_agreement, nc_ratio
 from .metrics import confusion_matrix, dice_per_class, iou_per_class
 from .segmenters.base import Segmenter, make_segmenter
@@ -121,6 +121,7 @@ def evaluate_segmenter(
     desc: str | None = None,
     known_labels: set[int] | None = None,
     uncertainty: bool = False,
+    failures: list[str] | None = None,
 ) -> tuple[dict, float]:
     """Predict and score the images ``test`` of ``dataset``; also the seconds per image.
 
@@ -128,7 +129,9 @@ def evaluate_segmenter(
     refused with a DataSetError before it is predicted. With ``uncertainty`` (methods with
     probabilities), each image's mean per-pixel uncertainty (normalised entropy) is added to
     its row, and the result's ``uncertainty`` holds its correlation with the image's error
-    (1 - score); the probabilities are computed outside the timed prediction.
+    (1 - score); the probabilities are computed outside the timed prediction. With a
+    ``failures`` list, an image that cannot be read or predicted is recorded there
+    (``"id: reason"``) and skipped instead of stopping the run.
     """
     from .batch import entropy_uncertainty
 
@@ -147,7 +150,13 @@ def evaluate_segmenter(
             leave=False,
             disable=None,
         ):
-            image, true = dataset.pair(int(i))
+            try:
+                image, true = dataset.pair(int(i))
+            except SeglabError as exc:
+                if failures is None:
+                    raise
+                failures.append(f"{dataset.ids[int(i)]}: {exc}")
+                continue
             if known_labels is not None:
                 unknown = {int(v) for v in np.unique(true)} - {-1} - known_labels
                 if unknown:
@@ -157,7 +166,13 @@ def evaluate_segmenter(
                         f"{sorted(known_labels)})"
                     )
             start = time.perf_counter()
-            pred = segmenter.predict(image)
+            try:
+                pred = segmenter.predict(image)
+            except SeglabError as exc:
+                if failures is None:
+                    raise
+                failures.append(f"{dataset.ids[int(i)]}: {exc}")
+                continue
             seconds += time.perf_counter() - start
             if uncertainty:
                 proba = segmenter.predict_proba(image)
@@ -181,8 +196,9 @@ def _uncertainty_summary(rows: list[dict]) -> dict:
     return {"mean": float(u.mean()), "error_correlation": r}
 
 
-def load_split_part(dataset: Dataset, indices: Sequence[int]):
-    """Images and masks at ``indices``, loaded with a progress bar."""
+def load_split_part(dataset: Dataset, indices: Sequence[int], failures: list[str] | None = None):
+    """Images and masks at ``indices``, loaded with a progress bar (with a ``failures`` list,
+    unreadable ones are recorded there and left out)."""
     images, masks = [], []
     for i in tqdm(
         indices,
@@ -192,15 +208,26 @@ def load_split_part(dataset: Dataset, indices: Sequence[int]):
         leave=False,
         disable=None,
     ):
-        image, mask = dataset.pair(int(i))
+        try:
+            image, mask = dataset.pair(int(i))
+        except SeglabError as exc:
+            if failures is None:
+                raise
+            failures.append(f"{dataset.ids[int(i)]}: {exc}")
+            continue
         images.append(image)
         masks.append(mask)
     return images, masks
 
 
-def fit_on(segmenter: Segmenter, dataset: Dataset, train: Sequence[int]) -> float:
+def fit_on(
+    segmenter: Segmenter,
+    dataset: Dataset,
+    train: Sequence[int],
+    failures: list[str] | None = None,
+) -> float:
     """Fit on the images ``train`` of ``dataset``; the seconds it took."""
-    images, masks = load_split_part(dataset, train)
+    images, masks = load_split_part(dataset, train, failures)
     start = time.perf_counter()
     segmenter.fit(images, masks if segmenter.supervised or dataset.has_masks else None)
     return time.perf_counter() - start
@@ -238,7 +265,12 @@ def _merge_folds(fold_results: list[dict], class_names: Sequence[str]) -> dict:
 
 
 def bench_method(
-    name: str, dataset: Dataset, splits, params: dict | None = None, uncertainty: bool = False
+    name: str,
+    dataset: Dataset,
+    splits,
+    params: dict | None = None,
+    uncertainty: bool = False,
+    failures: list[str] | None = None,
 ) -> tuple[dict, list[Segmenter]]:
     """Fit and score one method on every split; the JSON entry and the fitted segmenters."""
     class_names = dataset.resolved_class_names()
@@ -247,10 +279,10 @@ def bench_method(
     segmenter = make_segmenter(name, **(params or {}))
     for k, (train, test) in enumerate(splits):
         segmenter = make_segmenter(name, **(params or {}))
-        fit_seconds += fit_on(segmenter, dataset, train)
+        fit_seconds += fit_on(segmenter, dataset, train, failures)
         desc = f"{name}" + (f" fold {k + 1}/{len(splits)}" if len(splits) > 1 else "")
         result, per_image_seconds = evaluate_segmenter(
-            segmenter, dataset, test, desc, uncertainty=uncertainty
+            segmenter, dataset, test, desc, uncertainty=uncertainty, failures=failures
         )
         predict_seconds += per_image_seconds
         fold_results.append(result)
@@ -276,6 +308,7 @@ def run_bench(
     params: dict[str, dict] | None = None,
     fitted: dict | None = None,
     uncertainty: bool = False,
+    failures: list[str] | None = None,
 ) -> dict:
     """Fit and score each method on ``split`` of ``dataset``: the bench JSON of DESIGN.md §5.
 
@@ -296,7 +329,7 @@ def run_bench(
     entries = []
     for name in methods:
         entry, models = bench_method(
-            name, dataset, splits, (params or {}).get(name), uncertainty=uncertainty
+            name, dataset, splits, (params or {}).get(name), uncertainty, failures
         )
         entries.append(entry)
         if fitted is not None:

@@ -287,6 +287,7 @@ def cmd_evaluate(args) -> int:
     from .io import MASK_SUFFIXES, list_image_files, load_mask
     from .modelfile import load
 
+    failures: list[str] | None = [] if args.keep_going else None
     if args.model and args.data:
         segmenter = load(args.model)
         dataset = _open_data(args)
@@ -296,7 +297,12 @@ def cmd_evaluate(args) -> int:
         test = np.concatenate([s[1] for s in splits])
         known = {int(c) for c in segmenter.classes_}
         result, seconds = evaluate_segmenter(
-            segmenter, dataset, test, known_labels=known, uncertainty=segmenter.has_proba
+            segmenter,
+            dataset,
+            test,
+            known_labels=known,
+            uncertainty=segmenter.has_proba,
+            failures=failures,
         )
         name, data, split = segmenter.name, str(args.data), args.split or "default"
     elif args.pred and args.true:
@@ -352,7 +358,17 @@ def cmd_evaluate(args) -> int:
         )
     if args.json:
         _write_json(args.json, payload)
-    return 0
+    return _report_failures(failures, len(test))
+
+
+def _report_failures(failures: list[str] | None, total: int) -> int:
+    """Print each failed input and a last line counting them; the exit code."""
+    if not failures:
+        return 0
+    for line in failures:
+        print(f"seglab: error: {line}", file=sys.stderr)
+    print(f"seglab: {len(failures)} of {total} input(s) failed", file=sys.stderr)
+    return 2
 
 
 def cmd_nc_ratio(args) -> int:
@@ -471,12 +487,19 @@ def _bench_and_report(
     out_masks=None,
     params=None,
     uncertainty=False,
+    failures=None,
 ):
     from .bench import format_leaderboard, run_bench
 
     fitted: dict = {}
     result = run_bench(
-        dataset, methods, split, params=params, fitted=fitted, uncertainty=uncertainty
+        dataset,
+        methods,
+        split,
+        params=params,
+        fitted=fitted,
+        uncertainty=uncertainty,
+        failures=failures,
     )
     print(format_leaderboard(result))
     if json_path:
@@ -493,10 +516,18 @@ def cmd_bench(args) -> int:
 
     dataset = _open_data(args)
     methods = args.methods.split(",") if args.methods else fast_methods()
+    failures: list[str] | None = [] if args.keep_going else None
     _bench_and_report(
-        dataset, methods, args.split, args.json, args.report, uncertainty=args.uncertainty
+        dataset,
+        methods,
+        args.split,
+        args.json,
+        args.report,
+        uncertainty=args.uncertainty,
+        failures=failures,
     )
-    return 0
+    unique = sorted(set(failures or []))  # every method meets the same bad files
+    return _report_failures(unique, len(dataset))
 
 
 #: Lighter settings for the slow methods so that the demo runs in under two minutes; the
@@ -696,6 +727,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pred", metavar="DIR", help="folder of predicted masks")
     p.add_argument("--true", metavar="DIR", help="folder of true masks (matched by stem)")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON")
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="skip images that cannot be read or predicted; the exit code is then 2",
+    )
 
     p = add(
         "nc-ratio",
@@ -758,6 +794,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also measure each test image's mean uncertainty (entropy of the probabilities)"
         " and its correlation with the image's error, for methods with probabilities",
+    )
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="skip images that cannot be read; the exit code is then 2",
     )
     return parser
 
