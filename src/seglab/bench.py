@@ -153,9 +153,7 @@ def evaluate_segmenter(
             try:
                 image, true = dataset.pair(int(i))
             except SeglabError as exc:
-                if failures is None:
-                    raise
-                failures.append(f"{dataset.ids[int(i)]}: {exc}")
+                _skip_or_raise(failures, dataset.ids[int(i)], exc)
                 continue
             if known_labels is not None:
                 unknown = {int(v) for v in np.unique(true)} - {-1} - known_labels
@@ -169,9 +167,7 @@ def evaluate_segmenter(
             try:
                 pred = segmenter.predict(image)
             except SeglabError as exc:
-                if failures is None:
-                    raise
-                failures.append(f"{dataset.ids[int(i)]}: {exc}")
+                _skip_or_raise(failures, dataset.ids[int(i)], exc)
                 continue
             seconds += time.perf_counter() - start
             if uncertainty:
@@ -196,6 +192,13 @@ def _uncertainty_summary(rows: list[dict]) -> dict:
     return {"mean": float(u.mean()), "error_correlation": r}
 
 
+def _skip_or_raise(failures: list[str] | None, image_id: str, exc: SeglabError) -> None:
+    """Record a failed image in ``failures`` (to skip it), or re-raise without a list."""
+    if failures is None:
+        raise exc
+    failures.append(f"{image_id}: {exc}")
+
+
 def load_split_part(dataset: Dataset, indices: Sequence[int], failures: list[str] | None = None):
     """Images and masks at ``indices``, loaded with a progress bar (with a ``failures`` list,
     unreadable ones are recorded there and left out)."""
@@ -211,9 +214,7 @@ def load_split_part(dataset: Dataset, indices: Sequence[int], failures: list[str
         try:
             image, mask = dataset.pair(int(i))
         except SeglabError as exc:
-            if failures is None:
-                raise
-            failures.append(f"{dataset.ids[int(i)]}: {exc}")
+            _skip_or_raise(failures, dataset.ids[int(i)], exc)
             continue
         images.append(image)
         masks.append(mask)

@@ -108,6 +108,21 @@ def _figure(draw, figsize) -> str:
     return uri
 
 
+def _grid_shape(n: int) -> tuple[int, int]:
+    """Columns and rows of a grid of ``n`` small panels, four to a row."""
+    cols = max(1, min(4, n))
+    return cols, -(-n // cols)
+
+
+def _grid(fig, n: int) -> list:
+    """``n`` axes in a grid of four columns; spare cells are hidden."""
+    cols, rows = _grid_shape(n)
+    axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.axis("off")
+    return axes[:n]
+
+
 def _dice_boxes(result: dict) -> str:
     """Per-class Dice of every test image, one box per method, a panel per class."""
     classes = result["classes"][1:]
@@ -186,14 +201,10 @@ def _confusions(result: dict) -> str:
     """Row-normalised pixel confusion matrices (true class in rows)."""
     methods = [m for m in result["methods"] if m.get("confusion")]
     names = result["classes"]
-    cols = min(4, len(methods))
-    rows = -(-len(methods) // cols)
+    cols, rows = _grid_shape(len(methods))
 
     def draw(fig):
-        axes = fig.subplots(rows, cols, squeeze=False)
-        for ax in axes.ravel()[len(methods) :]:
-            ax.axis("off")
-        for ax, m in zip(axes.ravel(), methods, strict=False):
+        for ax, m in zip(_grid(fig, len(methods)), methods, strict=True):
             counts = np.asarray(m["confusion"], float)
             share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
             ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
@@ -266,14 +277,10 @@ def sample_pixels(images, masks, per_class: int = 1500, seed: int = 0):
 def _uncertainty(result: dict) -> str:
     """Each test image's mean uncertainty against its error, per method with probabilities."""
     methods = [m for m in result["methods"] if m.get("uncertainty")]
-    cols = min(4, len(methods))
-    rows = -(-len(methods) // cols)
+    cols, rows = _grid_shape(len(methods))
 
     def draw(fig):
-        axes = fig.subplots(rows, cols, squeeze=False)
-        for ax in axes.ravel()[len(methods) :]:
-            ax.axis("off")
-        for ax, m in zip(axes.ravel(), methods, strict=False):
+        for ax, m in zip(_grid(fig, len(methods)), methods, strict=True):
             u = [r["uncertainty"] for r in m["per_image"]]
             error = [1 - r["score"] for r in m["per_image"]]
             ax.scatter(u, error, s=12)
