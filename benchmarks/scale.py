@@ -114,41 +114,17 @@ def main() -> None:
         model = make_segmenter("rf").fit([p[0] for p in pairs], [p[1] for p in pairs])
         save(model, tmp / "rf.seglab")
         megapixels = args.size * args.size / 1e6
+        predict = [*SEGLAB, "predict", str(tmp / "rf.seglab"), str(slide), "--chunk"]
+        predict.append(str(args.chunk))
         runs = {
-            "threads": [
-                *SEGLAB,
-                "predict",
-                str(tmp / "rf.seglab"),
-                str(slide),
-                "--chunk",
-                str(args.chunk),
-                "--scheduler",
-                "threads",
-                "-o",
-                str(tmp / "threads"),
-            ],
-            "processes": [
-                *SEGLAB,
-                "predict",
-                str(tmp / "rf.seglab"),
-                str(slide),
-                "--chunk",
-                str(args.chunk),
-                "--scheduler",
-                "processes",
-                "-o",
-                str(tmp / "processes"),
-            ],
+            "threads": [*predict, "--scheduler", "threads", "-o", str(tmp / "threads")],
+            "processes": [*predict, "--scheduler", "processes", "-o", str(tmp / "processes")],
+            # the runner appends --scheduler with its cluster's address
             "LocalCluster (2 workers)": [
                 sys.executable,
                 "-c",
                 CLUSTER_RUNNER,
-                *SEGLAB,
-                "predict",
-                str(tmp / "rf.seglab"),
-                str(slide),
-                "--chunk",
-                str(args.chunk),
+                *predict,
                 "-o",
                 str(tmp / "cluster"),
             ],

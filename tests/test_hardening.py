@@ -37,6 +37,15 @@ def inputs(tmp_path, model):
     return folder
 
 
+def _write_data(root, ds):
+    """An images/ + masks/ data-set folder of ``ds``."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    for i in range(len(ds)):
+        iio.imwrite(root / "images" / f"{i}.png", (ds.image(i) * 255).round().astype(np.uint8))
+        save_mask(root / "masks" / f"{i}.png", ds.mask(i))
+    return root
+
+
 def _old_outputs(out):
     """Masks from an earlier run, all zeros, dated a day ago."""
     out.mkdir()
@@ -116,11 +125,7 @@ def test_uncertainty_of_a_labels_only_method_is_one_clear_error(tmp_path, inputs
 
 def test_evaluate_gives_each_images_uncertainty_and_its_correlation_with_error(model, tmp_path):
     path, _, ds = model
-    root = tmp_path / "data"
-    for i in range(len(ds)):
-        (root / "images").mkdir(parents=True, exist_ok=True)
-        iio.imwrite(root / "images" / f"{i}.png", (ds.image(i) * 255).round().astype(np.uint8))
-        save_mask(root / "masks" / f"{i}.png", ds.mask(i))
+    root = _write_data(tmp_path / "data", ds)
     args = [
         "evaluate",
         "--model",
@@ -178,10 +183,7 @@ def test_a_chunk_smaller_than_the_context_names_the_feature(tmp_path, capsys):
 
 
 def _data_with_a_corrupt_image(root, ds):
-    for i in range(len(ds)):
-        (root / "images").mkdir(parents=True, exist_ok=True)
-        iio.imwrite(root / "images" / f"{i}.png", (ds.image(i) * 255).round().astype(np.uint8))
-        save_mask(root / "masks" / f"{i}.png", ds.mask(i))
+    _write_data(root, ds)
     (root / "images" / "3.png").write_bytes(b"broken")
     return root
 

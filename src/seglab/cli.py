@@ -262,16 +262,25 @@ def cmd_predict(args) -> int:
 
 
 def _larger_than(path: Path, chunk: int) -> bool:
-    """Whether an image file is larger than ``chunk`` pixels on a side (read from its header
-    for TIFF and Zarr; other formats are decoded whole anyway)."""
-    from .tiled import _zarr_array
+    """Whether an image file is larger than ``chunk`` pixels on a side, read from its header
+    (no pixels are decoded; an unreadable file is left to the prediction to report)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".tif", ".tiff", ".zarr"):
+            from .tiled import _zarr_array
 
-    if path.suffix.lower() in (".tif", ".tiff", ".zarr"):
-        shape = _zarr_array(path).shape
-    else:
-        from .io import load_image
+            shape = _zarr_array(path).shape
+        elif suffix == ".npy":
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+            if len(shape) == 3 and shape[0] in (1, 3, 4):  # the course's channels first
+                shape = shape[1:]
+        else:
+            from PIL import Image
 
-        shape = load_image(path).shape
+            with Image.open(path) as picture:
+                shape = picture.size[::-1]
+    except Exception:
+        return False
     return max(shape[0], shape[1]) > chunk
 
 
