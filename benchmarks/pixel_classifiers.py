@@ -6,6 +6,7 @@ sampled pixels per class per image. Both use all cores (n_jobs=-1), both fit on 
 split's 152 training images and predict its 39 test images. Usage, from the project root:
 
     .venv/bin/python benchmarks/pixel_classifiers.py [--methods rf,extra-trees,...]
+        [--variant rf:select_features=30,n_estimators=25 ...]
 """
 
 from __future__ import annotations
@@ -89,9 +90,25 @@ def evaluate(model, dataset, train, test):
     }
 
 
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="rf")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:K=V,K=V",
+        help="also a method with these parameters (numbers as integers or floats)",
+    )
     args = parser.parse_args()
     dataset = open_dataset(DATA)
     ((train, test),) = make_splits(dataset, "course")
@@ -105,6 +122,12 @@ def main() -> None:
     for name in args.methods.split(","):
         rows.append((f"seglab {name}", evaluate(make_segmenter(name), dataset, train, test)))
         print(f"  {name} done: {rows[-1][1]}", file=sys.stderr)
+    for variant in args.variant:
+        name, _, assignments = variant.partition(":")
+        params = {k: _number(v) for k, v in (a.split("=") for a in assignments.split(",") if a)}
+        segmenter = make_segmenter(name, **params)
+        rows.append((f"seglab {variant}", evaluate(segmenter, dataset, train, test)))
+        print(f"  {variant} done: {rows[-1][1]}", file=sys.stderr)
     anchor_predict = rows[0][1]["predict"]
     print(
         "\n| method | test Dice | N/C MAE | N/C within ±0.05 | fit s | predict ms/img (median) "

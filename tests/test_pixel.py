@@ -187,3 +187,63 @@ def test_features_command_and_round_trip(tmp_path, capsys):
 def test_bacteria_scribbles_load(shared_data):
     scribbles = load_scribbles(shared_data / "bacteria" / "wt_labels.tif")
     assert set(np.unique(scribbles)) == {-1, 0, 1}
+
+
+def test_selected_bank_computes_the_chosen_columns_only():
+    spec = {
+        "colours": ["rgb", "hsv"],
+        "sigmas": [0.5, 1.0, 3.0],
+        "filters": ["gaussian", "dog", "log", "gradient", "hessian", "structure", "std"],
+        "shifts": [[2, -3]],
+        "position": True,
+    }
+    image = np.random.default_rng(4).random((30, 34, 3)).astype(np.float32)
+    full_bank = FilterBank(spec)
+    names = full_bank.names(3)
+    chosen = names[3::11]
+    bank = FilterBank({**spec, "select": chosen})
+    assert bank.names(3) == chosen
+    columns = [names.index(n) for n in chosen]
+    np.testing.assert_array_equal(bank.compute(image), full_bank.compute(image)[..., columns])
+    # The halo shrinks to the kept feature's own reach: a Gaussian at sigma 1 reaches 4 px,
+    # a gradient at sigma 0.5 two more than its kernel (central differences), ceil(2) + 2.
+    assert FilterBank({**spec, "select": ["red gaussian s1"]}).halo == 4
+    assert FilterBank({**spec, "select": ["hue gradient s0.5"]}).halo == 4
+    assert FilterBank({**spec, "select": ["red gaussian s1"]}).halo < full_bank.halo
+    with pytest.raises(ParameterError, match="not in this bank"):
+        FilterBank({**spec, "select": ["red gaussian s7"]}).compute(image)
+    with pytest.raises(ParameterError, match="select"):
+        FilterBank({**spec, "select": "red"})
+
+
+def test_select_features_keeps_the_most_important_and_computes_only_those(tmp_path):
+    images, masks = zip(*(_texture_pair(s) for s in range(3)), strict=True)
+    spec = {"sigmas": [1.0, 2.0, 4.0], "filters": ["gaussian", "std", "gradient"]}
+    seg = make_segmenter("rf", features=spec, scale=1, select_features=2, n_jobs=1)
+    seg.fit(list(images), list(masks))
+    assert len(seg.selected_features_) == 2 and seg.n_bank_features_ == 10
+    # The two kept are the two a forest on the whole bank ranks highest.
+    whole = make_segmenter("rf", features=spec, scale=1, n_jobs=1).fit(list(images), list(masks))
+    top_two = {name for name, _ in whole.feature_importances()[:2]}
+    assert set(seg.selected_features_) == top_two
+    # Prediction feeds the forest exactly those columns of the full bank.
+    image, truth = _texture_pair(7)
+    full = FilterBank(spec)
+    columns = [full.names(1).index(n) for n in seg.selected_features_]
+    x = full.compute(image)[..., columns].reshape(-1, 2)
+    expected = seg.classifier_.predict_proba(x).reshape(64, 64, -1)
+    np.testing.assert_allclose(seg.predict_proba(image), expected, atol=1e-6)
+    assert (seg.predict(image) == truth).mean() > 0.9
+    loaded = load(save(seg, tmp_path / "rf.seglab"))
+    np.testing.assert_array_equal(loaded.predict(image), seg.predict(image))
+    # A refit starts from the whole bank again.
+    seg.set_params(select_features=None).fit(list(images), list(masks))
+    assert len(seg.feature_names_) == 10
+    with pytest.raises(ParameterError, match="select_features"):
+        make_segmenter("rf", features=spec, scale=1, select_features=99).fit(
+            list(images), list(masks)
+        )
+    with pytest.raises(ParameterError, match="learned"):
+        make_segmenter("rf", features={**spec, "select": ["ch0"]}, scale=1).fit(
+            list(images), list(masks)
+        )

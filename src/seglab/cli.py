@@ -476,8 +476,10 @@ def cmd_features(args) -> int:
         raise ParameterError(f"{args.model}: method {segmenter.name!r} has no filter bank")
     ranked = segmenter.feature_importances()
     total = sum(v for _, v in ranked) or 1.0
+    bank_size = getattr(segmenter, "n_bank_features_", len(ranked))
+    kept = f"{len(ranked)} of {bank_size} features kept" if bank_size > len(ranked) else None
     print(
-        f"{segmenter.name}: {len(ranked)} features, scale 1/{segmenter.factor_}, "
+        f"{segmenter.name}: {kept or f'{len(ranked)} features'}, scale 1/{segmenter.factor_}, "
         f"prior correction {getattr(segmenter, 'prior_correction_', 0):.1f}"
     )
     cumulative = 0.0
@@ -786,7 +788,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "features",
         cmd_features,
-        "What a pixel classifier relies on: its filter-bank features ranked by importance.",
+        "What a pixel classifier relies on: its filter-bank features ranked by importance. "
+        "To keep only the N most important (prediction then computes only those), train with "
+        "--set select_features=N (rf, extra-trees, tree).",
     )
     p.add_argument("model", metavar="MODEL.seglab")
     p.add_argument("--top", type=int, default=30, help="how many to list (default 30)")

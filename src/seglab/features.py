@@ -8,6 +8,8 @@ channel of a grey image), ``red`` / ``green`` / ``blue`` (or an integer index), 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -95,6 +97,7 @@ DEFAULT_BANK = {
     "raw": True,
     "position": False,
     "shifts": [],
+    "select": None,
 }
 _TRUNCATE = 4.0  # Gaussian kernels reach 4 sigma
 
@@ -120,6 +123,11 @@ def check_bank(spec: dict | None) -> dict:
         raise ParameterError(f"features sigmas={sigmas!r}: give positive numbers")
     if list(sigmas) != sorted(sigmas):
         raise ParameterError(f"features sigmas={sigmas!r}: give them in increasing order")
+    select = spec["select"]
+    if select is not None and (
+        isinstance(select, str) or not all(isinstance(n, str) for n in select) or not select
+    ):
+        raise ParameterError(f"features select={select!r}: give a non-empty list of feature names")
     for shift in spec["shifts"]:
         if len(shift) != 2 or any(not isinstance(v, int) for v in shift):
             raise ParameterError(f"features shifts: {shift!r} is not a [dy, dx] pair of integers")
@@ -174,6 +182,30 @@ def _eigen2(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np
     return mean + root, mean - root
 
 
+def _reach(filter_name: str, sigma: float, next_sigma: float) -> int:
+    """Pixels of context one feature needs: its widest kernel plus derivative stencils."""
+    base = int(np.ceil(_TRUNCATE * sigma))
+    if filter_name == "dog":
+        return int(np.ceil(_TRUNCATE * next_sigma))
+    if filter_name in ("log", "hessian", "gradient"):
+        return base + 2
+    if filter_name == "structure":
+        return base + 1 + int(np.ceil(_TRUNCATE * 2 * sigma))
+    return base  # gaussian, std
+
+
+class _Entry(NamedTuple):
+    """One feature of the layout: where it comes from and how far it reaches."""
+
+    name: str
+    plane: int  # index into the colour planes; -1 for position
+    filter: str  # "raw", a FILTERS name, "shift" or "position"
+    scale: int  # index into sigmas; -1 where none
+    component: int  # 0, or 1 for the second eigenvalue / column / shift index
+    reach: int
+    sigma: float  # the widest Gaussian it uses (0 for raw and position)
+
+
 class FilterBank:
     """Declarative multi-scale filter bank, as in ilastik and Trainable Weka.
 
@@ -183,11 +215,15 @@ class FilterBank:
     tensor at twice the scale) and ``std`` (local standard deviation). Derivatives are central
     differences of the smoothed plane. Borders are mirrored (``mode="reflect"``).
 
+    A ``select`` list of feature names (as :meth:`names` gives them) keeps only those
+    features: the others, and any Gaussian no kept feature needs, are not computed, and the
+    halo shrinks to the widest kept feature's reach.
+
     Parameters
     ----------
     spec : dict
-        Keys ``colours``, ``sigmas``, ``filters``, ``raw``, ``position`` and ``shifts`` (see
-        ``DEFAULT_BANK``); missing keys take the defaults.
+        Keys ``colours``, ``sigmas``, ``filters``, ``raw``, ``position``, ``shifts`` and
+        ``select`` (see ``DEFAULT_BANK``); missing keys take the defaults.
 
     Examples
     --------
@@ -196,125 +232,165 @@ class FilterBank:
     (8, 8, 2)
     >>> bank.names(3)
     ['grey', 'grey gaussian s1']
+    >>> FilterBank({**bank.spec, "select": ["grey gaussian s1"]}).names(3)
+    ['grey gaussian s1']
     """
 
     def __init__(self, spec: dict | None = None):
         self.spec = check_bank(spec)
 
-    @property
-    def halo(self) -> int:
-        """Context in pixels: the widest kernel plus the derivative stencils."""
-        sigmas, filters = self.spec["sigmas"], set(self.spec["filters"])
-        widest = max(sigmas) * (1.6 if "dog" in filters else 1.0)
-        halo = int(np.ceil(_TRUNCATE * widest))
-        if filters & {"log", "hessian", "gradient"}:
-            halo = max(halo, int(np.ceil(_TRUNCATE * max(sigmas))) + 2)
-        if "structure" in filters:
-            halo = max(
-                halo,
-                int(np.ceil(_TRUNCATE * max(sigmas)))
-                + 1
-                + int(np.ceil(_TRUNCATE * 2 * max(sigmas))),
+    # ------------------------------------------------------------------ layout
+    def _entries(self, plane_names) -> list[_Entry]:
+        """Every feature of the full (unselected) bank, in output order."""
+        spec, entries = self.spec, []
+        sigmas, filters = spec["sigmas"], spec["filters"]
+        for p, plane in enumerate(plane_names):
+            if spec["raw"]:
+                entries.append(_Entry(plane, p, "raw", -1, 0, 0, 0.0))
+            for k, s in enumerate(sigmas):
+                tag = f"s{s:g}"
+                nxt = sigmas[k + 1] if k + 1 < len(sigmas) else 1.6 * s
+                reach = {f: _reach(f, s, nxt) for f in filters}
+                widest = {
+                    f: nxt if f == "dog" else 2 * s if f == "structure" else s for f in filters
+                }
+                for f in filters:
+                    if f == "dog":
+                        names = [f"{plane} dog {tag}-s{nxt:g}"]
+                    elif f in ("gaussian", "log", "gradient", "std"):
+                        names = [f"{plane} {f} {tag}"]
+                    else:
+                        names = [f"{plane} {f}1 {tag}", f"{plane} {f}2 {tag}"]
+                    entries += [
+                        _Entry(n, p, f, k, c, reach[f], widest[f]) for c, n in enumerate(names)
+                    ]
+        for j, (dy, dx) in enumerate(spec["shifts"]):
+            reach = max(abs(dy), abs(dx)) + int(np.ceil(_TRUNCATE * sigmas[0]))
+            name = f"{plane_names[0]} shift {dy:+d},{dx:+d}"
+            entries.append(_Entry(name, 0, "shift", 0, j, reach, sigmas[0]))
+        if spec["position"]:
+            entries += [_Entry("row", -1, "position", -1, 0, 0, 0.0)]
+            entries += [_Entry("column", -1, "position", -1, 1, 0, 0.0)]
+        return entries
+
+    def _kept(self, plane_names) -> list[_Entry]:
+        entries = self._entries(plane_names)
+        select = self.spec["select"]
+        if select is None:
+            return entries
+        known = {e.name for e in entries}
+        missing = [name for name in select if name not in known]
+        if missing:
+            raise ParameterError(
+                f"features select: {missing[:3]} not in this bank (its names: "
+                f"{', '.join(sorted(known)[:6])}, ...)"
             )
-        shifts = self.spec["shifts"]
-        if shifts:
-            halo = max(
-                halo,
-                max(max(abs(dy), abs(dx)) for dy, dx in shifts)
-                + int(np.ceil(_TRUNCATE * min(sigmas))),
-            )
-        return halo
+        wanted = set(select)
+        return [e for e in entries if e.name in wanted]
 
     def names(self, n_channels: int) -> list[str]:
         """Feature names, in the order of :meth:`compute`'s last axis."""
         dummy = np.zeros((1, 1, n_channels), np.float32)
         _, plane_names = colour_planes(dummy, self.spec["colours"])
-        return self._layout(plane_names)
+        return [e.name for e in self._kept(plane_names)]
 
-    def _layout(self, plane_names) -> list[str]:
-        spec, names = self.spec, []
-        sigmas, filters = spec["sigmas"], spec["filters"]
-        for plane in plane_names:
-            if spec["raw"]:
-                names.append(plane)
-            for k, s in enumerate(sigmas):
-                tag = f"s{s:g}"
-                for f in filters:
-                    if f == "gaussian":
-                        names.append(f"{plane} gaussian {tag}")
-                    elif f == "dog":
-                        nxt = sigmas[k + 1] if k + 1 < len(sigmas) else 1.6 * s
-                        names.append(f"{plane} dog {tag}-s{nxt:g}")
-                    elif f in ("log", "gradient", "std"):
-                        names.append(f"{plane} {f} {tag}")
-                    else:
-                        names += [f"{plane} {f}1 {tag}", f"{plane} {f}2 {tag}"]
-        for dy, dx in spec["shifts"]:
-            names.append(f"{plane_names[0]} shift {dy:+d},{dx:+d}")
-        if spec["position"]:
-            names += ["row", "column"]
-        return names
+    def _any_image_entries(self) -> list[_Entry]:
+        """The kept entries, for any image: plane names depend on the image, so a selection
+        is matched against every plane name it could use."""
+        if self.spec["select"] is None:
+            return self._entries(["x"])  # every plane reaches as far: one stands for all
+        planes = ["grey", *_RGB, *_HSV, *_LAB, *_HED, *(f"ch{c}" for c in range(8))]
+        wanted = set(self.spec["select"])
+        return [e for e in self._entries(planes) if e.name in wanted]
+
+    @property
+    def halo(self) -> int:
+        """Context in pixels: the widest kept feature's kernel plus derivative stencils."""
+        return max((e.reach for e in self._any_image_entries()), default=0)
+
+    @property
+    def widest_sigma(self) -> float:
+        """The largest Gaussian sigma a kept feature uses (0 if none smooths)."""
+        return max((e.sigma for e in self._any_image_entries()), default=0.0)
 
     def compute(self, image: np.ndarray) -> np.ndarray:
         """(H, W, F) float32 features of an (H, W, C) image."""
         spec = self.spec
         planes, plane_names = colour_planes(image, spec["colours"])
-        sigmas, filters = spec["sigmas"], spec["filters"]
+        sigmas = spec["sigmas"]
+        kept = self._kept(plane_names)
         h, w = image.shape[:2]
-        out = np.empty((h, w, len(self._layout(plane_names))), np.float32)
-        col = 0
+        out = np.empty((h, w, len(kept)), np.float32)
+        cache: dict[tuple, np.ndarray] = {}
 
-        def put(value):
-            nonlocal col
-            out[..., col] = value
-            col += 1
+        def gauss(p: int, s: float) -> np.ndarray:
+            key = ("g", p, s)
+            if key not in cache:
+                cache[key] = ndi.gaussian_filter(planes[p], s, mode="reflect", truncate=_TRUNCATE)
+            return cache[key]
 
-        def gauss(plane, s):
-            return ndi.gaussian_filter(plane, s, mode="reflect", truncate=_TRUNCATE)
+        def first(p: int, k: int):
+            key = ("d1", p, k)
+            if key not in cache:
+                cache[key] = np.gradient(gauss(p, sigmas[k]))
+            return cache[key]
 
-        for plane in planes:
-            if spec["raw"]:
-                put(plane)
-            smoothed = [gauss(plane, s) for s in sigmas]
-            for k, s in enumerate(sigmas):
-                g = smoothed[k]
-                need_d1 = {"gradient", "structure"} & set(filters)
-                need_d2 = {"log", "hessian"} & set(filters)
-                if need_d1 or need_d2:
-                    gy, gx = np.gradient(g)
-                for f in filters:
-                    if f == "gaussian":
-                        put(g)
-                    elif f == "dog":
-                        nxt = smoothed[k + 1] if k + 1 < len(sigmas) else gauss(plane, 1.6 * s)
-                        put(g - nxt)
-                    elif f == "gradient":
-                        put(np.hypot(gx, gy))
-                    elif f in ("log", "hessian"):
-                        gyy, gyx = np.gradient(gy)
-                        _, gxx = np.gradient(gx)
-                        if f == "log":
-                            put(gxx + gyy)
-                        else:
-                            big, small = _eigen2(gxx, gyx, gyy)
-                            put(big)
-                            put(small)
-                    elif f == "structure":
-                        big, small = _eigen2(
-                            gauss(gx * gx, 2 * s), gauss(gx * gy, 2 * s), gauss(gy * gy, 2 * s)
-                        )
-                        put(big)
-                        put(small)
-                    elif f == "std":
-                        put(np.sqrt(np.maximum(gauss(plane * plane, s) - g * g, 0)))
-        if spec["shifts"]:
-            base = gauss(planes[0], sigmas[0])
-            for dy, dx in spec["shifts"]:
+        def second(p: int, k: int):
+            key = ("d2", p, k)
+            if key not in cache:
+                gy, gx = first(p, k)
+                gyy, gyx = np.gradient(gy)
+                _, gxx = np.gradient(gx)
+                cache[key] = gyy, gyx, gxx
+            return cache[key]
+
+        def pair(key: tuple, make) -> np.ndarray:
+            if key not in cache:
+                cache[key] = make()
+            return cache[key]
+
+        for col, e in enumerate(kept):
+            p, k, c = e.plane, e.scale, e.component
+            s = sigmas[k] if k >= 0 else 0.0
+            if e.filter == "raw":
+                value = planes[p]
+            elif e.filter == "gaussian":
+                value = gauss(p, s)
+            elif e.filter == "dog":
+                nxt = sigmas[k + 1] if k + 1 < len(sigmas) else 1.6 * s
+                value = gauss(p, s) - gauss(p, nxt)
+            elif e.filter == "gradient":
+                gy, gx = first(p, k)
+                value = np.hypot(gx, gy)
+            elif e.filter == "log":
+                gyy, _, gxx = second(p, k)
+                value = gxx + gyy
+            elif e.filter == "hessian":
+                value = pair(("hess", p, k), lambda p=p, k=k: _eigen2(*second(p, k)[::-1]))[c]
+            elif e.filter == "structure":
+
+                def tensor(p=p, k=k, s=s):
+                    gy, gx = first(p, k)
+                    g2 = 2 * s
+                    return _eigen2(
+                        ndi.gaussian_filter(gx * gx, g2, mode="reflect", truncate=_TRUNCATE),
+                        ndi.gaussian_filter(gx * gy, g2, mode="reflect", truncate=_TRUNCATE),
+                        ndi.gaussian_filter(gy * gy, g2, mode="reflect", truncate=_TRUNCATE),
+                    )
+
+                value = pair(("struct", p, k), tensor)[c]
+            elif e.filter == "std":
+                square = ndi.gaussian_filter(
+                    planes[p] * planes[p], s, mode="reflect", truncate=_TRUNCATE
+                )
+                value = np.sqrt(np.maximum(square - gauss(p, s) ** 2, 0))
+            elif e.filter == "shift":
+                dy, dx = spec["shifts"][c]
                 # value of the (lightly smoothed) first plane dy rows and dx columns away
-                put(ndi.shift(base, (-dy, -dx), order=0, mode="reflect"))
-        if spec["position"]:
-            rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
-            scale = 1.0 / max(h - 1, w - 1, 1)
-            put(rows * scale)
-            put(cols * scale)
+                value = ndi.shift(gauss(0, sigmas[0]), (-dy, -dx), order=0, mode="reflect")
+            else:  # position
+                scale = 1.0 / max(h - 1, w - 1, 1)
+                value = np.arange(h if c == 0 else w, dtype=np.float32) * scale
+                value = value[:, None] if c == 0 else value[None, :]
+            out[..., col] = value
         return out

@@ -53,15 +53,12 @@ def _png_data_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _overlay_figure(examples, method: str) -> str:
-    """image | truth | prediction | errors, one row per example (id, image, true, pred)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _draw_error_maps(examples, method: str):
+    """image | truth | prediction | errors, one row per (title, image, true, pred)."""
+    plt = _pyplot()
     fig, axes = plt.subplots(len(examples), 4, figsize=(10, 2.6 * len(examples)), squeeze=False)
-    for row, (label, image_id, image, true, pred) in enumerate(examples):
+    for row, (title, image, true, pred) in enumerate(examples):
+        true, pred = np.asarray(true), np.asarray(pred)
         # Classes are ordered (background < cytoplasm < nucleus): red where a pixel was given
         # a higher class than the truth (too much nucleus), blue where a lower one (missed).
         error = np.full((*true.shape, 3), 255, np.uint8)
@@ -70,23 +67,56 @@ def _overlay_figure(examples, method: str) -> str:
         error[labelled & (pred < true)] = [0, 70, 220]
         shown = image if image.shape[-1] == 3 else image[..., 0]
         panels = [
-            (shown, f"{label}: image {image_id}"),
+            (shown, title),
             (colour_mask(true), "truth"),
             (colour_mask(pred), method),
             (error, "errors: red over, blue under"),
         ]
-        for ax, (picture, title) in zip(axes[row], panels, strict=True):
+        for ax, (picture, name) in zip(axes[row], panels, strict=True):
             ax.imshow(
                 picture,
                 cmap="gray" if picture.ndim == 2 else None,
                 vmin=0,
                 vmax=1 if picture.ndim == 2 else None,
             )
-            ax.set_title(title, fontsize=9)
+            ax.set_title(name, fontsize=9)
             ax.axis("off")
+    return fig
+
+
+def _overlay_figure(examples, method: str) -> str:
+    """The error-map rows of (label, id, image, true, pred) as a PNG data URI."""
+    rows = [(f"{label}: image {i}", image, t, p) for label, i, image, t, p in examples]
+    fig = _draw_error_maps(rows, method)
     uri = _png_data_uri(fig)
-    plt.close(fig)
+    _pyplot().close(fig)
     return uri
+
+
+def save_error_maps(path, examples, method: str) -> Path:
+    """Save image | truth | prediction | error map rows as a PNG (written atomically).
+
+    Parameters
+    ----------
+    path : str or Path
+        The PNG to write.
+    examples : list of (title, image, true, pred)
+        One row each: an (H, W, C) float image and two (H, W) label masks. In the error map
+        red marks pixels given a higher class than the truth, blue a lower one.
+    method : str
+        Title of the prediction column.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    fig = _draw_error_maps(list(examples), method)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80, bbox_inches="tight")
+    _pyplot().close(fig)
+    return path
 
 
 def _pyplot():

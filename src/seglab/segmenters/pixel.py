@@ -100,11 +100,18 @@ class PixelClassifier(Segmenter):
     # ------------------------------------------------------------------ helpers
     def _bank(self, factor: int) -> FilterBank:
         spec = check_bank(self.features)
+        if spec["select"] is not None:
+            # names carry work-scale sigmas, unknown before fit: selection is learned instead
+            raise ParameterError(
+                "features: 'select' is learned by the pixel classifiers; "
+                "use select_features=N (rf, extra-trees, tree)"
+            )
         # Sigmas are in full-resolution pixels: divide by the work factor.
         spec = {
             **spec,
             "sigmas": [s / factor for s in spec["sigmas"]],
             "shifts": [[round(dy / factor), round(dx / factor)] for dy, dx in spec["shifts"]],
+            "select": getattr(self, "selected_features_", None),
         }
         return FilterBank(spec)
 
@@ -152,6 +159,7 @@ class PixelClassifier(Segmenter):
             raise ParameterError(f"samples_per_class={self.samples_per_class!r}: must be >= 1")
         rng = np.random.default_rng(self.random_state)
         factor = self._factor()
+        self.__dict__.pop("selected_features_", None)  # a refit starts from the whole bank
         bank = self._bank(factor)
         feats, labels = [], []
         for image, mask in zip(images, masks, strict=True):
@@ -165,10 +173,30 @@ class PixelClassifier(Segmenter):
             raise DataSetError(f"{self.name}: the training masks hold fewer than two classes")
         self.classes_ = np.unique(y)
         self.feature_names_ = bank.names(images[0].shape[-1])
+        self.n_bank_features_ = len(self.feature_names_)
+        if getattr(self, "select_features", None) is not None:
+            keep = self._select(x, y)
+            feats = [f[..., keep] for f in feats]
+            samples = [(sx[:, keep], sy) for sx, sy in samples]
+            x = x[:, keep]
+            self.selected_features_ = [self.feature_names_[k] for k in keep]
+            self.feature_names_ = self.selected_features_
         self.class_weights_ = self._calibrate(feats, labels, samples, rng)
         self.classifier_ = self._make_classifier().fit(x, y)
         if self.context:
             self._fit_context(feats, labels, rng)
+
+    def _select(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Columns of the ``select_features`` most important features (impurity importance of
+        a first fit on all of them), in bank order so that prediction computes only those."""
+        n = self.select_features
+        total = x.shape[1]
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 1 <= n <= total:
+            raise ParameterError(
+                f"select_features={n!r}: give a number of features from 1 to {total}"
+            )
+        importances = self._make_classifier().fit(x, y).feature_importances_
+        return np.sort(np.argsort(-importances, kind="stable")[: int(n)])
 
     def _calibrate(self, feats, labels, samples, rng) -> np.ndarray:
         """Class weights that undo the class-balanced sampling's bias on areas.
@@ -274,6 +302,20 @@ class PixelClassifier(Segmenter):
 
     def _scales(self) -> list[dict]:
         spec = check_bank(self.features)
+        if getattr(self, "selected_features_", None) is not None:
+            factor = self._factor()
+            widest = self._bank(factor).widest_sigma * factor
+            filters = sorted(
+                {name.split(" ")[1].rstrip("12") for name in self.selected_features_ if " " in name}
+            )
+            return [
+                *super()._scales(),
+                {
+                    "feature": f"selected features ({', '.join(filters)})",
+                    "scale": f"sigma {widest:g}",
+                    "pixels": int(np.ceil(4 * widest)),
+                },
+            ]
         widest = max(spec["sigmas"])
         scale = {
             "feature": f"feature bank ({', '.join(spec['filters'])})",
@@ -331,13 +373,17 @@ _COMMON_DOC = """
         How far to undo the class-balanced sampling's bias toward rare classes when choosing
         labels (0 = not at all, 1 = fully); "auto" calibrates it on held-out training images.
 """
+_SELECT_DOC = """    select_features : int, optional
+        Keep only this many features, the most important to a first fit on all of them
+        (impurity importance), and refit; prediction then computes only those features.
+"""
 
 
 @register
 class RandomForestSegmenter(PixelClassifier):
     """Random forest on the filter bank (the ilastik / Trainable Weka recipe)."""
 
-    __doc__ = (__doc__ or "") + _COMMON_DOC
+    __doc__ = (__doc__ or "") + _COMMON_DOC + _SELECT_DOC
     name = "rf"
     search_space = {
         "n_estimators": ("int", 20, 200),
@@ -356,6 +402,7 @@ class RandomForestSegmenter(PixelClassifier):
         context: bool = False,
         n_jobs: int | None = -1,
         prior_correction="auto",
+        select_features: int | None = None,
         random_state: int = 0,
         pre=None,
         post=None,
@@ -364,6 +411,7 @@ class RandomForestSegmenter(PixelClassifier):
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         self.n_jobs = n_jobs
+        self.select_features = select_features
         _common_init(
             self,
             features,
@@ -392,7 +440,7 @@ class RandomForestSegmenter(PixelClassifier):
 class ExtraTreesSegmenter(PixelClassifier):
     """Extremely randomised trees on the filter bank (faster to fit than a random forest)."""
 
-    __doc__ = (__doc__ or "") + _COMMON_DOC
+    __doc__ = (__doc__ or "") + _COMMON_DOC + _SELECT_DOC
     name = "extra-trees"
     search_space = RandomForestSegmenter.search_space
 
@@ -407,6 +455,7 @@ class ExtraTreesSegmenter(PixelClassifier):
         context: bool = False,
         n_jobs: int | None = -1,
         prior_correction="auto",
+        select_features: int | None = None,
         random_state: int = 0,
         pre=None,
         post=None,
@@ -415,6 +464,7 @@ class ExtraTreesSegmenter(PixelClassifier):
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         self.n_jobs = n_jobs
+        self.select_features = select_features
         _common_init(
             self,
             features,
@@ -443,7 +493,7 @@ class ExtraTreesSegmenter(PixelClassifier):
 class DecisionTreeSegmenter(PixelClassifier):
     """One decision tree on the filter bank (readable, fast, less accurate)."""
 
-    __doc__ = (__doc__ or "") + _COMMON_DOC
+    __doc__ = (__doc__ or "") + _COMMON_DOC + _SELECT_DOC
     name = "tree"
     search_space = {"max_depth": ("int", 3, 20)}
 
@@ -455,11 +505,13 @@ class DecisionTreeSegmenter(PixelClassifier):
         scale="auto",
         context: bool = False,
         prior_correction="auto",
+        select_features: int | None = None,
         random_state: int = 0,
         pre=None,
         post=None,
     ):
         self.max_depth = max_depth
+        self.select_features = select_features
         _common_init(
             self,
             features,
