@@ -247,3 +247,16 @@ def test_select_features_keeps_the_most_important_and_computes_only_those(tmp_pa
         make_segmenter("rf", features={**spec, "select": ["ch0"]}, scale=1).fit(
             list(images), list(masks)
         )
+
+
+def test_knn_searches_each_distinct_row_once_with_the_same_result():
+    # An image upsampled 4x repeats every feature row 16 times; the answer must not change.
+    images, masks = zip(*(_texture_pair(s) for s in range(2)), strict=True)
+    colour_only = {"filters": [], "raw": True}
+    seg = make_segmenter("knn", n_neighbors=5, features=colour_only, scale=1)
+    seg.fit(list(images), list(masks))
+    small = np.random.default_rng(5).random((16, 16, 1)).astype(np.float32)
+    image = np.repeat(np.repeat(small, 4, 0), 4, 1)
+    features = seg._features(image)
+    direct = seg.classifier_.predict_proba(features.reshape(-1, 1)).reshape(64, 64, -1)
+    np.testing.assert_allclose(seg.predict_proba(image), direct, atol=1e-7)

@@ -599,11 +599,13 @@ class KNNSegmenter(PixelClassifier):
         scale="auto",
         context: bool = False,
         prior_correction="auto",
+        n_jobs: int | None = -1,
         random_state: int = 0,
         pre=None,
         post=None,
     ):
         self.n_neighbors = n_neighbors
+        self.n_jobs = n_jobs
         _common_init(
             self,
             features,
@@ -621,7 +623,20 @@ class KNNSegmenter(PixelClassifier):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        return make_pipeline(StandardScaler(), KNeighborsClassifier(int(self.n_neighbors)))
+        return make_pipeline(
+            StandardScaler(), KNeighborsClassifier(int(self.n_neighbors), n_jobs=self.n_jobs)
+        )
+
+    def _proba_small(self, clf, features) -> np.ndarray:
+        # A neighbour search per pixel is k-NN's whole cost. Images upsampled from small
+        # originals repeat their feature rows many times over: search each distinct row once.
+        h, w, f = features.shape
+        rows = features.reshape(-1, f)
+        distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
+        if len(distinct) > 0.8 * len(rows):
+            return super()._proba_small(clf, features)
+        proba = clf.predict_proba(distinct).astype(np.float32)
+        return proba[inverse.reshape(-1)].reshape(h, w, -1)
 
 
 @register
