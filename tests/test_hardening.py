@@ -123,18 +123,22 @@ def test_uncertainty_of_a_labels_only_method_is_one_clear_error(tmp_path, inputs
     assert "labels only" in capsys.readouterr().err
 
 
+def _evaluate_args(model_path, data_root, json_path) -> list[str]:
+    return [
+        "evaluate",
+        "--model",
+        str(model_path),
+        "--data",
+        str(data_root),
+        "--json",
+        str(json_path),
+    ]
+
+
 def test_evaluate_gives_each_images_uncertainty_and_its_correlation_with_error(model, tmp_path):
     path, _, ds = model
     root = _write_data(tmp_path / "data", ds)
-    args = [
-        "evaluate",
-        "--model",
-        str(path),
-        "--data",
-        str(root),
-        "--json",
-        str(tmp_path / "e.json"),
-    ]
+    args = _evaluate_args(path, root, tmp_path / "e.json")
     assert main(args) == 0
     entry = json.loads((tmp_path / "e.json").read_text())["methods"][0]
     rows = entry["per_image"]
@@ -191,15 +195,7 @@ def _data_with_a_corrupt_image(root, ds):
 def test_evaluate_and_bench_keep_going_past_a_corrupt_image(model, tmp_path, capsys):
     path, _, ds = model
     root = _data_with_a_corrupt_image(tmp_path / "data", ds)
-    args = [
-        "evaluate",
-        "--model",
-        str(path),
-        "--data",
-        str(root),
-        "--json",
-        str(tmp_path / "e.json"),
-    ]
+    args = _evaluate_args(path, root, tmp_path / "e.json")
     assert main(args) == 2  # without --keep-going: stops at the broken file
     assert main([*args, "--keep-going"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
