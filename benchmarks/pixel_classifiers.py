@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import sys
 import time
 from pathlib import Path
@@ -90,13 +91,25 @@ def evaluate(model, dataset, train, test):
     }
 
 
-def _number(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+def _value(text: str):
+    """A variant's value: JSON where it parses (numbers, lists, dicts), else the text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _assignments(text: str) -> dict:
+    """``k=v,k=v`` where a value may hold commas inside brackets (JSON lists and dicts)."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += char in "[{"
+        depth -= char in "]}"
+        if char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return {k: _value(v) for k, v in (p.split("=", 1) for p in parts if p)}
 
 
 def main() -> None:
@@ -107,7 +120,8 @@ def main() -> None:
         action="append",
         default=[],
         metavar="NAME:K=V,K=V",
-        help="also a method with these parameters (numbers as integers or floats)",
+        help="also a method with these parameters (values as JSON where they parse, e.g. "
+        'features={"sigmas":[1,2,4]})',
     )
     args = parser.parse_args()
     dataset = open_dataset(DATA)
@@ -124,7 +138,7 @@ def main() -> None:
         print(f"  {name} done: {rows[-1][1]}", file=sys.stderr)
     for variant in args.variant:
         name, _, assignments = variant.partition(":")
-        params = {k: _number(v) for k, v in (a.split("=") for a in assignments.split(",") if a)}
+        params = _assignments(assignments)
         segmenter = make_segmenter(name, **params)
         rows.append((f"seglab {variant}", evaluate(segmenter, dataset, train, test)))
         print(f"  {variant} done: {rows[-1][1]}", file=sys.stderr)
