@@ -10,12 +10,11 @@ same `seglab.bench` code path as `seglab bench`. Usage, from the project root:
 from __future__ import annotations
 
 import argparse
-import datetime
 import math
 import sys
 from pathlib import Path
 
-from seglab.bench import bench_method, machine_description
+from seglab.bench import bench_method, run_header
 from seglab.datasets import make_splits, open_dataset
 from seglab.postprocess import targeted_cleanup
 
@@ -94,11 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=list(DATASETS))
     args = parser.parse_args()
-    print(f"command: python benchmarks/classical.py {' '.join(sys.argv[1:])}".rstrip())
-    print(
-        f"machine: {machine_description()}; date: "
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
-    )
+    print(run_header())
     for name in [args.only] if args.only else list(DATASETS):
         run(name)
 

@@ -8,13 +8,11 @@ Usage, from the project root: `.venv/bin/python benchmarks/crossval.py [--method
 from __future__ import annotations
 
 import argparse
-import datetime
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from seglab.bench import bench_method, machine_description
+from seglab.bench import bench_method, run_header
 from seglab.datasets import kfold_split, open_dataset
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
@@ -30,11 +28,7 @@ def main() -> None:
     dataset = full.subset(keep)
     dataset.class_names = ("background", "cytoplasm", "nucleus")
     entry, _ = bench_method(args.method, dataset, kfold_split(len(dataset), args.k))
-    print(f"command: python benchmarks/crossval.py {' '.join(sys.argv[1:])}".rstrip())
-    print(
-        f"machine: {machine_description()}; date: "
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
-    )
+    print(run_header())
     folds = ", ".join(f"{v:.3f}" for v in entry["score"]["folds"])
     nc = entry["nc"]
     print(

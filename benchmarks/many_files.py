@@ -12,7 +12,6 @@ writing, bookkeeping). Usage, from the project root:
 from __future__ import annotations
 
 import argparse
-import datetime
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from seglab.bench import machine_description
+from seglab.bench import run_header
 from seglab.datasets import course_split, open_dataset
 from seglab.io import load_image
 from seglab.modelfile import save
@@ -66,11 +65,7 @@ def main() -> None:
         t_one = timed_predict(model, one, tmp / "out-one")
         t_many = timed_predict(model, many, tmp / "out-many")
     per_file = (t_many - t_one) / (args.n - 1)
-    print(f"command: python benchmarks/many_files.py {' '.join(sys.argv[1:])}".rstrip())
-    print(
-        f"machine: {machine_description()}; date: "
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
-    )
+    print(run_header())
     print(f"method {args.method}, 256 x 256 RGB PNGs")
     print(f"1 file:      {t_one:6.2f} s (start-up, model load, one image)")
     print(f"{args.n} files: {t_many:6.2f} s")

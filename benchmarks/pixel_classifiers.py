@@ -12,7 +12,6 @@ split's 152 training images and predict its 39 test images. Usage, from the proj
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-from seglab.bench import machine_description
+from seglab.bench import run_header
 from seglab.datasets import make_splits, open_dataset
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
@@ -126,11 +125,7 @@ def main() -> None:
     args = parser.parse_args()
     dataset = open_dataset(DATA)
     ((train, test),) = make_splits(dataset, "course")
-    print(f"command: python benchmarks/pixel_classifiers.py {' '.join(sys.argv[1:])}".rstrip())
-    print(
-        f"machine: {machine_description()}; date: "
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
-    )
+    print(run_header())
     rows = [("skimage anchor", evaluate(SkimageAnchor(), dataset, train, test))]
     print(f"  anchor done: {rows[0][1]}", file=sys.stderr)
     for name in args.methods.split(","):

@@ -10,14 +10,12 @@ Usage, from the project root: `.venv/bin/python benchmarks/pixel_other_data.py`
 
 from __future__ import annotations
 
-import datetime
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from seglab.bench import bench_method, machine_description
+from seglab.bench import bench_method, run_header
 from seglab.datasets import make_splits, open_dataset
 from seglab.io import load_image, load_mask, load_scribbles
 from seglab.metrics import dice, iou
@@ -56,11 +54,7 @@ def given_split(name: str, method: str = "rf") -> None:
 
 
 def main() -> None:
-    print(f"command: python benchmarks/pixel_other_data.py {' '.join(sys.argv[1:])}".rstrip())
-    print(
-        f"machine: {machine_description()}; date: "
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n"
-    )
+    print(run_header() + "\n")
     print("| data | result | result vs mask moved (-2, -6) | fit s | predict s |")
     print("|---|---|---|---|---|")
     bacteria()

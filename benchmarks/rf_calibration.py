@@ -15,14 +15,12 @@ the project root:
 from __future__ import annotations
 
 import argparse
-import datetime
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from seglab.bench import machine_description
+from seglab.bench import run_header
 from seglab.datasets import make_splits, open_dataset
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
@@ -82,11 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     dataset = open_dataset(DATA)
     ((train, test),) = make_splits(dataset, "course")
-    print(f"command: python benchmarks/rf_calibration.py {' '.join(sys.argv[1:])}".rstrip())
-    print(
-        f"machine: {machine_description()}; date: "
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
-    )
+    print(run_header())
     print(
         "\n| calibration | random_state | alpha | test Dice | N/C MAE | within ±0.05 | bias "
         "| fit s |"

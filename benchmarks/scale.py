@@ -14,7 +14,6 @@ identical. Usage, from the project root:
 from __future__ import annotations
 
 import argparse
-import datetime
 import hashlib
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import numpy as np
 import psutil
 import tifffile
 
-from seglab.bench import machine_description
+from seglab.bench import run_header
 from seglab.datasets import course_split, open_dataset
 from seglab.io import _read_array
 from seglab.modelfile import save
@@ -129,11 +128,7 @@ def main() -> None:
                 str(tmp / "cluster"),
             ],
         }
-        print(f"command: python benchmarks/scale.py {' '.join(sys.argv[1:])}".rstrip())
-        print(
-            f"machine: {machine_description()}; date: "
-            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
-        )
+        print(run_header())
         print(
             f"rf (defaults, trained on 40 course images), --chunk {args.chunk},"
             f" {megapixels:.1f} Mpx"

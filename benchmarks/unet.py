@@ -11,12 +11,10 @@ Usage, from the project root:
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import sys
 from pathlib import Path
 
-from seglab.bench import bench_method, machine_description
+from seglab.bench import bench_method, run_header
 from seglab.datasets import make_splits, open_dataset
 from seglab.modelfile import save
 
@@ -41,11 +39,7 @@ def main() -> None:
     dataset.class_names = ("background", "cytoplasm", "nucleus")
     splits = make_splits(dataset, args.split)
     entry, fitted = bench_method("unet", dataset, splits, params)
-    print(f"command: python benchmarks/unet.py {' '.join(sys.argv[1:])}".rstrip())
-    print(
-        f"machine: {machine_description()}; date: "
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
-    )
+    print(run_header())
     for k, model in enumerate(fitted):
         print(f"fold {k + 1}: learning curve (epoch, seconds, loss, validation score):")
         for row in model.history_:

@@ -29,6 +29,7 @@ __all__ = [
     "format_leaderboard",
     "machine_description",
     "run_bench",
+    "run_header",
     "score_predictions",
 ]
 
@@ -47,6 +48,29 @@ def fast_methods() -> list[str]:
 def machine_description() -> str:
     """E.g. ``"2 cores, Linux x86_64"``."""
     return f"{os.cpu_count()} cores, {platform.system()} {platform.machine()}"
+
+
+def run_header(argv: Sequence[str] | None = None) -> str:
+    """The two lines a benchmark script prints first: its command line, machine and date.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The command line; ``sys.argv`` when omitted (the script's path is shortened to
+        ``benchmarks/NAME.py``, as it is run from the project root).
+
+    Examples
+    --------
+    >>> print(run_header(["benchmarks/unet.py", "--set", "depth=4"]).splitlines()[0])
+    command: python benchmarks/unet.py --set depth=4
+    """
+    argv = list(sys.argv if argv is None else argv)
+    script = f"benchmarks/{os.path.basename(argv[0])}"
+    date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return (
+        f"command: python {' '.join([script, *argv[1:]])}\n"
+        f"machine: {machine_description()}; date: {date} UTC"
+    )
 
 
 def _now() -> str:
