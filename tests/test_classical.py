@@ -275,6 +275,7 @@ def _fast_params(name):
         "tree": light,
         "nearest-mean": light,
         "unet": {"depth": 3, "width": 4, "patch_size": 32, "max_epochs": 2, "verbose": False},
+        "ensemble": {"members": [["rf", {**light, "n_estimators": 10}], ["logistic", light]]},
     }.get(name, {})
 
 

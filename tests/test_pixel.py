@@ -146,6 +146,33 @@ def test_sparse_scribbles_train_a_model():
     assert (seg.predict(image) == truth).mean() > 0.85
 
 
+def _reweighted(proba, seg):
+    """Prior correction done by hand: each class's probability times its weight, rescaled to
+    sum to one at every pixel."""
+    out = np.empty_like(proba, dtype=np.float64)
+    for y in range(proba.shape[0]):
+        for x in range(proba.shape[1]):
+            row = [p * w for p, w in zip(proba[y, x], seg.class_weights_, strict=True)]
+            out[y, x] = [v / sum(row) for v in row]
+    return out
+
+
+def test_predict_is_the_argmax_of_the_prior_corrected_probabilities():
+    image, truth = _texture_pair(0)
+    spec = {"sigmas": [1.0], "filters": ["std"]}
+    # prior 3:1, so full correction moves ambiguous pixels toward the common class
+    truth = truth.copy()
+    truth[:, :16] = 0
+    seg = make_segmenter("rf", features=spec, scale=1, prior_correction=1, n_estimators=5)
+    seg.fit([image], [truth])
+    raw = seg.classifier_.predict_proba(seg._features(image).reshape(-1, 2)).reshape(64, 64, 2)
+    expected = _reweighted(raw, seg)
+    proba = seg.predict_proba(image)
+    np.testing.assert_allclose(proba, expected, atol=1e-6)
+    np.testing.assert_array_equal(seg.predict(image), seg.classes_[proba.argmax(-1)])
+    assert not np.allclose(proba, raw)  # the weights did something
+
+
 def test_prior_correction_weights():
     image, truth = _texture_pair(0)
     spec = {"sigmas": [1.0], "filters": ["std"]}
@@ -231,7 +258,7 @@ def test_select_features_keeps_the_most_important_and_computes_only_those(tmp_pa
     full = FilterBank(spec)
     columns = [full.names(1).index(n) for n in seg.selected_features_]
     x = full.compute(image)[..., columns].reshape(-1, 2)
-    expected = seg.classifier_.predict_proba(x).reshape(64, 64, -1)
+    expected = _reweighted(seg.classifier_.predict_proba(x).reshape(64, 64, -1), seg)
     np.testing.assert_allclose(seg.predict_proba(image), expected, atol=1e-6)
     assert (seg.predict(image) == truth).mean() > 0.9
     loaded = load(save(seg, tmp_path / "rf.seglab"))
@@ -259,4 +286,4 @@ def test_knn_searches_each_distinct_row_once_with_the_same_result():
     image = np.repeat(np.repeat(small, 4, 0), 4, 1)
     features = seg._features(image)
     direct = seg.classifier_.predict_proba(features.reshape(-1, 1)).reshape(64, 64, -1)
-    np.testing.assert_allclose(seg.predict_proba(image), direct, atol=1e-7)
+    np.testing.assert_allclose(seg.predict_proba(image), _reweighted(direct, seg), atol=1e-6)

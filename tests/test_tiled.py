@@ -48,6 +48,16 @@ def _fit(name, cells, **params):
         ("extra-trees", {"features": SMALL_BANK, "n_estimators": 5, "n_jobs": 1}, 70),
         ("kmeans", {"sigma": 2.0}, 45),
         ("gmm", {}, 33),
+        (
+            "ensemble",
+            {
+                "members": [
+                    ["rf", {"features": SMALL_BANK, "n_estimators": 5, "n_jobs": 1, "scale": 2}],
+                    ["extra-trees", {"features": SMALL_BANK, "n_estimators": 5, "n_jobs": 1}],
+                ]
+            },
+            60,
+        ),
     ],
 )
 def test_tiled_equals_whole_image(cells, name, params, chunk):

@@ -24,7 +24,7 @@ from .errors import ModelFileError, SeglabError
 from .io import atomic_path
 from .segmenters.base import Segmenter, make_segmenter
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "from_bytes", "load", "save", "to_bytes"]
 
 FORMAT = "seglab-model"
 FORMAT_VERSION = 1
@@ -159,6 +159,15 @@ def save(segmenter: Segmenter, path: str | os.PathLike, trained_on: dict | None 
     trained_on : dict, optional
         Provenance: ``data``, ``split``, ``n_images``; ``date`` is filled in.
     """
+    data = to_bytes(segmenter, trained_on)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
+    return path
+
+
+def to_bytes(segmenter: Segmenter, trained_on: dict | None = None) -> bytes:
+    """The bytes of the model file :func:`save` writes (an ensemble stores its members so)."""
     if not hasattr(segmenter, "classes_"):
         raise ModelFileError(f"cannot save {segmenter.name!r}: it is not fitted")
     params = _to_json(segmenter.get_params(deep=False))
@@ -202,12 +211,12 @@ def save(segmenter: Segmenter, path: str | os.PathLike, trained_on: dict | None 
             for name, data in sorted(members.items())
         },
     }
-    path = Path(path)
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         _write_member(archive, MANIFEST, json.dumps(manifest, indent=1, allow_nan=True).encode())
         for name, data in sorted(members.items()):
             _write_member(archive, name, data)
-    return path
+    return out.getvalue()
 
 
 def _check_member_name(name: str, path: Path) -> None:
@@ -356,15 +365,30 @@ def load(path: str | os.PathLike) -> Segmenter:
     """
     path = Path(path)
     with _open_archive(path) as archive:
-        manifest = _manifest(archive, path)
-        contents = {}
-        for name, entry in manifest["members"].items():
-            data = _read_limited(archive, archive.getinfo(name), entry["size"], path)
-            if len(data) != entry["size"]:
-                raise ModelFileError(f"{path}: member {name!r} is shorter than declared")
-            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                raise ModelFileError(f"{path}: member {name!r} does not match its SHA-256")
-            contents[name] = data
+        return _load_archive(archive, path)
+
+
+def from_bytes(data: bytes, source: str = "model") -> Segmenter:
+    """A segmenter from the bytes of a model file, with every check of :func:`load`;
+    ``source`` names it in error messages."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ModelFileError(f"{source}: not a seglab model file ({exc})") from exc
+    with archive:
+        return _load_archive(archive, Path(source))
+
+
+def _load_archive(archive: zipfile.ZipFile, path: Path) -> Segmenter:
+    manifest = _manifest(archive, path)
+    contents = {}
+    for name, entry in manifest["members"].items():
+        data = _read_limited(archive, archive.getinfo(name), entry["size"], path)
+        if len(data) != entry["size"]:
+            raise ModelFileError(f"{path}: member {name!r} is shorter than declared")
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise ModelFileError(f"{path}: member {name!r} does not match its SHA-256")
+        contents[name] = data
     try:
         segmenter = make_segmenter(manifest["segmenter"], **manifest["params"])
     except SeglabError as exc:
@@ -385,10 +409,18 @@ def load(path: str | os.PathLike) -> Segmenter:
         if isinstance(value, bytes):
             if not hasattr(segmenter, "_state_from_bytes"):
                 raise ModelFileError(f"{path}: member {name!r} is not used by {segmenter.name!r}")
-            segmenter._state_from_bytes(name, value)
+            try:
+                segmenter._state_from_bytes(name, value)
+            except ModelFileError as exc:
+                raise ModelFileError(f"{path}: {exc}") from exc
         else:
             setattr(segmenter, key, value)
     segmenter.classes_ = np.asarray(manifest["classes"])
     segmenter.n_channels_ = manifest["channels"]
     segmenter.trained_on_ = manifest.get("trained_on", {})
+    if hasattr(segmenter, "_check_loaded"):
+        try:
+            segmenter._check_loaded()
+        except ModelFileError as exc:
+            raise ModelFileError(f"{path}: {exc}") from exc
     return segmenter

@@ -4,7 +4,8 @@ Every method here shares one pipeline: optional work at reduced scale (for image
 from small originals), the filter bank, class-balanced sampling of labelled pixels (masks may
 be sparse scribbles, -1 = unlabelled), a scikit-learn classifier, and optionally a second
 "auto-context" stage that also sees the first stage's smoothed probabilities. Probabilities
-are resampled to full resolution before the argmax.
+are resampled to full resolution and corrected for the balanced sampling (the class weights
+below) before the argmax, so ``predict`` is the argmax of ``predict_proba``.
 """
 
 from __future__ import annotations
@@ -283,11 +284,25 @@ class PixelClassifier(Segmenter):
         if self.context:
             stacked = np.concatenate([features, self._context(proba)], axis=-1)
             proba = self._proba_small(self.context_classifier_, stacked)
-        return upsample(proba, self._factor(), image.shape[:2])
+        return self._prior_corrected(upsample(proba, self._factor(), image.shape[:2]))
+
+    def _prior_corrected(self, proba: np.ndarray) -> np.ndarray:
+        """Probabilities under the true class frequencies, not the balanced sample's.
+
+        The classifier learned from class-balanced samples; weighting by ``class_weights_``
+        (see :meth:`_calibrate`) and renormalising moves its posteriors back toward the
+        training images' class frequencies, so that the argmax of :meth:`predict_proba` is
+        :meth:`predict` and the probabilities can be averaged with other models'.
+        """
+        weights = getattr(self, "class_weights_", None)
+        if weights is None:
+            return proba
+        weighted = proba * np.asarray(weights, np.float32)
+        total = weighted.sum(axis=-1, keepdims=True)
+        return np.divide(weighted, total, out=np.copy(proba), where=total > 0)
 
     def _predict(self, image):
-        weights = np.asarray(getattr(self, "class_weights_", 1.0), np.float32)
-        return np.asarray(self.classes_)[(self._predict_proba(image) * weights).argmax(-1)]
+        return np.asarray(self.classes_)[self._predict_proba(image).argmax(-1)]
 
     def _own_halo(self) -> int:
         factor = self._factor()

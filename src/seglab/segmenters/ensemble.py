@@ -1,0 +1,200 @@
+"""Ensemble: several methods fitted on the same images, their probabilities averaged.
+
+Methods that fail in different ways make a better average than either alone: on the course
+data the random forest calls a nucleus merged with dark cytoplasm one nucleus, where the
+U-Net's shape prior does not, and the U-Net misses some small nuclei that the forest finds.
+As nnU-Net ensembles its folds, the members' probabilities (each member's own
+``predict_proba``, prior-corrected for the pixel classifiers) are averaged and the argmax
+taken. Weights are equal unless given; choosing them on the test images would be cheating,
+and on a few held-out training images they are noise (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import DataSetError, ModelFileError, ParameterError
+from .base import Segmenter, make_segmenter, register
+
+__all__ = ["EnsembleSegmenter"]
+
+#: rf and the U-Net, each with its defaults
+DEFAULT_MEMBERS = (("rf", None), ("unet", None))
+_MEMBER_PREFIX = "members/"
+
+
+@register
+class EnsembleSegmenter(Segmenter):
+    """Average of several methods' probabilities (rf and U-Net by default), argmax per pixel.
+
+    Parameters
+    ----------
+    members : sequence of (method, params) pairs
+        The methods to fit, each a registered name with a dict of its parameters (None for
+        its defaults), e.g. ``[["rf", {"n_estimators": 60}], ["unet", {"depth": 4}]]``.
+        Every member must give probabilities.
+    weights : sequence of float, optional
+        One non-negative weight per member (normalised to sum to 1); None = equal weights.
+    post : list of dict, optional
+        Post-processing steps applied to the averaged labels (see ``postprocess``).
+
+    Examples
+    --------
+    >>> from seglab import synthetic_cells
+    >>> data = synthetic_cells(3, size=48, random_state=0)
+    >>> members = [["threshold", None], ["logistic", None]]
+    >>> seg = EnsembleSegmenter(members=members)  # threshold gives no probabilities
+    >>> seg.fit([data.image(0)], [data.mask(0)])
+    Traceback (most recent call last):
+    ...
+    seglab.errors.ParameterError: ensemble member 'threshold' gives labels only, no probabilities
+    >>> small = {"features": {"sigmas": [1.0, 2.0]}}  # 48-px images: small filters
+    >>> members = [["rf", {"n_estimators": 5, **small}], ["logistic", small]]
+    >>> seg = EnsembleSegmenter(members=members).fit([data.image(0)], [data.mask(0)])
+    >>> seg.predict_proba(data.image(1)).shape
+    (48, 48, 3)
+    """
+
+    name = "ensemble"
+    supervised = True
+    slow = True  # the default members include a U-Net
+
+    def __init__(self, members=DEFAULT_MEMBERS, weights=None, post=None):
+        self.members = members
+        self.weights = weights
+        self.post = post
+
+    # ------------------------------------------------------------------ parameters
+    def _member_specs(self) -> list[tuple[str, dict]]:
+        members = self.members
+        if isinstance(members, (str, bytes)) or not isinstance(members, Sequence) or not members:
+            raise ParameterError(
+                f"members={members!r}: give a list of [method, params] pairs, "
+                'e.g. [["rf", null], ["unet", null]]'
+            )
+        specs = []
+        for entry in members:
+            if (
+                isinstance(entry, (str, bytes))
+                or not isinstance(entry, Sequence)
+                or len(entry) != 2
+                or not isinstance(entry[0], str)
+                or not (entry[1] is None or isinstance(entry[1], dict))
+            ):
+                raise ParameterError(
+                    f"members: {entry!r} is not a [method, params] pair (params a dict or null)"
+                )
+            if entry[0] == self.name:
+                raise ParameterError("members: an ensemble cannot hold another ensemble")
+            specs.append((entry[0], dict(entry[1] or {})))
+        return specs
+
+    def _weights(self, n: int) -> np.ndarray:
+        if self.weights is None:
+            return np.full(n, 1.0 / n)
+        try:
+            weights = np.asarray(self.weights, dtype=float)
+        except (TypeError, ValueError):
+            weights = np.array([np.nan])
+        if (
+            weights.shape != (n,)
+            or not np.isfinite(weights).all()
+            or (weights < 0).any()
+            or weights.sum() <= 0
+        ):
+            raise ParameterError(
+                f"weights={self.weights!r}: give {n} non-negative numbers (one per member), "
+                "not all zero"
+            )
+        return weights / weights.sum()
+
+    def _unfitted_members(self) -> list[Segmenter]:
+        members = []
+        for name, params in self._member_specs():
+            member = make_segmenter(name, **params)
+            if not member.has_proba:
+                raise ParameterError(
+                    f"ensemble member {name!r} gives labels only, no probabilities"
+                )
+            members.append(member)
+        return members
+
+    def _members(self) -> list[Segmenter]:
+        fitted = getattr(self, "members_", None)
+        return fitted if fitted is not None else self._unfitted_members()
+
+    # ------------------------------------------------------------------ fit / predict
+    def _fit(self, images, masks):
+        members = self._unfitted_members()
+        self._weights(len(members))  # refuse bad weights before minutes of fitting
+        for member in members:
+            member.fit(images, masks)
+        first = np.asarray(members[0].classes_)
+        for member in members[1:]:
+            if not np.array_equal(np.asarray(member.classes_), first):
+                raise DataSetError(
+                    f"ensemble members learned different classes: {members[0].name} "
+                    f"{first.tolist()}, {member.name} {np.asarray(member.classes_).tolist()}"
+                )
+        self.members_ = members
+        self.classes_ = first
+
+    def _predict_proba(self, image: np.ndarray) -> np.ndarray:
+        weights = self._weights(len(self.members_))
+        total = None
+        for weight, member in zip(weights, self.members_, strict=True):
+            proba = weight * member.predict_proba(image).astype(np.float64)
+            total = proba if total is None else total + proba
+        return total.astype(np.float32)
+
+    def _predict(self, image: np.ndarray) -> np.ndarray:
+        return np.asarray(self.classes_)[self._predict_proba(image).argmax(-1)]
+
+    # ------------------------------------------------------------------ context
+    def _own_halo(self) -> int:
+        return max(member.halo for member in self._members())
+
+    @property
+    def tile_alignment(self) -> int:
+        return math.lcm(*(member.tile_alignment for member in self._members()))
+
+    def _scales(self) -> list[dict]:
+        scales = list(super()._scales())
+        for member in self._members():
+            scales += [{**s, "feature": f"{member.name}: {s['feature']}"} for s in member._scales()]
+        return scales
+
+    # ------------------------------------------------------------------ model file
+    def _state_to_bytes(self, key: str, value) -> dict[str, bytes]:
+        if key != "members_":
+            raise ModelFileError(f"cannot save {key} of type {type(value).__name__}")
+        from ..modelfile import to_bytes
+
+        return {f"{_MEMBER_PREFIX}{i}.seglab": to_bytes(m) for i, m in enumerate(value)}
+
+    def _state_from_bytes(self, name: str, data: bytes) -> None:
+        stem = name[len(_MEMBER_PREFIX) : -len(".seglab")]
+        if not (name.startswith(_MEMBER_PREFIX) and name.endswith(".seglab") and stem.isdigit()):
+            raise ModelFileError(f"member {name!r} is not used by {self.name!r}")
+        from ..modelfile import from_bytes
+
+        slots = self.__dict__.setdefault("members_", [])
+        index = int(stem)
+        slots.extend([None] * (index + 1 - len(slots)))
+        slots[index] = from_bytes(data, source=name)
+
+    def _check_loaded(self) -> None:
+        """Every member the parameters name was in the file, and is of that method."""
+        members = getattr(self, "members_", None) or []
+        specs = self._member_specs()
+        if len(members) != len(specs) or any(m is None for m in members):
+            raise ModelFileError(
+                f"the ensemble names {len(specs)} members but the file holds "
+                f"{sum(m is not None for m in members)} of them"
+            )
+        for i, ((name, _), member) in enumerate(zip(specs, members, strict=True)):
+            if member.name != name:
+                raise ModelFileError(f"member {i} is {member.name!r}, the ensemble names {name!r}")

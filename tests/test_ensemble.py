@@ -1,0 +1,150 @@
+"""The ensemble segmenter: averaged member probabilities, validation, model files."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from seglab.datasets import synthetic_cells
+from seglab.errors import ModelFileError, ParameterError
+from seglab.modelfile import load, save
+from seglab.segmenters import make_segmenter
+
+SMALL = {"features": {"sigmas": [1.0, 2.0], "filters": ["gaussian", "std"]}, "scale": 1}
+RF = ["rf", {**SMALL, "n_estimators": 8, "prior_correction": 1}]
+LOGISTIC = ["logistic", SMALL]
+
+
+@pytest.fixture(scope="module")
+def cells():
+    ds = synthetic_cells(4, size=64, random_state=3)
+    return [ds.image(i) for i in range(4)], [ds.mask(i) for i in range(4)]
+
+
+def test_weighted_average_of_members_fitted_alone(cells):
+    images, masks = cells
+    seg = make_segmenter("ensemble", members=[RF, LOGISTIC], weights=[1, 3])
+    seg.fit(images[:3], masks[:3])
+    # the same members fitted on their own, averaged by hand
+    rf = make_segmenter(RF[0], **RF[1]).fit(images[:3], masks[:3])
+    logistic = make_segmenter(LOGISTIC[0], **LOGISTIC[1]).fit(images[:3], masks[:3])
+    expected = 0.25 * rf.predict_proba(images[3]) + 0.75 * logistic.predict_proba(images[3])
+    proba = seg.predict_proba(images[3])
+    np.testing.assert_allclose(proba, expected, atol=1e-6)
+    np.testing.assert_array_equal(seg.predict(images[3]), seg.classes_[expected.argmax(-1)])
+    # equal weights by default
+    equal = make_segmenter("ensemble", members=[RF, LOGISTIC]).fit(images[:3], masks[:3])
+    halves = 0.5 * rf.predict_proba(images[3]) + 0.5 * logistic.predict_proba(images[3])
+    np.testing.assert_allclose(equal.predict_proba(images[3]), halves, atol=1e-6)
+
+
+def test_context_comes_from_the_members(cells):
+    images, masks = cells
+    seg = make_segmenter("ensemble", members=[RF, ["rf", {"n_estimators": 4, "scale": 2}]])
+    seg.fit(images[:2], masks[:2])
+    assert seg.halo == max(m.halo for m in seg.members_)
+    assert seg.halo > seg.members_[0].halo  # the default bank (sigma 16) reaches further
+    assert seg.tile_alignment == 2  # the second member works in 2x2 blocks
+
+
+def test_parameters_are_checked_before_fitting(cells):
+    images, masks = cells
+    bad = [
+        ({"members": []}, "members"),
+        ({"members": "rf"}, "members"),
+        ({"members": [["rf"]]}, "pair"),
+        ({"members": [["rf", 3]]}, "pair"),
+        ({"members": [["ensemble", None]]}, "another ensemble"),
+        ({"members": [["threshold", None], RF]}, "no probabilities"),
+        ({"members": [RF, LOGISTIC], "weights": [1]}, "weights"),
+        ({"members": [RF, LOGISTIC], "weights": [1, -1]}, "weights"),
+        ({"members": [RF, LOGISTIC], "weights": [0, 0]}, "weights"),
+        ({"members": [["nope", None]]}, "unknown method"),
+    ]
+    for params, message in bad:
+        with pytest.raises(ParameterError, match=message):
+            make_segmenter("ensemble", **params).fit(images[:2], masks[:2])
+
+
+def test_model_file_holds_every_member_and_round_trips(cells, tmp_path):
+    images, masks = cells
+    seg = make_segmenter("ensemble", members=[RF, LOGISTIC], weights=[2, 1])
+    seg.fit(images[:3], masks[:3])
+    path = save(seg, tmp_path / "ens.seglab")
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+    assert {"members/0.seglab", "members/1.seglab"} <= names
+    loaded = load(path)
+    assert [m.name for m in loaded.members_] == ["rf", "logistic"]
+    np.testing.assert_array_equal(loaded.predict_proba(images[3]), seg.predict_proba(images[3]))
+    assert loaded.get_params() == seg.get_params()
+
+
+def _rewrite(path, out, edit):
+    """Copy a model file, changing its manifest with ``edit`` (no hash covers model.json)."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "model.json":
+                manifest = json.loads(data)
+                edit(manifest)
+                data = json.dumps(manifest).encode()
+            dst.writestr(info.filename, data)
+    return out
+
+
+def test_model_file_refuses_missing_or_mismatched_members(cells, tmp_path):
+    images, masks = cells
+    seg = make_segmenter("ensemble", members=[RF, LOGISTIC]).fit(images[:2], masks[:2])
+    path = save(seg, tmp_path / "ens.seglab")
+
+    def three(manifest):
+        manifest["params"]["members"].append(LOGISTIC)
+
+    with pytest.raises(ModelFileError, match="names 3 members but the file holds 2"):
+        load(_rewrite(path, tmp_path / "three.seglab", three))
+
+    def swapped(manifest):
+        manifest["params"]["members"] = [LOGISTIC, RF]
+
+    with pytest.raises(ModelFileError, match="member 0 is 'rf'"):
+        load(_rewrite(path, tmp_path / "swapped.seglab", swapped))
+
+
+def test_a_corrupt_member_inside_is_refused_with_its_name(cells, tmp_path):
+    images, masks = cells
+    seg = make_segmenter("ensemble", members=[RF, LOGISTIC]).fit(images[:2], masks[:2])
+    path = save(seg, tmp_path / "ens.seglab")
+    with zipfile.ZipFile(path) as src:
+        inner = src.read("members/1.seglab")
+        manifest = json.loads(src.read("model.json"))
+    # a nested file whose own member was altered, its outer hash made to match
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(inner)) as src, zipfile.ZipFile(buffer, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(".npy"):
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            dst.writestr(info.filename, data)
+    import hashlib
+
+    altered = buffer.getvalue()
+    manifest["members"]["members/1.seglab"] = {
+        "sha256": hashlib.sha256(altered).hexdigest(),
+        "size": len(altered),
+    }
+    out = tmp_path / "bad.seglab"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "model.json":
+                data = json.dumps(manifest).encode()
+            elif info.filename == "members/1.seglab":
+                data = altered
+            dst.writestr(info.filename, data)
+    with pytest.raises(ModelFileError, match=r"bad\.seglab: members/1\.seglab: .*SHA-256"):
+        load(out)
