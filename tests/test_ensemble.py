@@ -148,3 +148,45 @@ def test_a_corrupt_member_inside_is_refused_with_its_name(cells, tmp_path):
             dst.writestr(info.filename, data)
     with pytest.raises(ModelFileError, match=r"bad\.seglab: members/1\.seglab: .*SHA-256"):
         load(out)
+
+
+def test_max_minutes_bounds_the_members_that_take_it(cells):
+    pytest.importorskip("torch")
+    images, masks = cells
+    tiny = {"depth": 2, "width": 4, "patch_size": 32, "max_epochs": 2, "verbose": False}
+    seg = make_segmenter("ensemble", members=[RF, ["unet", tiny]], max_minutes=5)
+    seg.fit(images[:2], masks[:2])
+    left = seg.members_[1].get_params()["max_minutes"]
+    assert 4.0 < left < 5.0  # what the rf member left of the five minutes
+    assert "max_minutes" not in seg.members_[0].get_params()
+    own = make_segmenter("ensemble", members=[RF, ["unet", {**tiny, "max_minutes": 0.5}]])
+    own.set_params(max_minutes=5).fit(images[:2], masks[:2])
+    assert own.members_[1].get_params()["max_minutes"] == 0.5  # the tighter bound wins
+    with pytest.raises(ParameterError, match="max_minutes"):
+        make_segmenter("ensemble", members=[RF], max_minutes=0).fit(images[:2], masks[:2])
+
+
+def test_cli_trains_an_ensemble_from_json_members_and_predicts(tmp_path, capsys):
+    import imageio.v3 as iio
+
+    from seglab.cli import main
+    from seglab.io import load_mask, save_mask
+
+    ds = synthetic_cells(5, size=64, random_state=1)
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    for i in range(len(ds)):
+        iio.imwrite(root / "images" / f"{i}.png", (ds.image(i) * 255).round().astype(np.uint8))
+        save_mask(root / "masks" / f"{i}.png", ds.mask(i))
+    members = json.dumps([RF, LOGISTIC])
+    model = tmp_path / "e.seglab"
+    args = ["train", "ensemble", "--data", str(root), "--set", f"members={members}"]
+    assert main([*args, "--set", "weights=[3, 1]", "-o", str(model)]) == 0
+    assert main(["predict", str(model), str(root / "images" / "4.png"), "-o", str(tmp_path)]) == 0
+    loaded = load(model)
+    assert loaded.get_params()["weights"] == [3, 1]
+    image = iio.imread(root / "images" / "4.png") / np.float32(255)
+    np.testing.assert_array_equal(load_mask(tmp_path / "4.png"), loaded.predict(image))
+    capsys.readouterr()
+    assert main([*args, "--set", "weights=[1]", "-o", str(tmp_path / "x.seglab")]) == 2
+    assert "weights" in capsys.readouterr().err

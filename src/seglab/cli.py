@@ -664,7 +664,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-minutes",
         type=float,
         metavar="M",
-        help="bound the training time (methods with a max_minutes parameter, such as unet)",
+        help="bound the training time (methods with a max_minutes parameter: unet, ensemble)",
     )
     p.add_argument("-o", "--output", required=True, metavar="MODEL.seglab")
 

@@ -12,6 +12,7 @@ and on a few held-out training images they are noise (BENCHMARKS.md).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,6 +39,9 @@ class EnsembleSegmenter(Segmenter):
         Every member must give probabilities.
     weights : sequence of float, optional
         One non-negative weight per member (normalised to sum to 1); None = equal weights.
+    max_minutes : float, optional
+        Bound on the whole ensemble's training time: members fit in order, and each that
+        takes a ``max_minutes`` parameter (``unet``) gets what is left of it.
     post : list of dict, optional
         Post-processing steps applied to the averaged labels (see ``postprocess``).
 
@@ -62,9 +66,10 @@ class EnsembleSegmenter(Segmenter):
     supervised = True
     slow = True  # the default members include a U-Net
 
-    def __init__(self, members=DEFAULT_MEMBERS, weights=None, post=None):
+    def __init__(self, members=DEFAULT_MEMBERS, weights=None, max_minutes=None, post=None):
         self.members = members
         self.weights = weights
+        self.max_minutes = max_minutes
         self.post = post
 
     # ------------------------------------------------------------------ parameters
@@ -130,7 +135,17 @@ class EnsembleSegmenter(Segmenter):
     def _fit(self, images, masks):
         members = self._unfitted_members()
         self._weights(len(members))  # refuse bad weights before minutes of fitting
+        budget = self.max_minutes
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0
+        ):
+            raise ParameterError(f"max_minutes={budget!r}: give a positive number of minutes")
+        start = time.perf_counter()
         for member in members:
+            if budget is not None and "max_minutes" in member.get_params():
+                left = max(budget - (time.perf_counter() - start) / 60, 1e-3)
+                own = member.get_params()["max_minutes"]
+                member.set_params(max_minutes=left if own is None else min(own, left))
             member.fit(images, masks)
         first = np.asarray(members[0].classes_)
         for member in members[1:]:
