@@ -172,6 +172,15 @@ def test_save_mask_overwrites_atomically(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.png"]
 
 
+def test_written_files_get_the_mode_open_gives(tmp_path):
+    # mkstemp's private 0600 would hide a lab's masks from its other users
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")  # open() applies the process umask: the reference mode
+    save_mask(tmp_path / "m.png", np.zeros((3, 3), int))
+    mode = (tmp_path / "m.png").stat().st_mode & 0o777
+    assert mode == plain.stat().st_mode & 0o777
+
+
 def test_natural_order(tmp_path):
     for name in ("10.png", "2.png", "1.png"):
         iio.imwrite(tmp_path / name, np.zeros((2, 2), np.uint8))

@@ -269,6 +269,17 @@ def load_scribbles(path: str | os.PathLike) -> np.ndarray:
     return load_mask(path) - 1
 
 
+def _new_file_mode() -> int:
+    """The mode open() gives a new file: 0o666 less the process umask."""
+    umask = os.umask(0)  # the only portable way to read it; set back at once
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+# read once, at import, before any worker threads could be creating files
+_NEW_FILE_MODE = _new_file_mode()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
@@ -284,6 +295,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes the file private (0600); give it the mode open() would have, so
+        # colleagues can read the masks and models a lab writes to a shared folder
+        os.chmod(tmp_path, _NEW_FILE_MODE)
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -10,6 +10,8 @@ below) before the argmax, so ``predict`` is the argmax of ``predict_proba``.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -162,8 +164,20 @@ class PixelClassifier(Segmenter):
         factor = self._factor()
         self.__dict__.pop("selected_features_", None)  # a refit starts from the whole bank
         bank = self._bank(factor)
+        from tqdm.auto import tqdm
+
         feats, labels = [], []
-        for image, mask in zip(images, masks, strict=True):
+        pairs = zip(images, masks, strict=True)
+        # disable=None: a bar on a terminal only, so logs and tests stay quiet
+        for image, mask in tqdm(
+            pairs,
+            total=len(images),
+            desc=f"{self.name} features",
+            unit="img",
+            file=sys.stderr,
+            disable=None,
+            leave=False,
+        ):
             f = bank.compute(downscale(image, factor))
             feats.append(f)
             labels.append(_labels_at_scale(mask, factor, f.shape[:2]))
