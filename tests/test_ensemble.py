@@ -190,3 +190,19 @@ def test_cli_trains_an_ensemble_from_json_members_and_predicts(tmp_path, capsys)
     capsys.readouterr()
     assert main([*args, "--set", "weights=[1]", "-o", str(tmp_path / "x.seglab")]) == 2
     assert "weights" in capsys.readouterr().err
+
+
+def test_features_command_ranks_each_member_with_a_bank(cells, tmp_path, capsys):
+    from seglab.cli import main
+
+    images, masks = cells
+    seg = make_segmenter("ensemble", members=[RF, LOGISTIC]).fit(images[:2], masks[:2])
+    path = save(seg, tmp_path / "e.seglab")
+    assert main(["features", str(path), "--top", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    forest = seg.members_[0]
+    importances = forest.classifier_.feature_importances_
+    top = forest.feature_names_[int(np.argmax(importances))]
+    assert len(lines) == 4 and lines[0].startswith("member 0 rf:")
+    assert " ".join(lines[1].split()[3:]) == top  # rank, share, cumulative share, name
+    assert lines[3].startswith("member 1 logistic:")  # a bank, but no importances
