@@ -75,6 +75,30 @@ def test_loss_falls_on_synthetic_cells(cells):
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
 
 
+def test_one_large_image_is_a_training_set(monkeypatch):
+    # A single 96x96 slice holds nine 32-px patches: every epoch must train on about that
+    # many (it once trained on none: one patch, and batch norm skips batches of one).
+    ds = seglab.synthetic_cells(1, size=96, random_state=2)
+    seg = seglab.make_segmenter(
+        "unet",
+        **{**TINY, "scale": 1, "max_epochs": 12, "learning_rate": 3e-2, "augment": 0.0},
+    )
+    drawn = []
+    real_patches = type(seg)._patches
+
+    def counting(self, images, targets, rng):
+        drawn.append(len(images))
+        return real_patches(self, images, targets, rng)
+
+    monkeypatch.setattr(type(seg), "_patches", counting)
+    seg.fit([ds.image(0)], [ds.mask(0)])
+    # (96 / 32) ** 2 = 9 patches an epoch, in batches of 4, 4 and 1; batch norm skips the 1
+    assert drawn == [4, 4] * 12
+    losses = [row["loss"] for row in seg.history_]
+    assert np.isfinite(losses).all()
+    assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
+
+
 def test_shapes_classes_and_probabilities(fitted, cells):
     images, _ = cells
     assert fitted.n_channels_ == 3

@@ -76,7 +76,10 @@ class UNetSegmenter(Segmenter):
     batch_size : int
         Patches per optimisation step.
     max_epochs : int
-        Epochs (one patch per training image each); the learning-rate schedule spans them.
+        Epochs; the learning-rate schedule spans them. An epoch draws one patch per
+        ``patch_size``-square of each training image at the working scale (at least one per
+        image, so about one per image on small images, many on one large slice), and at least
+        one full batch.
     max_minutes : float or None
         Bound on the training time: after the first epoch the schedule is shortened to the
         epochs that fit (training is then no longer repeatable to the bit across machines).
@@ -230,8 +233,17 @@ class UNetSegmenter(Segmenter):
         optimizer = torch.optim.AdamW(
             network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
-        batch = min(int(self.batch_size), train_ids.size)
-        steps_per_epoch = math.ceil(train_ids.size / batch)
+        batch = int(self.batch_size)
+        # An epoch sees each training pixel about once: an image larger than a patch gives
+        # several patches (a single large EM slice is a whole training set), and an epoch
+        # holds at least one full batch, however few the images.
+        patch_area = float(self.patch_size) ** 2
+        patches_per_image = np.array(
+            [max(1, round(small[i].shape[0] * small[i].shape[1] / patch_area)) for i in train_ids]
+        )
+        epoch_ids = np.repeat(train_ids, patches_per_image)
+        epoch_size = max(epoch_ids.size, batch)
+        steps_per_epoch = math.ceil(epoch_size / batch)
         plan = {"epochs": int(self.max_epochs)}
 
         def rate(step: int) -> float:
@@ -261,7 +273,11 @@ class UNetSegmenter(Segmenter):
         epoch = 0
         while epoch < plan["epochs"]:
             network.train()
-            shuffled = train_ids[rng.permutation(train_ids.size)]
+            shuffled = rng.permutation(epoch_ids)
+            if shuffled.size < epoch_size:  # fewer patches than a batch: draw with replacement
+                shuffled = np.concatenate(
+                    [shuffled, rng.choice(epoch_ids, epoch_size - shuffled.size)]
+                )
             losses = []
             for first in range(0, shuffled.size, batch):
                 ids = shuffled[first : first + batch]
