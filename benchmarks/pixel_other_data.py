@@ -1,15 +1,17 @@
-"""`rf` on the grey data sets: bacteria scribbles, qbi-em and oasis-brain.
+"""`rf` (or other methods) on the grey data sets: bacteria scribbles, qbi-em and oasis-brain.
 
 - bacteria: train on the sparse napari scribbles `wt_labels.tif` over `wt_dna.tif`, predict the
   whole image, score IoU and Dice of the cell class against `wt_mask.tif`, both as stored and
   with the mask moved by (-2, -6) (the data README's measured misalignment).
 - qbi-em and oasis-brain: train on the train/ part, score the test/ part.
 
-Usage, from the project root: `.venv/bin/python benchmarks/pixel_other_data.py`
+Usage, from the project root: `.venv/bin/python benchmarks/pixel_other_data.py [--methods
+rf,unet,ensemble] [--data bacteria,qbi-em,oasis-brain]`
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -54,12 +56,21 @@ def given_split(name: str, method: str = "rf") -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default="rf", help="comma-separated (default rf)")
+    parser.add_argument(
+        "--data", default="bacteria,qbi-em,oasis-brain", help="comma-separated data sets"
+    )
+    args = parser.parse_args()
     print(run_header() + "\n")
     print("| data | result | result vs mask moved (-2, -6) | fit s | predict s |")
     print("|---|---|---|---|---|")
-    bacteria()
-    given_split("qbi-em")
-    given_split("oasis-brain")
+    for method in args.methods.split(","):
+        for name in args.data.split(","):
+            if name == "bacteria":
+                bacteria(method)
+            else:
+                given_split(name, method)
 
 
 if __name__ == "__main__":
