@@ -47,6 +47,18 @@ def test_methods(capsys):
     assert "threshold" in names and "kmeans" in names
 
 
+def test_demo_lightens_every_slow_method():
+    # the demo trains every registered method: a slow one at its defaults (the ensemble's
+    # full U-Net) turned a one-minute demo into half an hour
+    from seglab.cli import DEMO_PARAMS
+    from seglab.segmenters import list_segmenters
+
+    slow = {r["name"] for r in list_segmenters() if r["slow"]}
+    assert slow and slow <= set(DEMO_PARAMS)
+    for name, params in DEMO_PARAMS["ensemble"]["members"]:
+        assert params == DEMO_PARAMS[name]
+
+
 def test_train_predict_evaluate_round(small_data, tmp_path, capsys):
     model = tmp_path / "t.seglab"
     assert (
