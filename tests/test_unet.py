@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import subprocess
 import sys
@@ -233,6 +234,18 @@ def test_loss_is_small_for_confident_right_answers_and_ignores_unlabelled():
     assert float(tu.dice_ce_loss(wrong, labels, 1.0)) < 1e-3
 
 
+def test_dice_term_without_background_averages_the_foreground_classes_only():
+    # Uniform logits give every class probability 1/3 on each of the four pixels. By hand:
+    # class 0 (3 pixels): Dice 2*1 / (4/3 + 3) = 6/13; class 1 (1 pixel): 2*(1/3) / (4/3 + 1)
+    # = 2/7; class 2 (absent): 0. Cross-entropy is ln 3 on every pixel.
+    labels = torch.tensor([[[0, 0], [0, 1]]])
+    logits = torch.zeros(1, 3, 2, 2)
+    with_bg = float(tu.dice_ce_loss(logits, labels, 1.0))
+    without_bg = float(tu.dice_ce_loss(logits, labels, 1.0, dice_background=False))
+    assert with_bg == pytest.approx(math.log(3) + 1 - (6 / 13 + 2 / 7 + 0) / 3, abs=1e-4)
+    assert without_bg == pytest.approx(math.log(3) + 1 - (2 / 7 + 0) / 2, abs=1e-4)
+
+
 def test_augmentation_keeps_labels_valid_and_values_in_range():
     gen = torch.Generator().manual_seed(0)
     images = torch.rand(6, 3, 32, 32, generator=gen)
@@ -252,6 +265,7 @@ def test_augmentation_keeps_labels_valid_and_values_in_range():
         ({"patch_size": 30}, "multiple of"),
         ({"norm": "layer"}, "norm"),
         ({"augment": 2.0}, "augment"),
+        ({"dice_background": "no"}, "dice_background"),
         ({"device": "cuda:7"} if not torch.cuda.is_available() else {"depth": 0}, "."),
     ],
 )

@@ -197,8 +197,18 @@ def augment_intensity(images: torch.Tensor, gen: torch.Generator, strength: floa
 
 
 # ---------------------------------------------------------------------- loss
-def dice_ce_loss(logits: torch.Tensor, labels: torch.Tensor, dice_weight: float) -> torch.Tensor:
-    """Cross-entropy + soft Dice over the batch (nnU-Net's), ignoring labels of -1."""
+def dice_ce_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    dice_weight: float,
+    dice_background: bool = True,
+) -> torch.Tensor:
+    """Cross-entropy + soft Dice over the batch (nnU-Net's), ignoring labels of -1.
+
+    With ``dice_background=False`` the Dice term averages over the foreground classes only
+    (nnU-Net's ``do_bg=False``): the background, which dominates the pixels, then no longer
+    dilutes the gradient of the small classes.
+    """
     ce = F.cross_entropy(logits, labels, ignore_index=-1)
     if dice_weight <= 0:
         return ce
@@ -208,6 +218,8 @@ def dice_ce_loss(logits: torch.Tensor, labels: torch.Tensor, dice_weight: float)
     intersection = (proba * onehot).sum(dim=(0, 2, 3))
     total = proba.sum(dim=(0, 2, 3)) + onehot.sum(dim=(0, 2, 3))
     dice = (2 * intersection + 1e-5) / (total + 1e-5)
+    if not dice_background and dice.numel() > 1:
+        dice = dice[1:]
     return ce + dice_weight * (1 - dice.mean())
 
 

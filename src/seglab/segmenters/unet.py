@@ -87,6 +87,10 @@ class UNetSegmenter(Segmenter):
         AdamW's; the rate warms up linearly over the first 5% of steps, then follows a cosine.
     dice_weight : float
         Weight of the soft Dice term added to the cross-entropy (0 = cross-entropy only).
+    dice_background : bool
+        Whether the soft Dice term averages over the background class too (nnU-Net's
+        ``do_bg``). False leaves the background to the cross-entropy only, so the Dice term
+        pulls on the small classes alone.
     augment : float
         Strength of the augmentation, 0 (none) to 1 (the default recipe).
     val_fraction : float
@@ -130,6 +134,7 @@ class UNetSegmenter(Segmenter):
         learning_rate: float = 2e-3,
         weight_decay: float = 1e-4,
         dice_weight: float = 1.0,
+        dice_background: bool = True,
         augment: float = 1.0,
         val_fraction: float = 0.15,
         patience: int | None = None,
@@ -151,6 +156,7 @@ class UNetSegmenter(Segmenter):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.dice_weight = dice_weight
+        self.dice_background = dice_background
         self.augment = augment
         self.val_fraction = val_fraction
         self.patience = patience
@@ -188,6 +194,8 @@ class UNetSegmenter(Segmenter):
             raise ParameterError(f"augment={self.augment}: expected a value in [0, 1]")
         if self.learning_rate <= 0 or self.weight_decay < 0 or self.dice_weight < 0:
             raise ParameterError("learning_rate must be > 0, weight_decay and dice_weight >= 0")
+        if not isinstance(self.dice_background, (bool, np.bool_)):
+            raise ParameterError(f"dice_background={self.dice_background!r}: expected True/False")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ParameterError(f"max_minutes={self.max_minutes}: expected a positive number")
         if self.patience is not None and self.patience < 1:
@@ -288,7 +296,9 @@ class UNetSegmenter(Segmenter):
                 x, y = tu.augment_spatial(x, y, gen, self.augment)
                 x = tu.augment_intensity(x, gen, self.augment)
                 x, y = x.to(device), y.to(device)
-                loss = tu.dice_ce_loss(network((x - mean) / std), y, self.dice_weight)
+                loss = tu.dice_ce_loss(
+                    network((x - mean) / std), y, self.dice_weight, self.dice_background
+                )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
