@@ -234,14 +234,14 @@ def test_loss_is_small_for_confident_right_answers_and_ignores_unlabelled():
     assert float(tu.dice_ce_loss(wrong, labels, 1.0)) < 1e-3
 
 
-def test_dice_term_without_background_averages_the_foreground_classes_only():
+def test_dice_term_by_default_averages_the_foreground_classes_only():
     # Uniform logits give every class probability 1/3 on each of the four pixels. By hand:
     # class 0 (3 pixels): Dice 2*1 / (4/3 + 3) = 6/13; class 1 (1 pixel): 2*(1/3) / (4/3 + 1)
     # = 2/7; class 2 (absent): 0. Cross-entropy is ln 3 on every pixel.
     labels = torch.tensor([[[0, 0], [0, 1]]])
     logits = torch.zeros(1, 3, 2, 2)
-    with_bg = float(tu.dice_ce_loss(logits, labels, 1.0))
-    without_bg = float(tu.dice_ce_loss(logits, labels, 1.0, dice_background=False))
+    with_bg = float(tu.dice_ce_loss(logits, labels, 1.0, dice_background=True))
+    without_bg = float(tu.dice_ce_loss(logits, labels, 1.0))
     assert with_bg == pytest.approx(math.log(3) + 1 - (6 / 13 + 2 / 7 + 0) / 3, abs=1e-4)
     assert without_bg == pytest.approx(math.log(3) + 1 - (2 / 7 + 0) / 2, abs=1e-4)
 

@@ -201,12 +201,12 @@ def dice_ce_loss(
     logits: torch.Tensor,
     labels: torch.Tensor,
     dice_weight: float,
-    dice_background: bool = True,
+    dice_background: bool = False,
 ) -> torch.Tensor:
     """Cross-entropy + soft Dice over the batch (nnU-Net's), ignoring labels of -1.
 
-    With ``dice_background=False`` the Dice term averages over the foreground classes only
-    (nnU-Net's ``do_bg=False``): the background, which dominates the pixels, then no longer
+    With ``dice_background=False`` (the default) the Dice term averages over the foreground
+    classes only (nnU-Net's ``do_bg=False``): the background, which dominates the pixels, then no longer
     dilutes the gradient of the small classes.
     """
     ce = F.cross_entropy(logits, labels, ignore_index=-1)

@@ -89,8 +89,10 @@ class UNetSegmenter(Segmenter):
         Weight of the soft Dice term added to the cross-entropy (0 = cross-entropy only).
     dice_background : bool
         Whether the soft Dice term averages over the background class too (nnU-Net's
-        ``do_bg``). False leaves the background to the cross-entropy only, so the Dice term
-        pulls on the small classes alone.
+        ``do_bg``). False (the default, as in nnU-Net) leaves the background to the
+        cross-entropy only, so the Dice term pulls on the small classes alone; on the course
+        data's 5-fold cross-validation this raised Dice from 0.825 to 0.850 and cut the N/C
+        ratio's mean error from 0.286 to 0.221 (BENCHMARKS.md).
     augment : float
         Strength of the augmentation, 0 (none) to 1 (the default recipe).
     val_fraction : float
@@ -134,7 +136,7 @@ class UNetSegmenter(Segmenter):
         learning_rate: float = 2e-3,
         weight_decay: float = 1e-4,
         dice_weight: float = 1.0,
-        dice_background: bool = True,
+        dice_background: bool = False,
         augment: float = 1.0,
         val_fraction: float = 0.15,
         patience: int | None = None,
