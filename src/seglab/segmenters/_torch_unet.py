@@ -206,8 +206,8 @@ def dice_ce_loss(
     """Cross-entropy + soft Dice over the batch (nnU-Net's), ignoring labels of -1.
 
     With ``dice_background=False`` (the default) the Dice term averages over the foreground
-    classes only (nnU-Net's ``do_bg=False``): the background, which dominates the pixels, then no longer
-    dilutes the gradient of the small classes.
+    classes only (nnU-Net's ``do_bg=False``): the background, which dominates the pixels, then
+    no longer dilutes the gradient of the small classes.
     """
     ce = F.cross_entropy(logits, labels, ignore_index=-1)
     if dice_weight <= 0:
