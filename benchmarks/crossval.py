@@ -3,7 +3,7 @@
 The course split is one draw of 39 test images; with coarse masks its Dice has a standard
 error of about 0.02, so this gives every one of the 191 images a turn as a test image.
 Usage, from the project root:
-`.venv/bin/python benchmarks/crossval.py [--method rf] [--k 5] [--param dice_background=false ...]`
+`.venv/bin/python benchmarks/crossval.py [--method rf] [--k 5] [--param dice_background=true ...]`
 """
 
 from __future__ import annotations
