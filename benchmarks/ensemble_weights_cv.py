@@ -1,0 +1,83 @@
+"""Out-of-fold rf and U-Net probabilities on the 5 CV folds, then the ensemble at any U-Net weight.
+
+`crossval.py --method ensemble` prints one line at equal weights; this keeps each member's
+probabilities (float16, under --out), so every weight and post-processing can be scored on the
+same 191 out-of-fold predictions without refitting. Same images and folds as `crossval.py`.
+Usage, from the project root (about 1.5-3 hours on 2 cores, almost all of it the U-Nets):
+`.venv/bin/python benchmarks/ensemble_weights_cv.py save --out /tmp/probs` then
+`.venv/bin/python benchmarks/ensemble_weights_cv.py score --out /tmp/probs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from seglab.datasets import kfold_split, open_dataset
+from seglab.measure import nc_agreement, nc_ratio
+from seglab.metrics import image_score
+from seglab.segmenters.base import make_segmenter
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
+
+
+def _dataset():
+    full = open_dataset(DATA)
+    keep = [i for i in range(len(full)) if (full.mask(i) == 2).any()]  # the course's step 1
+    return full.subset(keep)
+
+
+def save(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    data = _dataset()
+    for k, (train, test) in enumerate(kfold_split(len(data), 5)):
+        images = [data.image(int(i)) for i in train]
+        masks = [data.mask(int(i)) for i in train]
+        for method in ("rf", "unet"):
+            start = time.perf_counter()
+            segmenter = make_segmenter(method).fit(images, masks)
+            probs = {
+                data.ids[int(i)]: segmenter.predict_proba(data.image(int(i))).astype(np.float16)
+                for i in test
+            }
+            np.savez_compressed(out / f"fold{k}_{method}.npz", **probs)
+            print(f"fold {k} {method}: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def score(out: Path) -> None:
+    data = _dataset()
+    index = {key: i for i, key in enumerate(data.ids)}
+    rows = {w: ([], [], []) for w in WEIGHTS}
+    for k in range(5):
+        rf = np.load(out / f"fold{k}_rf.npz")
+        unet = np.load(out / f"fold{k}_unet.npz")
+        for key in rf.files:
+            true = data.mask(index[key])
+            a, b = rf[key].astype(np.float32), unet[key].astype(np.float32)
+            for w, (scores, predicted, truth) in rows.items():
+                pred = ((1 - w) * a + w * b).argmax(-1)
+                scores.append(image_score(true, pred))
+                predicted.append(nc_ratio(pred))
+                truth.append(nc_ratio(true))
+    for w, (scores, predicted, truth) in rows.items():
+        nc = nc_agreement(np.array(predicted), np.array(truth))
+        print(
+            f"U-Net weight {w:.2f}: Dice {np.mean(scores):.3f}, N/C MAE {nc['mae']:.3f}, "
+            f"within ±0.05 {nc['within']:.2f}, bias {nc['bias']:+.3f} ({len(scores)} images)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["save", "score"])
+    parser.add_argument("--out", type=Path, required=True, help="folder of the probabilities")
+    args = parser.parse_args()
+    (save if args.step == "save" else score)(args.out)
+
+
+if __name__ == "__main__":
+    main()
