@@ -51,19 +51,20 @@ def save(out: Path) -> None:
 def score(out: Path) -> None:
     data = _dataset()
     index = {key: i for i, key in enumerate(data.ids)}
-    rows = {w: ([], [], []) for w in WEIGHTS}
+    rows: dict[float, tuple[list, list]] = {w: ([], []) for w in WEIGHTS}
+    truth = []
     for k in range(5):
         rf = np.load(out / f"fold{k}_rf.npz")
         unet = np.load(out / f"fold{k}_unet.npz")
         for key in rf.files:
             true = data.mask(index[key])
+            truth.append(nc_ratio(true))
             a, b = rf[key].astype(np.float32), unet[key].astype(np.float32)
-            for w, (scores, predicted, truth) in rows.items():
+            for w, (scores, predicted) in rows.items():
                 pred = ((1 - w) * a + w * b).argmax(-1)
                 scores.append(image_score(true, pred))
                 predicted.append(nc_ratio(pred))
-                truth.append(nc_ratio(true))
-    for w, (scores, predicted, truth) in rows.items():
+    for w, (scores, predicted) in rows.items():
         nc = nc_agreement(np.array(predicted), np.array(truth))
         print(
             f"U-Net weight {w:.2f}: Dice {np.mean(scores):.3f}, N/C MAE {nc['mae']:.3f}, "
