@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .datasets import COURSE_CLASSES, Dataset, make_splits
 from .errors import DataSetError, SeglabError
-from .measure import nc_agreement, nc_ratio
+from .measure import NC_RANGE_ODDS, nc_agreement, nc_ratio, nc_ratio_range
 from .metrics import confusion_matrix, dice_per_class, iou_per_class
 from .segmenters.base import Segmenter, make_segmenter
 
@@ -28,6 +28,7 @@ __all__ = [
     "fast_methods",
     "format_leaderboard",
     "machine_description",
+    "nc_range_summary",
     "run_bench",
     "run_header",
     "score_predictions",
@@ -162,7 +163,9 @@ def evaluate_segmenter(
     class_names = dataset.resolved_class_names()
     seconds = 0.0
     uncertainty = uncertainty and segmenter.has_proba
+    with_nc = _is_course_classes(class_names)
     mean_uncertainty: dict[str, float] = {}
+    nc_range: dict[str, tuple[float, float]] = {}
 
     def pairs():
         nonlocal seconds
@@ -197,14 +200,56 @@ def evaluate_segmenter(
             if uncertainty:
                 proba = segmenter.predict_proba(image)
                 mean_uncertainty[dataset.ids[int(i)]] = float(entropy_uncertainty(proba).mean())
+                if with_nc:
+                    nc_range[dataset.ids[int(i)]] = nc_ratio_range(proba, segmenter.classes_)
             yield dataset.ids[int(i)], true, pred
 
     result = score_predictions(pairs(), class_names)
     if uncertainty:
         for row in result["per_image"]:
             row["uncertainty"] = mean_uncertainty[row["id"]]
+            if with_nc:
+                row["nc_low"], row["nc_high"] = nc_range[row["id"]]
         result["uncertainty"] = _uncertainty_summary(result["per_image"])
+        if with_nc:
+            result["nc_range"] = nc_range_summary(result["per_image"])
     return result, seconds / max(len(test), 1)
+
+
+def nc_range_summary(rows: list[dict], odds: float = NC_RANGE_ODDS) -> dict:
+    """How well per-image N/C ranges (``nc_low``, ``nc_high``) fit the true ratios.
+
+    ``coverage``: share of images whose true ratio lies in the range; ``median_width``;
+    ``width_error_spearman``: rank correlation of the range's width with the absolute N/C
+    error (how well a wide range flags a wrong ratio). Images with an undefined ratio are
+    left out.
+
+    Examples
+    --------
+    >>> rows = [{"nc_true": 0.5, "nc_pred": 0.5, "nc_low": 0.4, "nc_high": 0.6},
+    ...         {"nc_true": 1.0, "nc_pred": 0.5, "nc_low": 0.3, "nc_high": 0.9},
+    ...         {"nc_true": 2.0, "nc_pred": 1.0, "nc_low": 0.5, "nc_high": 3.0}]
+    >>> s = nc_range_summary(rows)
+    >>> round(s["coverage"], 3), round(s["median_width"], 3), s["width_error_spearman"]
+    (0.667, 0.6, 1.0)
+    """
+    from scipy.stats import spearmanr
+
+    values = np.array(
+        [[r["nc_true"], r["nc_pred"], r["nc_low"], r["nc_high"]] for r in rows], np.float64
+    ).reshape(-1, 4)
+    values = values[np.isfinite(values).all(axis=1)]
+    true, pred, low, high = values.T
+    error, width = np.abs(pred - true), high - low
+    varied = len(values) > 2 and error.std() > 0 and width.std() > 0
+    nan = float("nan")
+    return {
+        "odds": float(odds),
+        "n": len(values),
+        "coverage": float(np.mean((low <= true) & (true <= high))) if len(values) else nan,
+        "median_width": float(np.median(width)) if len(values) else nan,
+        "width_error_spearman": float(spearmanr(width, error)[0]) if varied else nan,
+    }
 
 
 def _uncertainty_summary(rows: list[dict]) -> dict:
@@ -323,6 +368,8 @@ def bench_method(
     }
     if uncertainty and segmenter.has_proba:
         entry["uncertainty"] = _uncertainty_summary(merged["per_image"])
+        if merged["per_image"] and "nc_low" in merged["per_image"][0]:
+            entry["nc_range"] = nc_range_summary(merged["per_image"])
     return entry, fitted
 
 

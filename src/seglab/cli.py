@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .measure import NC_RANGE_ODDS
 
 EPILOG = """\
 data: a folder with images/ + masks/ (matched by file stem), the course's X/ + y/ (.npy), or
@@ -351,7 +352,7 @@ def cmd_evaluate(args) -> int:
                 "name": name,
                 "params": {},
                 **{k: result[k] for k in ("score", "dice", "iou", "nc", "confusion")},
-                **({"uncertainty": result["uncertainty"]} if "uncertainty" in result else {}),
+                **{k: result[k] for k in ("uncertainty", "nc_range") if k in result},
                 "fit_seconds": 0.0,
                 "predict_seconds_per_image": seconds,
                 "per_image": result["per_image"],
@@ -364,6 +365,13 @@ def cmd_evaluate(args) -> int:
         print(
             f"mean uncertainty {u['mean']:.3f}; correlation of an image's mean uncertainty with"
             f" its error (1 - score): {u['error_correlation']:+.2f} (per-image values in --json)"
+        )
+    if "nc_range" in result:
+        r = result["nc_range"]
+        print(
+            f"N/C range (nucleus probability / and x {r['odds']:g}): holds the true ratio on"
+            f" {r['coverage']:.0%} of images, median width {r['median_width']:.2f}; rank"
+            f" correlation of its width with the N/C error {r['width_error_spearman']:+.2f}"
         )
     if args.json:
         _write_json(args.json, payload)
@@ -384,17 +392,29 @@ def cmd_nc_ratio(args) -> int:
     import csv
     import io
 
-    from .io import load_mask
-    from .measure import CELL_FIELDS, image_cell_summary, per_cell_nc
+    from .errors import ParameterError
+    from .io import load_mask, load_probabilities
+    from .measure import CELL_FIELDS, image_cell_summary, nc_ratio_range, per_cell_nc
 
     def fmt(value):
         if isinstance(value, float):
             return "nan" if math.isnan(value) else f"{value:.6g}"
         return value
 
+    if args.proba and args.chunk is not None:
+        raise ParameterError("--proba reads whole probability maps; it does not take --chunk")
+    if not args.odds > 1:
+        raise ParameterError(f"--odds must be > 1, got {args.odds}")
     rows = []
     for item in args.masks:
         path = Path(item)
+        nc_range = {}
+        if args.proba:
+            proba = load_probabilities(path)
+            low, high = nc_ratio_range(proba, odds=args.odds)
+            nc_range = {"nc_low": low, "nc_high": high}
+            if path.stem.endswith("_proba"):  # `predict --proba` writes STEM_proba.tif
+                path = path.with_name(path.stem[: -len("_proba")] + path.suffix)
         tiled = args.chunk is not None and _larger_than(path, args.chunk)
         if tiled:
             from .tiled import _zarr_array, count_labels, per_cell_nc_tiled
@@ -407,7 +427,8 @@ def cmd_nc_ratio(args) -> int:
             counts = count_labels(mask, args.chunk)
             n_nucleus, n_cytoplasm = counts.get(2, 0), counts.get(1, 0)
         else:
-            mask = load_mask(path)
+            # columns of a probability map are the labels 0 .. K-1, as `predict --proba` writes
+            mask = proba.argmax(-1) if args.proba else load_mask(path)
             n_nucleus, n_cytoplasm = int((mask == 2).sum()), int((mask == 1).sum())
         ratio = n_nucleus / n_cytoplasm if n_cytoplasm else float("nan")
         if not args.per_cell:
@@ -417,6 +438,7 @@ def cmd_nc_ratio(args) -> int:
                     "nucleus_px": n_nucleus,
                     "cytoplasm_px": n_cytoplasm,
                     "nc_ratio": ratio,
+                    **nc_range,
                 }
             )
             continue
@@ -443,6 +465,7 @@ def cmd_nc_ratio(args) -> int:
             high_nc=sum(c["high_nc"] for c in cells),
         )
         summary.update(image_cell_summary(cells, args.high_ratio))
+        summary.update(nc_range)
         if args.pixel_size is not None:
             area = args.pixel_size**2
             summary.update(
@@ -802,6 +825,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="R",
         help="flag cells with nucleus/cell ratio >= R (default 0.7, the Paris "
         "System's high-grade criterion)",
+    )
+    p.add_argument(
+        "--proba",
+        action="store_true",
+        help="the inputs are probability maps (STEM_proba.tif from `seglab predict --proba`):"
+        " the mask is their argmax, and nc_low, nc_high give the ratio with the nucleus"
+        " probability divided and multiplied by --odds (a wide range flags a ratio to check)",
+    )
+    p.add_argument(
+        "--odds",
+        type=float,
+        default=NC_RANGE_ODDS,
+        metavar="F",
+        help=f"with --proba: the factor of the N/C range (default {NC_RANGE_ODDS:g})",
     )
 
     p = add(

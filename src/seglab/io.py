@@ -28,6 +28,7 @@ __all__ = [
     "list_image_files",
     "load_image",
     "load_mask",
+    "load_probabilities",
     "load_scribbles",
     "natural_key",
     "save_image",
@@ -253,6 +254,32 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
     """Read a label mask (PNG, TIFF or NPY holding the labels themselves) as ``(H, W)`` int64."""
     path = Path(path)
     return check_mask(_read_array(path), source=str(path))
+
+
+def load_probabilities(path: str | os.PathLike) -> np.ndarray:
+    """Read class probabilities ``(H, W, K)`` as written by ``seglab predict --proba``.
+
+    The file must hold a float array with K >= 2 columns last whose rows sum to 1 (within
+    0.01); anything else (a mask, an image) is refused with a one-line error.
+    """
+    path = Path(path)
+    array = _read_array(path)
+    if array.ndim != 3 or array.shape[-1] < 2:
+        raise ShapeError(
+            f"{path}: probabilities must be (H, W, K) with K >= 2 classes, got shape {array.shape}"
+        )
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ImageReadError(
+            f"{path}: holds {array.dtype} values, not probabilities (write them with"
+            " `seglab predict --proba`)"
+        )
+    proba = array.astype(np.float32, copy=False)
+    sums = proba.sum(-1)
+    if proba.size and (
+        not np.isfinite(proba).all() or proba.min() < -1e-3 or np.abs(sums - 1).max() > 0.01
+    ):
+        raise ImageReadError(f"{path}: values are not probabilities (each pixel must sum to 1)")
+    return proba
 
 
 def load_scribbles(path: str | os.PathLike) -> np.ndarray:

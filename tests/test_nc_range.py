@@ -1,0 +1,152 @@
+"""The N/C range: the ratio with the nucleus probability divided and multiplied by a factor."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from seglab.bench import nc_range_summary
+from seglab.cli import main
+from seglab.errors import ImageReadError, ShapeError
+from seglab.io import load_probabilities, save_image, save_mask
+from seglab.measure import nc_ratio, nc_ratio_range
+
+
+def _range_by_pixel_loop(proba, odds):
+    """The plainest form of the definition: each pixel decided on its own, ties to the lower
+    column as argmax does, then nucleus pixels over cytoplasm pixels."""
+    ratios = []
+    for factor in (1 / odds, odds):
+        counts = {1: 0, 2: 0}
+        for row in proba:
+            for p in row:
+                scores = [p[0], p[1], p[2] * factor]
+                label = scores.index(max(scores))
+                if label:
+                    counts[label] += 1
+        ratios.append(counts[2] / counts[1] if counts[1] else float("nan"))
+    return tuple(ratios)
+
+
+def test_range_by_hand():
+    # (background, cytoplasm, nucleus) per pixel; argmax: 1 1 2 2 0 -> ratio 2 / 2
+    p = np.array(
+        [[[0.1, 0.6, 0.3], [0.0, 0.9, 0.1], [0.0, 0.45, 0.55], [0.0, 0.0, 1.0], [0.8, 0.0, 0.2]]]
+    )
+    # /2: nucleus 0.15, 0.05, 0.275 (< 0.45), 0.5, 0.1 -> labels 1 1 1 2 0: 1 / 3
+    # x2: nucleus 0.6 (> 0.6? no, tie goes to cytoplasm), 0.2, 1.1, 2.0, 0.4 -> 1 1 2 2 0: 1
+    # x3: 0.9 > 0.6, 0.3, ..., 0.6 < 0.8 -> 2 1 2 2 0: 3 / 1
+    assert nc_ratio_range(p, odds=2) == pytest.approx((1 / 3, 1.0))
+    assert nc_ratio_range(p, odds=3)[1] == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_range_matches_pixel_loop_and_brackets_the_ratio(seed):
+    rng = np.random.default_rng(seed)
+    proba = rng.dirichlet([1.0, 1.0, 1.0], size=(9, 11)).astype(np.float32)
+    low, high = nc_ratio_range(proba, odds=3.0)
+    assert (low, high) == pytest.approx(_range_by_pixel_loop(proba, 3.0))
+    assert low <= nc_ratio(proba.argmax(-1)) <= high
+
+
+def test_range_follows_the_columns_classes():
+    rng = np.random.default_rng(3)
+    proba = rng.dirichlet([1.0, 1.0, 1.0], size=(8, 8))
+    order = [2, 0, 1]  # columns: nucleus, background, cytoplasm
+    assert nc_ratio_range(proba[..., order], classes=order) == pytest.approx(nc_ratio_range(proba))
+    assert all(np.isnan(nc_ratio_range(proba[..., :2])))  # no nucleus column
+
+
+def test_range_refuses_bad_input():
+    with pytest.raises(ValueError, match="odds"):
+        nc_ratio_range(np.full((2, 2, 3), 1 / 3), odds=1.0)
+    with pytest.raises(ShapeError):
+        nc_ratio_range(np.zeros((4, 3)))
+    with pytest.raises(ShapeError):
+        nc_ratio_range(np.full((2, 2, 3), 1 / 3), classes=[0, 1])
+
+
+def test_range_summary_by_hand():
+    rows = [
+        {"nc_true": 0.5, "nc_pred": 0.5, "nc_low": 0.4, "nc_high": 0.6},  # in, error 0
+        {"nc_true": 1.0, "nc_pred": 0.6, "nc_low": 0.2, "nc_high": 0.8},  # out, error 0.4
+        {"nc_true": 0.3, "nc_pred": 0.5, "nc_low": 0.45, "nc_high": 0.75},  # out, error 0.2
+        {"nc_true": 2.0, "nc_pred": 1.0, "nc_low": 0.5, "nc_high": 3.0},  # in, error 1.0
+        {"nc_true": float("nan"), "nc_pred": 1.0, "nc_low": 0.5, "nc_high": 3.0},  # left out
+    ]
+    s = nc_range_summary(rows)
+    assert s["n"] == 4 and s["coverage"] == 0.5
+    assert s["median_width"] == pytest.approx((0.3 + 0.6) / 2)
+    # widths 0.2, 0.6, 0.3, 2.5 rank 1 3 2 4; errors 0, 0.4, 0.2, 1.0 rank 1 3 2 4
+    assert s["width_error_spearman"] == pytest.approx(1.0)
+
+
+def test_load_probabilities_round_trip_and_refusals(tmp_path):
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet([1.0, 1.0, 1.0], size=(5, 6)).astype(np.float32)
+    save_image(tmp_path / "a_proba.tif", proba)
+    np.testing.assert_array_equal(load_probabilities(tmp_path / "a_proba.tif"), proba)
+    save_mask(tmp_path / "m.png", np.zeros((5, 6), np.uint8))
+    with pytest.raises(ShapeError):
+        load_probabilities(tmp_path / "m.png")
+    np.save(tmp_path / "labels.npy", np.zeros((5, 6, 3), np.uint8))
+    with pytest.raises(ImageReadError, match="not probabilities"):
+        load_probabilities(tmp_path / "labels.npy")
+    np.save(tmp_path / "twice.npy", 2 * proba)
+    with pytest.raises(ImageReadError, match="sum to 1"):
+        load_probabilities(tmp_path / "twice.npy")
+
+
+def test_cli_nc_ratio_from_probability_maps(tmp_path, capsys):
+    # the by-hand map of test_range_by_hand, twice over, as `predict --proba` would write it
+    p = np.array(
+        [[[0.1, 0.6, 0.3], [0.0, 0.9, 0.1], [0.0, 0.45, 0.55], [0.0, 0.0, 1.0], [0.8, 0.0, 0.2]]],
+        np.float32,
+    )
+    save_image(tmp_path / "cell_proba.tif", np.concatenate([p, p]))
+    assert main(["nc-ratio", "--proba", "--odds", "2", str(tmp_path / "cell_proba.tif")]) == 0
+    (row,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert row["image"] == "cell"
+    assert (int(row["nucleus_px"]), int(row["cytoplasm_px"])) == (4, 4)
+    assert float(row["nc_ratio"]) == pytest.approx(1.0)
+    assert float(row["nc_low"]) == pytest.approx(1 / 3, abs=1e-5)
+    assert float(row["nc_high"]) == pytest.approx(1.0)
+    assert main(["nc-ratio", "--proba", "--per-cell", str(tmp_path / "cell_proba.tif")]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    summary = [r for r in rows if r["cell"] == "all"]
+    assert len(summary) == 1 and float(summary[0]["nc_high"]) == pytest.approx(3.0)  # odds 4
+
+
+def test_cli_nc_ratio_proba_refusals(tmp_path, capsys):
+    save_mask(tmp_path / "m.png", np.ones((4, 4), np.uint8))
+    assert main(["nc-ratio", "--proba", str(tmp_path / "m.png")]) == 2
+    assert "probabilities must be" in capsys.readouterr().err
+    assert main(["nc-ratio", "--proba", "--odds", "0.5", str(tmp_path / "m.png")]) == 2
+    assert "--odds" in capsys.readouterr().err
+
+
+def test_evaluate_reports_a_range_consistent_with_its_rows(tmp_path, capsys):
+    from seglab.datasets import synthetic_cells
+    from seglab.modelfile import save
+    from seglab.segmenters.base import make_segmenter
+
+    data = synthetic_cells(8, size=64, random_state=2)
+    root = tmp_path / "data"
+    for i in range(len(data)):
+        save_image(root / "images" / f"{i}.tif", data.image(i).astype(np.float32))
+        save_mask(root / "masks" / f"{i}.png", data.mask(i))
+    model = make_segmenter("logistic").fit(
+        [data.image(i) for i in range(4)], [data.mask(i) for i in range(4)]
+    )
+    save(model, tmp_path / "m.seglab")
+    args = ["evaluate", "--model", str(tmp_path / "m.seglab"), "--data", str(root)]
+    assert main([*args, "--split", "all", "--json", str(tmp_path / "e.json")]) == 0
+    assert "N/C range" in capsys.readouterr().out
+    method = json.loads((tmp_path / "e.json").read_text())["methods"][0]
+    rows = method["per_image"]
+    inside = [r["nc_low"] <= r["nc_true"] <= r["nc_high"] for r in rows]
+    assert method["nc_range"]["coverage"] == pytest.approx(np.mean(inside))
+    for r in rows:
+        assert r["nc_low"] <= r["nc_pred"] <= r["nc_high"]
