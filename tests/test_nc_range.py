@@ -150,3 +150,95 @@ def test_evaluate_reports_a_range_consistent_with_its_rows(tmp_path, capsys):
     assert method["nc_range"]["coverage"] == pytest.approx(np.mean(inside))
     for r in rows:
         assert r["nc_low"] <= r["nc_pred"] <= r["nc_high"]
+
+
+@pytest.fixture()
+def cells_on_disk(tmp_path):
+    """Eight synthetic cell images (TIFF) with masks, and a logistic model fitted on four."""
+    from seglab.datasets import synthetic_cells
+    from seglab.modelfile import save
+    from seglab.segmenters.base import make_segmenter
+
+    data = synthetic_cells(8, size=64, random_state=4)
+    for i in range(len(data)):
+        save_image(tmp_path / "images" / f"{i}.tif", data.image(i).astype(np.float32))
+    model = make_segmenter("logistic").fit(
+        [data.image(i) for i in range(4)], [data.mask(i) for i in range(4)]
+    )
+    save(model, tmp_path / "m.seglab")
+    return tmp_path
+
+
+def test_predict_nc_rows_match_the_written_masks(cells_on_disk, capsys):
+    from seglab.io import load_mask
+
+    root = cells_on_disk
+    images = [str(root / "images" / f"{i}.tif") for i in (5, 1, 7)]
+    args = ["predict", str(root / "m.seglab"), *images, "--proba"]
+    assert main([*args, "-o", str(root / "out"), "--nc", str(root / "nc.csv")]) == 0
+    rows = list(csv.DictReader(io.StringIO((root / "nc.csv").read_text())))
+    assert [r["image"] for r in rows] == ["5", "1", "7"]  # the order of the inputs
+    for r in rows:
+        mask = load_mask(root / "out" / f"{r['image']}.png")
+        n, c = int((mask == 2).sum()), int((mask == 1).sum())
+        assert (int(r["nucleus_px"]), int(r["cytoplasm_px"])) == (n, c)
+        assert float(r["nc_ratio"]) == pytest.approx(n / c, rel=1e-5)
+        assert float(r["nc_low"]) <= float(r["nc_ratio"]) <= float(r["nc_high"])
+    # the same figures as nc-ratio on the probability maps predict wrote
+    capsys.readouterr()
+    probas = [str(root / "out" / f"{i}_proba.tif") for i in (5, 1, 7)]
+    assert main(["nc-ratio", "--proba", *probas]) == 0
+    assert capsys.readouterr().out == (root / "nc.csv").read_text()
+    # and the same rows when the files run in parallel
+    assert (
+        main(
+            [*args, "-o", str(root / "o2"), "--nc", str(root / "nc2.csv"), "--scheduler", "threads"]
+        )
+        == 0
+    )
+    assert (root / "nc2.csv").read_text() == (root / "nc.csv").read_text()
+
+
+def test_predict_nc_without_probabilities_and_refusals(cells_on_disk, capsys):
+    from seglab.modelfile import save
+    from seglab.segmenters.base import make_segmenter
+
+    root = cells_on_disk
+    save(make_segmenter("threshold").fit([np.zeros((8, 8, 3))]), root / "t.seglab")
+    image = str(root / "images" / "0.tif")
+    assert (
+        main(
+            [
+                "predict",
+                str(root / "t.seglab"),
+                image,
+                "-o",
+                str(root / "o"),
+                "--nc",
+                str(root / "t.csv"),
+            ]
+        )
+        == 0
+    )
+    header = (root / "t.csv").read_text().splitlines()[0]
+    assert header == "image,nucleus_px,cytoplasm_px,nc_ratio"  # labels only: no range
+    rng = np.random.default_rng(0)
+    two_class = make_segmenter("logistic").fit([rng.random((64, 64, 3))], [np.eye(64, dtype=int)])
+    save(two_class, root / "two.seglab")
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "predict",
+                str(root / "two.seglab"),
+                image,
+                "-o",
+                str(root / "o"),
+                "--nc",
+                str(root / "two.csv"),
+            ]
+        )
+        == 2
+    )
+    assert "nucleus (2) and cytoplasm (1)" in capsys.readouterr().err
+    assert not (root / "two.csv").exists()

@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import ParameterError, SeglabError
 from .io import load_image, save_image, save_mask
+from .measure import CYTOPLASM, NUCLEUS, nc_row
 
 __all__ = ["entropy_uncertainty", "output_paths", "predict_file", "predict_files"]
 
@@ -66,18 +67,22 @@ def predict_file(
     normalize: str = "dtype",
     proba: bool = False,
     uncertainty: bool = False,
-) -> None:
+    nc: bool = False,
+) -> dict | None:
     """Predict one image file and write its mask (and probabilities, uncertainty) to ``out``.
 
-    On any failure, the outputs of ``path`` already in ``out`` are removed before the error
+    With ``nc``, the image's N/C row is returned (:func:`seglab.measure.nc_row`). On any
+    failure, the outputs of ``path`` already in ``out`` are removed before the error
     propagates.
     """
     paths = output_paths(out, path.stem, fmt)
     try:
         image = load_image(path, normalize=normalize)
-        if proba or uncertainty:
+        probabilities = None
+        if proba or uncertainty or (nc and segmenter.has_proba):
             probabilities = segmenter.predict_proba(image)
-        save_mask(paths["mask"], segmenter.predict(image))
+        mask = segmenter.predict(image)
+        save_mask(paths["mask"], mask)
         if proba:
             save_image(paths["proba"], probabilities)
         if uncertainty:
@@ -85,14 +90,14 @@ def predict_file(
     except BaseException:
         _remove_outputs(paths)
         raise
+    return nc_row(path.stem, mask, probabilities, segmenter.classes_) if nc else None
 
 
-def _predict_or_error(segmenter, path: Path, out: Path, *options) -> str | None:
+def _predict_or_error(segmenter, path: Path, out: Path, *options) -> tuple[str | None, dict | None]:
     try:
-        predict_file(segmenter, path, out, *options)
+        return None, predict_file(segmenter, path, out, *options)
     except (SeglabError, OSError, ValueError, MemoryError) as exc:
-        return f"{path}: {exc}" if str(path) not in str(exc) else str(exc)
-    return None
+        return (f"{path}: {exc}" if str(path) not in str(exc) else str(exc)), None
 
 
 def predict_files(
@@ -106,19 +111,28 @@ def predict_files(
     scheduler: str | None = None,
     keep_going: bool = False,
     progress: bool = True,
+    nc_rows: list[dict] | None = None,
 ) -> list[str]:
     """Predict ``files`` into ``out``; the list of failures (one line each).
 
     Without ``keep_going`` the first failure is raised (after removing that file's outputs);
     with it, every file is tried and the failures are returned. ``scheduler`` (threads,
-    processes, synchronous or a ``dask.distributed`` address) runs files in parallel.
+    processes, synchronous or a ``dask.distributed`` address) runs files in parallel. With an
+    ``nc_rows`` list, each predicted image's N/C row (:func:`seglab.measure.nc_row`) is
+    appended to it, in the order of ``files``.
     """
     from tqdm.auto import tqdm
 
     if (proba or uncertainty) and not segmenter.has_proba:
         flag = "--proba" if proba else "--uncertainty"
         raise ParameterError(f"{flag}: method {segmenter.name!r} gives labels only")
-    options = (fmt, normalize, proba, uncertainty)
+    nc = nc_rows is not None
+    if nc and not {NUCLEUS, CYTOPLASM} <= {int(c) for c in segmenter.classes_}:
+        raise ParameterError(
+            f"N/C ratios need nucleus ({NUCLEUS}) and cytoplasm ({CYTOPLASM}) classes; the model"
+            f" has {sorted(int(c) for c in segmenter.classes_)}"
+        )
+    options = (fmt, normalize, proba, uncertainty, nc)
     failures: list[str] = []
     bar = tqdm(
         total=len(files),
@@ -131,11 +145,13 @@ def predict_files(
         if scheduler is None:
             for path in files:
                 if keep_going:
-                    error = _predict_or_error(segmenter, path, out, *options)
+                    error, row = _predict_or_error(segmenter, path, out, *options)
                     if error:
                         failures.append(error)
                 else:
-                    predict_file(segmenter, path, out, *options)
+                    row = predict_file(segmenter, path, out, *options)
+                if nc and row is not None:
+                    nc_rows.append(row)
                 bar.update(1)
             return failures
         import dask
@@ -151,7 +167,10 @@ def predict_files(
                     dask.delayed(_predict_or_error, pure=False)(model, p, out, *options)
                     for p in chunk
                 ]
-                errors = [e for e in dask.compute(*tasks, **kwargs) if e]
+                results = dask.compute(*tasks, **kwargs)
+                errors = [error for error, _ in results if error]
+                if nc:
+                    nc_rows.extend(row for _, row in results if row is not None)
                 bar.update(len(chunk))
                 if errors and not keep_going:
                     raise SeglabError(errors[0])

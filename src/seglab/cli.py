@@ -221,8 +221,14 @@ def cmd_predict(args) -> int:
     large = [p for p in files if args.chunk and _larger_than(p, args.chunk)]
     if large and (args.proba or args.uncertainty):
         raise ParameterError("--proba and --uncertainty are not available with --chunk tiling")
+    if large and args.nc:
+        raise ParameterError(
+            f"--nc: {large[0]} is predicted tile by tile; measure its mask with"
+            " `seglab nc-ratio OUT --chunk N` instead"
+        )
     small = [p for p in files if p not in large]
     failures = []
+    nc_rows: list[dict] | None = [] if args.nc else None
     for path in large:
         from .tiled import predict_to_file
 
@@ -250,12 +256,18 @@ def cmd_predict(args) -> int:
         uncertainty=args.uncertainty,
         scheduler=args.scheduler,
         keep_going=args.keep_going,
+        nc_rows=nc_rows,
     )
     for line in failures:
         print(f"seglab: error: {line}", file=sys.stderr)
     done = len(files) - len(failures)
     tiled = f" ({len(large)} tiled)" if large else ""
     print(f"wrote {done} mask(s){tiled} to {out}")
+    if args.nc:
+        _write_text(
+            args.nc, _csv_text(nc_rows, ["image", "nucleus_px", "cytoplasm_px", "nc_ratio"])
+        )
+        print(f"wrote the N/C ratios of {len(nc_rows)} image(s) to {args.nc}")
     if failures:
         print(f"seglab: {len(failures)} of {len(files)} input(s) failed", file=sys.stderr)
         return 2
@@ -388,18 +400,36 @@ def _report_failures(failures: list[str] | None, total: int) -> int:
     return 2
 
 
-def cmd_nc_ratio(args) -> int:
+def _csv_text(rows: list[dict], default_fields) -> str:
+    """Rows as CSV: every key of every row, in order of first appearance; floats to 6 digits."""
     import csv
     import io
-
-    from .errors import ParameterError
-    from .io import load_mask, load_probabilities
-    from .measure import CELL_FIELDS, image_cell_summary, nc_ratio_range, per_cell_nc
 
     def fmt(value):
         if isinstance(value, float):
             return "nan" if math.isnan(value) else f"{value:.6g}"
         return value
+
+    fields = list(dict.fromkeys(k for row in rows for k in row)) or list(default_fields)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: fmt(v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _write_text(path, text: str) -> None:
+    from .io import atomic_path
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+
+def cmd_nc_ratio(args) -> int:
+    from .errors import ParameterError
+    from .io import load_mask, load_probabilities
+    from .measure import CELL_FIELDS, image_cell_summary, nc_ratio_range, per_cell_nc
 
     if args.proba and args.chunk is not None:
         raise ParameterError("--proba reads whole probability maps; it does not take --chunk")
@@ -474,19 +504,10 @@ def cmd_nc_ratio(args) -> int:
                 cytoplasm_um2=n_cytoplasm * area,
             )
         rows.append(summary)
-    # Every key of every row, in order of first appearance (cell rows, then image summaries).
-    fields = list(dict.fromkeys(k for row in rows for k in row)) or list(CELL_FIELDS)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: fmt(v) for k, v in row.items()})
+    text = _csv_text(rows, CELL_FIELDS)  # cell rows, then image summaries
     if args.csv:
-        from .io import atomic_path
-
-        with atomic_path(args.csv) as tmp:
-            Path(tmp).write_text(buffer.getvalue(), encoding="utf-8")
-    sys.stdout.write(buffer.getvalue())
+        _write_text(args.csv, text)
+    sys.stdout.write(text)
     return 0
 
 
@@ -749,6 +770,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--uncertainty",
         action="store_true",
         help="also write STEM_uncertainty.tif: per-pixel entropy of the probabilities, 0-1",
+    )
+    p.add_argument(
+        "--nc",
+        metavar="FILE.csv",
+        help="also write each image's N/C ratio to FILE.csv (as `seglab nc-ratio`), with the"
+        " N/C range nc_low, nc_high for methods with probabilities (see nc-ratio --proba)",
     )
     p.add_argument(
         "--keep-going",

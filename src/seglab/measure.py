@@ -6,7 +6,15 @@ import numpy as np
 
 from .errors import ShapeError
 
-__all__ = ["CYTOPLASM", "NC_RANGE_ODDS", "NUCLEUS", "nc_agreement", "nc_ratio", "nc_ratio_range"]
+__all__ = [
+    "CYTOPLASM",
+    "NC_RANGE_ODDS",
+    "NUCLEUS",
+    "nc_agreement",
+    "nc_ratio",
+    "nc_ratio_range",
+    "nc_row",
+]
 
 CYTOPLASM = 1
 NUCLEUS = 2
@@ -89,6 +97,27 @@ def nc_ratio_range(
         scaled[..., column[0]] *= factor
         ratios.append(nc_ratio(labels[scaled.argmax(-1)], nucleus, cytoplasm))
     return ratios[0], ratios[1]
+
+
+def nc_row(image: str, mask: np.ndarray, proba=None, classes=None) -> dict:
+    """One image's N/C figures: pixel counts and ratio of ``mask``; with its probabilities,
+    also the N/C range (:func:`nc_ratio_range`) as ``nc_low``, ``nc_high``.
+
+    Examples
+    --------
+    >>> nc_row("a", np.array([[0, 1, 2, 2]]))
+    {'image': 'a', 'nucleus_px': 2, 'cytoplasm_px': 1, 'nc_ratio': 2.0}
+    """
+    n_nucleus, n_cytoplasm = int((mask == NUCLEUS).sum()), int((mask == CYTOPLASM).sum())
+    row = {
+        "image": image,
+        "nucleus_px": n_nucleus,
+        "cytoplasm_px": n_cytoplasm,
+        "nc_ratio": n_nucleus / n_cytoplasm if n_cytoplasm else float("nan"),
+    }
+    if proba is not None:
+        row["nc_low"], row["nc_high"] = nc_ratio_range(proba, classes)
+    return row
 
 
 def nc_agreement(predicted, true, tol: float = 0.05) -> dict:
