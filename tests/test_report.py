@@ -58,6 +58,7 @@ def test_report_holds_every_figure_as_an_embedded_png(report):
         "threshold overlays",
         "kmeans overlays",
         "uncertainty against error",
+        "N/C range against the truth",
     ):
         assert expected in alts
     for alt, data in _images(page):

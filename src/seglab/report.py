@@ -323,6 +323,46 @@ def _uncertainty(result: dict) -> str:
     return _figure(draw, (3.6 * cols, 3.2 * rows))
 
 
+def _nc_range(result: dict) -> str:
+    """Per method with N/C ranges: each image's predicted ratio and its range against the truth."""
+    methods = [m for m in result["methods"] if m.get("nc_range")]
+    cols, rows = _grid_shape(len(methods))
+
+    def draw(fig):
+        for ax, m in zip(_grid(fig, len(methods)), methods, strict=True):
+            r = [x for x in m["per_image"] if "nc_low" in x]
+            true = np.array([x["nc_true"] for x in r], float)
+            pred = np.array([x["nc_pred"] for x in r], float)
+            low = np.array([x["nc_low"] for x in r], float)
+            high = np.array([x["nc_high"] for x in r], float)
+            inside = (low <= true) & (true <= high)
+            for held, colour in ((True, "tab:blue"), (False, "tab:red")):
+                k = inside == held
+                ax.errorbar(
+                    true[k],
+                    pred[k],
+                    yerr=[pred[k] - low[k], high[k] - pred[k]],
+                    fmt="o",
+                    ms=3,
+                    lw=0.8,
+                    color=colour,
+                    label="range holds the truth" if held else "it does not",
+                )
+            top = np.nanmax(np.concatenate([true, high])) if len(r) else 1.0
+            ax.plot([0, top], [0, top], color="grey", lw=0.8)
+            s = m["nc_range"]
+            ax.set_title(
+                f"{m['name']}: coverage {s['coverage']:.0%}, "
+                f"width-error rho {s['width_error_spearman']:+.2f}",
+                fontsize=9,
+            )
+            ax.set_xlabel("true N/C")
+            ax.set_ylabel(f"predicted N/C (range: nucleus odds / and x {s['odds']:g})")
+            ax.legend(fontsize=7)
+
+    return _figure(draw, (4.2 * cols, 3.8 * rows))
+
+
 def _verdict(result: dict) -> str:
     """One paragraph a reader can act on: who wins on Dice, on N/C, and on speed."""
     methods = result["methods"]
@@ -357,7 +397,8 @@ def write_report(
     """Write the HTML report of a bench ``result``: one self-contained file.
 
     Holds the leaderboard and a verdict; per-class Dice box plots; predicted against true N/C
-    with Bland-Altman plots; accuracy against speed; confusion matrices; the feature space of
+    with Bland-Altman plots; accuracy against speed; confusion matrices; with ``--uncertainty``,
+    mean uncertainty against error and each image's N/C range; the feature space of
     the data (``feature_sample`` = pixels and labels, see :func:`sample_pixels`); and per
     method the overlays and error maps of ``examples``, a list of ``(label, id, image, true,
     pred)`` tuples (e.g. its best, median and worst test images).
@@ -400,6 +441,16 @@ def write_report(
             "probabilities, 0-1) against its error; r is their correlation. Where r is high, "
             "the most uncertain images are the ones to look at.</p>",
             img("uncertainty against error", _uncertainty(result)),
+        ]
+    if any(m.get("nc_range") for m in result["methods"]):
+        sections += [
+            "<h2>N/C range: which ratios to check</h2>",
+            "<p>Each test image's predicted N/C with its range (the ratio again with the "
+            "nucleus probability divided and multiplied by the odds) against the true ratio "
+            "(grey: identity). It is a sensitivity range, not a confidence interval; rho is the "
+            "rank correlation of its width with the N/C error. Wide ranges are the ratios to "
+            "check by eye.</p>",
+            img("N/C range against the truth", _nc_range(result)),
         ]
     if feature_sample is not None and len(feature_sample[1]):
         sections += [
