@@ -242,3 +242,23 @@ def test_predict_nc_without_probabilities_and_refusals(cells_on_disk, capsys):
     )
     assert "nucleus (2) and cytoplasm (1)" in capsys.readouterr().err
     assert not (root / "two.csv").exists()
+
+
+def test_predict_nc_odds_is_the_range_factor(cells_on_disk, capsys):
+    root = cells_on_disk
+    image, model = str(root / "images" / "3.tif"), str(root / "m.seglab")
+    out = ["-o", str(root / "o")]
+    assert main(["predict", model, image, "--proba", *out, "--nc", str(root / "a.csv")]) == 0
+    capsys.readouterr()
+    proba = str(root / "o" / "3_proba.tif")
+    written = []
+    for odds in ("2", "9"):
+        nc = ["--nc", str(root / "b.csv"), "--odds", odds]
+        assert main(["predict", model, image, *out, *nc]) == 0
+        capsys.readouterr()
+        assert main(["nc-ratio", "--proba", "--odds", odds, proba]) == 0
+        written.append((root / "b.csv").read_text())
+        assert capsys.readouterr().out == written[-1]
+    assert written[0] != written[1]  # the factor reached the range
+    assert main(["predict", model, image, *out, "--nc", str(root / "c.csv"), "--odds", "1"]) == 2
+    assert "odds" in capsys.readouterr().err

@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import ParameterError, SeglabError
 from .io import load_image, save_image, save_mask
-from .measure import CYTOPLASM, NUCLEUS, nc_row
+from .measure import CYTOPLASM, NC_RANGE_ODDS, NUCLEUS, nc_row
 
 __all__ = ["entropy_uncertainty", "output_paths", "predict_file", "predict_files"]
 
@@ -67,14 +67,15 @@ def predict_file(
     normalize: str = "dtype",
     proba: bool = False,
     uncertainty: bool = False,
-    nc: bool = False,
+    nc_odds: float | None = None,
 ) -> dict | None:
     """Predict one image file and write its mask (and probabilities, uncertainty) to ``out``.
 
-    With ``nc``, the image's N/C row is returned (:func:`seglab.measure.nc_row`). On any
-    failure, the outputs of ``path`` already in ``out`` are removed before the error
-    propagates.
+    With ``nc_odds``, the image's N/C row is returned (:func:`seglab.measure.nc_row`, its
+    range at those odds). On any failure, the outputs of ``path`` already in ``out`` are
+    removed before the error propagates.
     """
+    nc = nc_odds is not None
     paths = output_paths(out, path.stem, fmt)
     try:
         image = load_image(path, normalize=normalize)
@@ -90,7 +91,7 @@ def predict_file(
     except BaseException:
         _remove_outputs(paths)
         raise
-    return nc_row(path.stem, mask, probabilities, segmenter.classes_) if nc else None
+    return nc_row(path.stem, mask, probabilities, segmenter.classes_, nc_odds) if nc else None
 
 
 def _predict_or_error(segmenter, path: Path, out: Path, *options) -> tuple[str | None, dict | None]:
@@ -112,14 +113,15 @@ def predict_files(
     keep_going: bool = False,
     progress: bool = True,
     nc_rows: list[dict] | None = None,
+    nc_odds: float = NC_RANGE_ODDS,
 ) -> list[str]:
     """Predict ``files`` into ``out``; the list of failures (one line each).
 
     Without ``keep_going`` the first failure is raised (after removing that file's outputs);
     with it, every file is tried and the failures are returned. ``scheduler`` (threads,
     processes, synchronous or a ``dask.distributed`` address) runs files in parallel. With an
-    ``nc_rows`` list, each predicted image's N/C row (:func:`seglab.measure.nc_row`) is
-    appended to it, in the order of ``files``.
+    ``nc_rows`` list, each predicted image's N/C row (:func:`seglab.measure.nc_row`, its
+    range at ``nc_odds``) is appended to it, in the order of ``files``.
     """
     from tqdm.auto import tqdm
 
@@ -132,7 +134,9 @@ def predict_files(
             f"N/C ratios need nucleus ({NUCLEUS}) and cytoplasm ({CYTOPLASM}) classes; the model"
             f" has {sorted(int(c) for c in segmenter.classes_)}"
         )
-    options = (fmt, normalize, proba, uncertainty, nc)
+    if nc and not nc_odds > 1:
+        raise ParameterError(f"the N/C range's odds must be > 1, got {nc_odds}")
+    options = (fmt, normalize, proba, uncertainty, nc_odds if nc else None)
     failures: list[str] = []
     bar = tqdm(
         total=len(files),

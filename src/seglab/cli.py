@@ -257,6 +257,7 @@ def cmd_predict(args) -> int:
         scheduler=args.scheduler,
         keep_going=args.keep_going,
         nc_rows=nc_rows,
+        nc_odds=args.odds,
     )
     for line in failures:
         print(f"seglab: error: {line}", file=sys.stderr)
@@ -775,7 +776,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--nc",
         metavar="FILE.csv",
         help="also write each image's N/C ratio to FILE.csv (as `seglab nc-ratio`), with the"
-        " N/C range nc_low, nc_high for methods with probabilities (see nc-ratio --proba)",
+        " N/C range nc_low, nc_high for methods with probabilities: the ratio with the nucleus"
+        " probability divided and multiplied by --odds (a wide range flags a ratio to check)",
+    )
+    p.add_argument(
+        "--odds",
+        type=float,
+        default=NC_RANGE_ODDS,
+        metavar="F",
+        help=f"with --nc: the factor of the N/C range (default {NC_RANGE_ODDS:g})",
     )
     p.add_argument(
         "--keep-going",

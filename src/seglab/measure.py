@@ -99,9 +99,11 @@ def nc_ratio_range(
     return ratios[0], ratios[1]
 
 
-def nc_row(image: str, mask: np.ndarray, proba=None, classes=None) -> dict:
+def nc_row(
+    image: str, mask: np.ndarray, proba=None, classes=None, odds: float = NC_RANGE_ODDS
+) -> dict:
     """One image's N/C figures: pixel counts and ratio of ``mask``; with its probabilities,
-    also the N/C range (:func:`nc_ratio_range`) as ``nc_low``, ``nc_high``.
+    also the N/C range (:func:`nc_ratio_range` at ``odds``) as ``nc_low``, ``nc_high``.
 
     Examples
     --------
@@ -116,7 +118,7 @@ def nc_row(image: str, mask: np.ndarray, proba=None, classes=None) -> dict:
         "nc_ratio": n_nucleus / n_cytoplasm if n_cytoplasm else float("nan"),
     }
     if proba is not None:
-        row["nc_low"], row["nc_high"] = nc_ratio_range(proba, classes)
+        row["nc_low"], row["nc_high"] = nc_ratio_range(proba, classes, odds)
     return row
 
 
