@@ -11,7 +11,13 @@ from seglab.bench import nc_range_summary
 from seglab.cli import main
 from seglab.errors import ImageReadError, ShapeError
 from seglab.io import load_probabilities, save_image, save_mask
-from seglab.measure import nc_ratio, nc_ratio_range
+from seglab.measure import (
+    NC_ODDS_GRID,
+    nc_odds_needed,
+    nc_ratio,
+    nc_ratio_range,
+    odds_for_coverage,
+)
 
 
 def _range_by_pixel_loop(proba, odds):
@@ -81,6 +87,14 @@ def test_range_summary_by_hand():
     assert s["median_width"] == pytest.approx((0.3 + 0.6) / 2)
     # widths 0.2, 0.6, 0.3, 2.5 rank 1 3 2 4; errors 0, 0.4, 0.2, 1.0 rank 1 3 2 4
     assert s["width_error_spearman"] == pytest.approx(1.0)
+    assert "calibrated_odds" not in s
+    for row, needed in zip(rows, [1.5, 8.0, float("nan"), 2.0, 3.0], strict=True):
+        row["nc_odds_needed"] = needed
+    # the NaN-ratio row is left out: 1.5 2 8 NaN; coverage 0.5 -> ceil(5 * 0.5) = 3rd
+    assert nc_range_summary(rows, coverage=0.5)["calibrated_odds"] == {
+        "coverage": 0.5,
+        "odds": 8.0,
+    }
 
 
 def test_load_probabilities_round_trip_and_refusals(tmp_path):
@@ -150,6 +164,12 @@ def test_evaluate_reports_a_range_consistent_with_its_rows(tmp_path, capsys):
     assert method["nc_range"]["coverage"] == pytest.approx(np.mean(inside))
     for r in rows:
         assert r["nc_low"] <= r["nc_pred"] <= r["nc_high"]
+    # the calibrated odds: the ceil((n + 1) * 0.8)-th smallest odds an image needed
+    # (JSON writes NaN, "no odds on the grid", as null: it sorts after every number)
+    needed = sorted(np.inf if r["nc_odds_needed"] is None else r["nc_odds_needed"] for r in rows)
+    k = int(np.ceil((len(needed) + 1) * 0.8))
+    expected = needed[k - 1] if k <= len(needed) and np.isfinite(needed[k - 1]) else None
+    assert method["nc_range"]["calibrated_odds"] == {"coverage": 0.8, "odds": expected}
 
 
 @pytest.fixture()
@@ -262,3 +282,26 @@ def test_predict_nc_odds_is_the_range_factor(cells_on_disk, capsys):
     assert written[0] != written[1]  # the factor reached the range
     assert main(["predict", model, image, *out, "--nc", str(root / "c.csv"), "--odds", "1"]) == 2
     assert "odds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_odds_needed_is_the_first_grid_odds_whose_range_holds_the_truth(seed):
+    rng = np.random.default_rng(seed)
+    proba = rng.dirichlet([1.0, 1.0, 1.0], size=(7, 9))
+    ranges = [_range_by_pixel_loop(proba, odds) for odds in NC_ODDS_GRID]
+    for truth in (ranges[0][0], ranges[3][1], ranges[-1][1] * 1.5, float("nan")):
+        pairs = zip(NC_ODDS_GRID, ranges, strict=True)
+        held = [o for o, (lo, hi) in pairs if lo - 1e-9 <= truth <= hi + 1e-9]
+        expected = held[0] if held else float("nan")
+        assert nc_odds_needed(proba, truth) == pytest.approx(expected, nan_ok=True)
+
+
+def test_odds_for_coverage_by_hand():
+    needed = [4.0, 1.5, 8.0, 2.0, 16.0, 3.0, 6.0, 12.0, 1.5]  # n = 9
+    # ceil(10 * 0.8) = 8th smallest of 1.5 1.5 2 3 4 6 8 12 16
+    assert odds_for_coverage(needed, 0.8) == 12.0
+    assert odds_for_coverage(needed, 0.5) == 4.0  # 5th
+    assert np.isnan(odds_for_coverage(needed, 0.95))  # 10th of 9
+    assert np.isnan(odds_for_coverage([*needed[:8], float("nan")], 0.85))  # 9th is NaN
+    with pytest.raises(ValueError):
+        odds_for_coverage(needed, 1.0)

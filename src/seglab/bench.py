@@ -19,7 +19,14 @@ from tqdm.auto import tqdm
 
 from .datasets import COURSE_CLASSES, Dataset, make_splits
 from .errors import DataSetError, SeglabError
-from .measure import NC_RANGE_ODDS, nc_agreement, nc_ratio, nc_ratio_range
+from .measure import (
+    NC_RANGE_ODDS,
+    nc_agreement,
+    nc_odds_needed,
+    nc_ratio,
+    nc_ratio_range,
+    odds_for_coverage,
+)
 from .metrics import confusion_matrix, dice_per_class, iou_per_class
 from .segmenters.base import Segmenter, make_segmenter
 
@@ -33,6 +40,9 @@ __all__ = [
     "run_header",
     "score_predictions",
 ]
+
+#: coverage the N/C range's odds are calibrated for in `evaluate` and `bench --uncertainty`
+NC_TARGET_COVERAGE = 0.8
 
 #: methods `bench` runs when none are named (fast ones; slow ones are asked for by name)
 #: The methods the quick examples and tests use; `seglab bench` defaults to every fast method.
@@ -165,7 +175,7 @@ def evaluate_segmenter(
     uncertainty = uncertainty and segmenter.has_proba
     with_nc = _is_course_classes(class_names)
     mean_uncertainty: dict[str, float] = {}
-    nc_range: dict[str, tuple[float, float]] = {}
+    nc_range: dict[str, tuple[float, float, float]] = {}
 
     def pairs():
         nonlocal seconds
@@ -201,7 +211,11 @@ def evaluate_segmenter(
                 proba = segmenter.predict_proba(image)
                 mean_uncertainty[dataset.ids[int(i)]] = float(entropy_uncertainty(proba).mean())
                 if with_nc:
-                    nc_range[dataset.ids[int(i)]] = nc_ratio_range(proba, segmenter.classes_)
+                    classes, truth = segmenter.classes_, nc_ratio(true)
+                    nc_range[dataset.ids[int(i)]] = (
+                        *nc_ratio_range(proba, classes),
+                        nc_odds_needed(proba, truth, classes),
+                    )
             yield dataset.ids[int(i)], true, pred
 
     result = score_predictions(pairs(), class_names)
@@ -209,20 +223,23 @@ def evaluate_segmenter(
         for row in result["per_image"]:
             row["uncertainty"] = mean_uncertainty[row["id"]]
             if with_nc:
-                row["nc_low"], row["nc_high"] = nc_range[row["id"]]
+                row["nc_low"], row["nc_high"], row["nc_odds_needed"] = nc_range[row["id"]]
         result["uncertainty"] = _uncertainty_summary(result["per_image"])
         if with_nc:
             result["nc_range"] = nc_range_summary(result["per_image"])
     return result, seconds / max(len(test), 1)
 
 
-def nc_range_summary(rows: list[dict], odds: float = NC_RANGE_ODDS) -> dict:
+def nc_range_summary(
+    rows: list[dict], odds: float = NC_RANGE_ODDS, coverage: float = NC_TARGET_COVERAGE
+) -> dict:
     """How well per-image N/C ranges (``nc_low``, ``nc_high``) fit the true ratios.
 
     ``coverage``: share of images whose true ratio lies in the range; ``median_width``;
     ``width_error_spearman``: rank correlation of the range's width with the absolute N/C
     error (how well a wide range flags a wrong ratio). Images with an undefined ratio are
-    left out.
+    left out. With rows' ``nc_odds_needed``, ``calibrated_odds`` is the odds for
+    ``coverage`` of new images (:func:`seglab.measure.odds_for_coverage`).
 
     Examples
     --------
@@ -243,13 +260,20 @@ def nc_range_summary(rows: list[dict], odds: float = NC_RANGE_ODDS) -> dict:
     error, width = np.abs(pred - true), high - low
     varied = len(values) > 2 and error.std() > 0 and width.std() > 0
     nan = float("nan")
-    return {
+    summary = {
         "odds": float(odds),
         "n": len(values),
         "coverage": float(np.mean((low <= true) & (true <= high))) if len(values) else nan,
         "median_width": float(np.median(width)) if len(values) else nan,
         "width_error_spearman": float(spearmanr(width, error)[0]) if varied else nan,
     }
+    if rows and "nc_odds_needed" in rows[0]:
+        needed = [r["nc_odds_needed"] for r in rows if np.isfinite(r["nc_true"])]
+        summary["calibrated_odds"] = {
+            "coverage": coverage,
+            "odds": odds_for_coverage(needed, coverage),
+        }
+    return summary
 
 
 def _uncertainty_summary(rows: list[dict]) -> dict:

@@ -386,6 +386,17 @@ def cmd_evaluate(args) -> int:
             f" {r['coverage']:.0%} of images, median width {r['median_width']:.2f}; rank"
             f" correlation of its width with the N/C error {r['width_error_spearman']:+.2f}"
         )
+        calibrated = r.get("calibrated_odds", {})
+        if calibrated and math.isfinite(calibrated["odds"]):
+            print(
+                f"for {calibrated['coverage']:.0%} coverage on images like these: --odds"
+                f" {calibrated['odds']:.3g} (split-conformal, from these {r['n']} images)"
+            )
+        elif calibrated:
+            print(
+                f"too few images, or too wide a spread, to calibrate the odds for"
+                f" {calibrated['coverage']:.0%} coverage"
+            )
     if args.json:
         _write_json(args.json, payload)
     return _report_failures(failures, len(test))

@@ -99,6 +99,63 @@ def nc_ratio_range(
     return ratios[0], ratios[1]
 
 
+#: Odds :func:`nc_odds_needed` tries: 2 ** (k / 2) for k = 1 .. 12, so 1.41 to 64.
+NC_ODDS_GRID = tuple(float(2 ** (k / 2)) for k in range(1, 13))
+
+
+def nc_odds_needed(
+    proba,
+    true_ratio: float,
+    classes=None,
+    grid=NC_ODDS_GRID,
+    nucleus: int = NUCLEUS,
+    cytoplasm: int = CYTOPLASM,
+) -> float:
+    """The smallest odds in ``grid`` whose N/C range (:func:`nc_ratio_range`) holds
+    ``true_ratio``; NaN when none does, or when the true ratio is undefined.
+
+    The range widens as the odds grow, so an image's ratio is held at every odds from this one
+    on. Over labelled images these values calibrate the odds for a wanted coverage
+    (:func:`odds_for_coverage`).
+
+    Examples
+    --------
+    >>> p = np.array([[[0.0, 0.7, 0.3], [0.0, 0.4, 0.6], [0.0, 0.1, 0.9], [0.0, 0.9, 0.1]]])
+    >>> [round(nc_odds_needed(p, r), 3) for r in (1.0, 3.0, 100.0)]  # 3.0: 0.3 x 2.83 > 0.7
+    [1.414, 2.828, nan]
+    """
+    if not np.isfinite(true_ratio):
+        return float("nan")
+    for odds in sorted(grid):
+        low, high = nc_ratio_range(proba, classes, odds, nucleus, cytoplasm)
+        if low <= true_ratio + 1e-12 and true_ratio <= high + 1e-12:
+            return float(odds)
+    return float("nan")
+
+
+def odds_for_coverage(needed, coverage: float = 0.8) -> float:
+    """The odds whose N/C range should hold the true ratio on a share ``coverage`` of new
+    images, from the odds ``needed`` (:func:`nc_odds_needed`) on labelled ones.
+
+    This is split-conformal calibration: the ``ceil((n + 1) * coverage)``-th smallest of the
+    n values (NaN counts as larger than any), so that on images exchangeable with the
+    labelled ones the expected coverage is at least ``coverage``. NaN when the n images are
+    too few for that, or the value needed lies beyond the grid.
+
+    Examples
+    --------
+    >>> odds_for_coverage([2.0, 4.0, 1.5, 8.0, float("nan")], 0.5)  # 3rd smallest of 5
+    4.0
+    >>> odds_for_coverage([2.0, 4.0], 0.8)  # ceil(3 * 0.8) = 3 > 2 images
+    nan
+    """
+    if not 0 < coverage < 1:
+        raise ValueError(f"coverage must be between 0 and 1, got {coverage}")
+    values = np.sort(np.asarray(needed, dtype=np.float64))  # NaN sorts last
+    k = int(np.ceil((values.size + 1) * coverage))
+    return float(values[k - 1]) if k <= values.size else float("nan")
+
+
 def nc_row(
     image: str, mask: np.ndarray, proba=None, classes=None, odds: float = NC_RANGE_ODDS
 ) -> dict:
