@@ -17,6 +17,8 @@ from seglab.measure import (
     nc_ratio,
     nc_ratio_range,
     odds_for_coverage,
+    per_cell_nc,
+    per_cell_nc_range,
 )
 
 
@@ -131,6 +133,13 @@ def test_cli_nc_ratio_from_probability_maps(tmp_path, capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     summary = [r for r in rows if r["cell"] == "all"]
     assert len(summary) == 1 and float(summary[0]["nc_high"]) == pytest.approx(3.0)  # odds 4
+    # one cell (the first four pixels of both rows): at odds 4 its labels are 1 1 1 2 (N/C
+    # 1/3) and 2 1 2 2 (3); the Paris criterion nucleus/cell >= 0.7 is N/C >= 7/3, inside
+    (cell,) = [r for r in rows if r["cell"] != "all"]
+    assert float(cell["nc_low"]) == pytest.approx(1 / 3, abs=1e-5)
+    assert float(cell["nc_high"]) == pytest.approx(3.0)
+    assert cell["high_nc"] == "False" and cell["high_nc_unsure"] == "True"
+    assert summary[0]["high_nc_unsure"] == "1"
 
 
 def test_cli_nc_ratio_proba_refusals(tmp_path, capsys):
@@ -305,3 +314,29 @@ def test_odds_for_coverage_by_hand():
     assert np.isnan(odds_for_coverage([*needed[:8], float("nan")], 0.85))  # 9th is NaN
     with pytest.raises(ValueError):
         odds_for_coverage(needed, 1.0)
+
+
+def test_per_cell_range_matches_the_pixel_loop_cell_by_cell():
+    rng = np.random.default_rng(5)
+    proba = rng.dirichlet([1.0, 1.0, 1.0], size=(10, 12))
+    cells = np.zeros((10, 12), int)
+    cells[1:5, 1:6], cells[6:9, 2:11], cells[1:4, 8:12] = 1, 2, 3
+    got = per_cell_nc_range(proba, cells, odds=2.5)
+    for k in (1, 2, 3):
+        inside = proba[cells == k][None]  # (1, pixels, 3): the cell's pixels alone
+        assert got[k - 1] == pytest.approx(_range_by_pixel_loop(inside, 2.5), nan_ok=True)
+
+
+def test_per_cell_flags_a_high_grade_call_that_hinges_on_unsure_pixels():
+    # two cells of 4 pixels: cell 1 is sure (nucleus/cytoplasm far apart), cell 2 is not
+    sure = [[0.0, 0.95, 0.05], [0.0, 0.95, 0.05], [0.0, 0.02, 0.98], [0.0, 0.02, 0.98]]
+    unsure = [[0.0, 0.55, 0.45], [0.0, 0.55, 0.45], [0.0, 0.45, 0.55], [0.0, 0.45, 0.55]]
+    proba = np.array([sure + unsure])  # (1, 8, 3)
+    mask = proba.argmax(-1)  # 1 1 2 2 | 1 1 2 2: N/C 1, nucleus/cell 0.5, both cells
+    cells = np.array([[1, 1, 1, 1, 2, 2, 2, 2]])
+    rows = per_cell_nc(mask, "x", cells=cells, proba=proba, odds=2.0, high_ratio=0.7)
+    # x2 on cell 2: 0.9 > 0.55, all nucleus, no cytoplasm left: above 0.7; /2: 0.275 < 0.45
+    assert [r["high_nc"] for r in rows] == [False, False]
+    assert [r["high_nc_unsure"] for r in rows] == [False, True]
+    assert rows[0]["nc_low"] == rows[0]["nc_high"] == 1.0
+    assert rows[1]["nc_low"] == 0.0 and np.isnan(rows[1]["nc_high"])

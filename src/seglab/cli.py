@@ -489,7 +489,13 @@ def cmd_nc_ratio(args) -> int:
                 mask, path.stem, args.chunk, args.halo, args.pixel_size, args.high_ratio, True
             )
         else:
-            cells = per_cell_nc(mask, path.stem, args.pixel_size, args.high_ratio)
+            cells = per_cell_nc(
+                mask,
+                path.stem,
+                args.pixel_size,
+                args.high_ratio,
+                **({"proba": proba, "odds": args.odds} if args.proba else {}),
+            )
         rows.extend(cells)
         total = n_nucleus + n_cytoplasm
         summary = {field: "" for field in CELL_FIELDS}
@@ -505,6 +511,7 @@ def cmd_nc_ratio(args) -> int:
             no_cytoplasm=sum(c["no_cytoplasm"] for c in cells),
             several_nuclei=sum(c["several_nuclei"] for c in cells),
             high_nc=sum(c["high_nc"] for c in cells),
+            **({"high_nc_unsure": sum(c["high_nc_unsure"] for c in cells)} if args.proba else {}),
         )
         summary.update(image_cell_summary(cells, args.high_ratio))
         summary.update(nc_range)

@@ -80,6 +80,15 @@ def nc_ratio_range(
     >>> round(low, 3), high  # 1 1 2 1 and 2 2 2 1
     (0.333, 3.0)
     """
+    masks = _range_masks(proba, classes, odds, nucleus)
+    if masks is None:
+        return float("nan"), float("nan")
+    return nc_ratio(masks[0], nucleus, cytoplasm), nc_ratio(masks[1], nucleus, cytoplasm)
+
+
+def _range_masks(proba, classes, odds: float, nucleus: int):
+    """The argmax masks of ``proba`` with the nucleus column divided, then multiplied, by
+    ``odds``; None when no column is the nucleus."""
     proba = np.asarray(proba, dtype=np.float32)
     if proba.ndim != 3:
         raise ShapeError(f"probabilities must be (H, W, K), got shape {proba.shape}")
@@ -90,13 +99,50 @@ def nc_ratio_range(
         raise ShapeError(f"{labels.size} classes for {proba.shape[-1]} probability columns")
     column = np.flatnonzero(labels == nucleus)
     if column.size == 0:
-        return float("nan"), float("nan")
-    ratios = []
+        return None
+    masks = []
     for factor in (1.0 / odds, odds):
         scaled = proba.copy()
         scaled[..., column[0]] *= factor
-        ratios.append(nc_ratio(labels[scaled.argmax(-1)], nucleus, cytoplasm))
-    return ratios[0], ratios[1]
+        masks.append(labels[scaled.argmax(-1)])
+    return masks
+
+
+def per_cell_nc_range(
+    proba,
+    cells,
+    classes=None,
+    odds: float = NC_RANGE_ODDS,
+    nucleus: int = NUCLEUS,
+    cytoplasm: int = CYTOPLASM,
+) -> np.ndarray:
+    """Each cell's N/C range: ``(n_cells, 2)`` low and high ratios, row k-1 for cell k.
+
+    The cells are those of the argmax mask (:func:`label_cells`); within each, nucleus and
+    cytoplasm pixels are counted in the two masks of :func:`nc_ratio_range`. NaN where a cell
+    has no cytoplasm left, or no column is the nucleus.
+
+    Examples
+    --------
+    >>> p = np.array([[[0.0, 0.7, 0.3], [0.0, 0.4, 0.6], [1.0, 0.0, 0.0],
+    ...                [0.0, 0.1, 0.9], [0.0, 0.9, 0.1]]])
+    >>> cells = np.array([[1, 1, 0, 2, 2]])
+    >>> per_cell_nc_range(p, cells, odds=4.0).tolist()  # cell 1: argmax 1 2, ratio 1
+    [[0.0, nan], [1.0, 1.0]]
+    """
+    cells = np.asarray(cells)
+    n = int(cells.max()) if cells.size else 0
+    masks = _range_masks(proba, classes, odds, nucleus)
+    if masks is None:
+        return np.full((n, 2), np.nan)
+    flat = cells.ravel()
+    out = np.full((n, 2), np.nan)
+    for j, mask in enumerate(masks):
+        n_nucleus = np.bincount(flat, weights=mask.ravel() == nucleus, minlength=n + 1)[1:]
+        n_cytoplasm = np.bincount(flat, weights=mask.ravel() == cytoplasm, minlength=n + 1)[1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[:, j] = np.where(n_cytoplasm > 0, n_nucleus / n_cytoplasm, np.nan)
+    return out
 
 
 #: Odds :func:`nc_odds_needed` tries: 2 ** (k / 2) for k = 1 .. 12, so 1.41 to 64.
@@ -309,6 +355,9 @@ def per_cell_nc(
     nucleus: int = NUCLEUS,
     cytoplasm: int = CYTOPLASM,
     cells: np.ndarray | None = None,
+    proba=None,
+    classes=None,
+    odds: float = NC_RANGE_ODDS,
 ) -> list[dict]:
     """One row per cell: areas, both ratio definitions, centroid, box and flags.
 
@@ -316,6 +365,11 @@ def per_cell_nc(
     whole cell (QuPath's and the urine-cytology tools'); ``high_nc`` flags
     ``nucleus_cell_ratio >= high_ratio``. With ``pixel_size`` (µm per pixel), ``*_um2`` area
     columns are added. ``cells`` is the mask's :func:`label_cells`, when already computed.
+    With the mask's probabilities ``proba`` (columns in the order of ``classes``), each row
+    also holds the cell's N/C range ``nc_low``, ``nc_high`` (:func:`per_cell_nc_range`) and
+    ``high_nc_unsure``: the range reaches both sides of the ``high_ratio`` criterion, so the
+    cell's high-grade flag hinges on pixels the model is unsure of (a cell left with no
+    cytoplasm counts as above it).
     """
     from scipy import ndimage as ndi
 
@@ -333,6 +387,11 @@ def per_cell_nc(
     boxes = ndi.find_objects(cells)
     nuclei, _ = ndi.label(mask == nucleus)
     h, w = mask.shape
+    if proba is not None:
+        ranges = per_cell_nc_range(proba, cells, classes, odds, nucleus, cytoplasm)
+        # nucleus/cell >= h  <=>  N/C >= h / (1 - h); no cytoplasm left: an infinite ratio
+        unbounded = np.where(np.isnan(ranges), np.inf, ranges)
+        criterion = high_ratio / (1 - high_ratio) if high_ratio < 1 else np.inf
     rows = []
     for k in index:
         nuc, cyt = int(n_nucleus[k]), int(n_cyto[k])
@@ -365,6 +424,13 @@ def per_cell_nc(
             area = float(pixel_size) ** 2
             row.update(
                 cell_um2=row["cell_px"] * area, nucleus_um2=nuc * area, cytoplasm_um2=cyt * area
+            )
+        if proba is not None:
+            low, high = unbounded[k - 1]
+            row.update(
+                nc_low=float(ranges[k - 1, 0]),
+                nc_high=float(ranges[k - 1, 1]),
+                high_nc_unsure=bool(low < criterion <= high),
             )
         rows.append(row)
     return rows
