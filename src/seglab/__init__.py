@@ -31,7 +31,7 @@ from .errors import (
     ShapeError,
 )
 from .io import load_image, load_mask, load_scribbles, save_mask
-from .measure import nc_agreement, nc_ratio
+from .measure import nc_agreement, nc_ratio, nc_ratio_range
 from .metrics import confusion_matrix, dice, image_score, iou, pixel_accuracy, roc_auc
 from .modelfile import load, save
 from .segmenters import Segmenter, list_segmenters, make_segmenter, register
@@ -62,6 +62,7 @@ __all__ = [
     "make_splits",
     "nc_agreement",
     "nc_ratio",
+    "nc_ratio_range",
     "open_dataset",
     "pixel_accuracy",
     "random_split",
