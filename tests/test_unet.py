@@ -246,6 +246,20 @@ def test_dice_term_by_default_averages_the_foreground_classes_only():
     assert without_bg == pytest.approx(math.log(3) + 1 - (2 / 7 + 0) / 2, abs=1e-4)
 
 
+def test_dice_term_per_sample_averages_each_samples_own_dice():
+    # Two samples of two pixels, uniform logits (1/3 per class). Sample 1: labels 1 1; sample
+    # 2: labels 2 0. Per sample, by hand: sample 1, class 1: 2*(2/3) / (2/3 + 2) = 1/2, class
+    # 2 (absent): 0; sample 2, class 1 (absent): 0, class 2: 2*(1/3) / (2/3 + 1) = 2/5.
+    # Pooled over the batch: class 1: 2*(2/3) / (4/3 + 2) = 2/5; class 2: 2*(1/3) / (4/3 + 1)
+    # = 2/7.
+    labels = torch.tensor([[[1, 1]], [[2, 0]]])
+    logits = torch.zeros(2, 3, 1, 2)
+    per_sample = float(tu.dice_ce_loss(logits, labels, 1.0, batch_dice=False))
+    pooled = float(tu.dice_ce_loss(logits, labels, 1.0))
+    assert per_sample == pytest.approx(math.log(3) + 1 - (1 / 2 + 0 + 0 + 2 / 5) / 4, abs=1e-4)
+    assert pooled == pytest.approx(math.log(3) + 1 - (2 / 5 + 2 / 7) / 2, abs=1e-4)
+
+
 def test_augmentation_keeps_labels_valid_and_values_in_range():
     gen = torch.Generator().manual_seed(0)
     images = torch.rand(6, 3, 32, 32, generator=gen)
@@ -266,6 +280,7 @@ def test_augmentation_keeps_labels_valid_and_values_in_range():
         ({"norm": "layer"}, "norm"),
         ({"augment": 2.0}, "augment"),
         ({"dice_background": "no"}, "dice_background"),
+        ({"batch_dice": 1}, "batch_dice"),
         ({"device": "cuda:7"} if not torch.cuda.is_available() else {"depth": 0}, "."),
     ],
 )

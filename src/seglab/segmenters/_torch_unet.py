@@ -202,12 +202,16 @@ def dice_ce_loss(
     labels: torch.Tensor,
     dice_weight: float,
     dice_background: bool = False,
+    batch_dice: bool = True,
 ) -> torch.Tensor:
-    """Cross-entropy + soft Dice over the batch (nnU-Net's), ignoring labels of -1.
+    """Cross-entropy + soft Dice (nnU-Net's), ignoring labels of -1.
 
     With ``dice_background=False`` (the default) the Dice term averages over the foreground
     classes only (nnU-Net's ``do_bg=False``): the background, which dominates the pixels, then
-    no longer dilutes the gradient of the small classes.
+    no longer dilutes the gradient of the small classes. With ``batch_dice`` (nnU-Net's name)
+    each class's Dice pools the pixels of the whole batch; without it, each sample has its own
+    Dice per class and the term averages them, so every patch's class areas are pulled
+    towards its own truth.
     """
     ce = F.cross_entropy(logits, labels, ignore_index=-1)
     if dice_weight <= 0:
@@ -215,11 +219,12 @@ def dice_ce_loss(
     valid = (labels >= 0).unsqueeze(1).float()
     proba = torch.softmax(logits, 1) * valid
     onehot = F.one_hot(labels.clamp(min=0), logits.shape[1]).permute(0, 3, 1, 2).float() * valid
-    intersection = (proba * onehot).sum(dim=(0, 2, 3))
-    total = proba.sum(dim=(0, 2, 3)) + onehot.sum(dim=(0, 2, 3))
-    dice = (2 * intersection + 1e-5) / (total + 1e-5)
-    if not dice_background and dice.numel() > 1:
-        dice = dice[1:]
+    dims = (0, 2, 3) if batch_dice else (2, 3)
+    intersection = (proba * onehot).sum(dim=dims)
+    total = proba.sum(dim=dims) + onehot.sum(dim=dims)
+    dice = (2 * intersection + 1e-5) / (total + 1e-5)  # (classes,) or (samples, classes)
+    if not dice_background and dice.shape[-1] > 1:
+        dice = dice[..., 1:]
     return ce + dice_weight * (1 - dice.mean())
 
 

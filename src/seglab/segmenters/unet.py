@@ -93,6 +93,9 @@ class UNetSegmenter(Segmenter):
         cross-entropy only, so the Dice term pulls on the small classes alone; on the course
         data's 5-fold cross-validation this raised Dice from 0.825 to 0.850 and cut the N/C
         ratio's mean error from 0.286 to 0.221 (BENCHMARKS.md).
+    batch_dice : bool
+        Whether the soft Dice term pools each class over the whole batch (nnU-Net's
+        ``batch_dice``), or scores each patch on its own and averages.
     augment : float
         Strength of the augmentation, 0 (none) to 1 (the default recipe).
     val_fraction : float
@@ -137,6 +140,7 @@ class UNetSegmenter(Segmenter):
         weight_decay: float = 1e-4,
         dice_weight: float = 1.0,
         dice_background: bool = False,
+        batch_dice: bool = True,
         augment: float = 1.0,
         val_fraction: float = 0.15,
         patience: int | None = None,
@@ -159,6 +163,7 @@ class UNetSegmenter(Segmenter):
         self.weight_decay = weight_decay
         self.dice_weight = dice_weight
         self.dice_background = dice_background
+        self.batch_dice = batch_dice
         self.augment = augment
         self.val_fraction = val_fraction
         self.patience = patience
@@ -196,8 +201,9 @@ class UNetSegmenter(Segmenter):
             raise ParameterError(f"augment={self.augment}: expected a value in [0, 1]")
         if self.learning_rate <= 0 or self.weight_decay < 0 or self.dice_weight < 0:
             raise ParameterError("learning_rate must be > 0, weight_decay and dice_weight >= 0")
-        if not isinstance(self.dice_background, (bool, np.bool_)):
-            raise ParameterError(f"dice_background={self.dice_background!r}: expected True/False")
+        for key in ("dice_background", "batch_dice"):
+            if not isinstance(getattr(self, key), (bool, np.bool_)):
+                raise ParameterError(f"{key}={getattr(self, key)!r}: expected True/False")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ParameterError(f"max_minutes={self.max_minutes}: expected a positive number")
         if self.patience is not None and self.patience < 1:
@@ -299,7 +305,11 @@ class UNetSegmenter(Segmenter):
                 x = tu.augment_intensity(x, gen, self.augment)
                 x, y = x.to(device), y.to(device)
                 loss = tu.dice_ce_loss(
-                    network((x - mean) / std), y, self.dice_weight, self.dice_background
+                    network((x - mean) / std),
+                    y,
+                    self.dice_weight,
+                    self.dice_background,
+                    self.batch_dice,
                 )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
