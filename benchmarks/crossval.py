@@ -3,7 +3,8 @@
 The course split is one draw of 39 test images; with coarse masks its Dice has a standard
 error of about 0.02, so this gives every one of the 191 images a turn as a test image.
 Usage, from the project root:
-`.venv/bin/python benchmarks/crossval.py [--method rf] [--k 5] [--param dice_background=true ...]`
+`.venv/bin/python benchmarks/crossval.py [--method rf] [--k 5] [--param dice_background=true ...]
+[--json FILE]`
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="a parameter of the method (VALUE read as JSON where it parses); repeatable",
     )
+    parser.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the entry (per-image figures too)"
+    )
     args = parser.parse_args()
     params = dict(_assignment(text) for text in args.param)
     full = open_dataset(DATA)
@@ -38,6 +42,8 @@ def main() -> None:
     dataset = full.subset(keep)
     dataset.class_names = ("background", "cytoplasm", "nucleus")
     entry, _ = bench_method(args.method, dataset, kfold_split(len(dataset), args.k), params)
+    if args.json is not None:
+        args.json.write_text(json.dumps(entry, indent=1, default=float))
     print(run_header())
     folds = ", ".join(f"{v:.3f}" for v in entry["score"]["folds"])
     nc = entry["nc"]
