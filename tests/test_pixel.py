@@ -104,6 +104,19 @@ def test_choose_scale_detects_upsampled_images():
     assert choose_scale([noise]) == 1
 
 
+def test_choose_scale_follows_the_majority_not_a_sample():
+    # 6 upsampled images at even positions among 14 of noise: every other image (a sample of
+    # 10 taken with a stride of 2) is mostly upsampled, the whole set mostly noise.
+    rng = np.random.default_rng(4)
+    small = ndi.gaussian_filter(rng.random((64, 64, 3)), (1.5, 1.5, 0))
+    upsampled = np.repeat(np.repeat(small, 2, 0), 2, 1)
+    upsampled = ndi.gaussian_filter(upsampled, (1.0, 1.0, 0)).astype(np.float32)
+    noise = [rng.random((128, 128, 3)).astype(np.float32) for _ in range(14)]
+    images = [upsampled if i < 12 and i % 2 == 0 else noise.pop() for i in range(20)]
+    assert choose_scale(images[::2]) >= 2  # the sample alone: 6 of 10 upsampled
+    assert choose_scale(images) == 1
+
+
 def _texture_pair(seed):
     """Two classes with the same mean grey but different texture: a threshold cannot help."""
     rng = np.random.default_rng(seed)

@@ -27,10 +27,12 @@ from .pixel import _labels_at_scale, choose_scale, downscale, upsample
 __all__ = ["UNetSegmenter"]
 
 WEIGHTS_MEMBER = "weights.safetensors"
-#: RMS round-trip change (about 3 grey levels of 8 bits) that `scale="auto"` accepts. Looser
+#: RMS round-trip change (about 4 grey levels of 8 bits) that `scale="auto"` accepts. Looser
 #: than the pixel classifiers': on the course data the network trained at 1/3 scale for 180
 #: epochs beat the same compute spent at 1/2 scale for 100 (test Dice 0.858 against 0.830).
-UNET_SCALE_TOLERANCE = 0.012
+#: Median over all course images: 0.013-0.015 at 1/3, 0.019-0.021 at 1/4, so this picks 1/3
+#: on every cross-validation fold (0.012 with a 10-image sample picked 1/3, 1/2 or 1/1).
+UNET_SCALE_TOLERANCE = 0.017
 
 
 def _torch():
