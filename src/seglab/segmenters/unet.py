@@ -70,7 +70,7 @@ class UNetSegmenter(Segmenter):
         Normalisation after each convolution.
     scale : "auto" or int
         Work at 1/scale resolution; "auto" picks the largest factor whose round trip changes
-        the training images by at most about 3 grey levels RMS (see
+        the training images by at most about 4 grey levels RMS (median over the images; see
         :func:`seglab.segmenters.pixel.choose_scale`).
     patch_size : int
         Training patch and inference window side, in working-scale pixels; a multiple of
