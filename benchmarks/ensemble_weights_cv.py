@@ -6,6 +6,7 @@ same 191 out-of-fold predictions without refitting. Same images and folds as `cr
 Usage, from the project root (about 1.5-3 hours on 2 cores, almost all of it the U-Nets):
 `.venv/bin/python benchmarks/ensemble_weights_cv.py save --out /tmp/probs` then
 `.venv/bin/python benchmarks/ensemble_weights_cv.py score --out /tmp/probs`.
+`save --methods rf` (or `unet`) fits one member only, so the two can run separately.
 """
 
 from __future__ import annotations
@@ -31,13 +32,13 @@ def _dataset():
     return full.subset(keep)
 
 
-def save(out: Path) -> None:
+def save(out: Path, methods: tuple[str, ...] = ("rf", "unet")) -> None:
     out.mkdir(parents=True, exist_ok=True)
     data = _dataset()
     for k, (train, test) in enumerate(kfold_split(len(data), 5)):
         images = [data.image(int(i)) for i in train]
         masks = [data.mask(int(i)) for i in train]
-        for method in ("rf", "unet"):
+        for method in methods:
             start = time.perf_counter()
             segmenter = make_segmenter(method).fit(images, masks)
             probs = {
@@ -76,8 +77,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=["save", "score"])
     parser.add_argument("--out", type=Path, required=True, help="folder of the probabilities")
+    parser.add_argument(
+        "--methods",
+        default="rf,unet",
+        help="with save: the members to fit, comma-separated (to fit them in separate runs)",
+    )
     args = parser.parse_args()
-    (save if args.step == "save" else score)(args.out)
+    if args.step == "save":
+        save(args.out, tuple(args.methods.split(",")))
+    else:
+        score(args.out)
 
 
 if __name__ == "__main__":
