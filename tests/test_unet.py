@@ -246,7 +246,7 @@ def test_dice_term_by_default_averages_the_foreground_classes_only():
     assert without_bg == pytest.approx(math.log(3) + 1 - (2 / 7 + 0) / 2, abs=1e-4)
 
 
-def test_dice_term_per_sample_averages_each_samples_own_dice():
+def test_dice_term_by_default_averages_each_samples_own_dice():
     # Two samples of two pixels, uniform logits (1/3 per class). Sample 1: labels 1 1; sample
     # 2: labels 2 0. Per sample, by hand: sample 1, class 1: 2*(2/3) / (2/3 + 2) = 1/2, class
     # 2 (absent): 0; sample 2, class 1 (absent): 0, class 2: 2*(1/3) / (2/3 + 1) = 2/5.
@@ -254,8 +254,8 @@ def test_dice_term_per_sample_averages_each_samples_own_dice():
     # = 2/7.
     labels = torch.tensor([[[1, 1]], [[2, 0]]])
     logits = torch.zeros(2, 3, 1, 2)
-    per_sample = float(tu.dice_ce_loss(logits, labels, 1.0, batch_dice=False))
-    pooled = float(tu.dice_ce_loss(logits, labels, 1.0))
+    per_sample = float(tu.dice_ce_loss(logits, labels, 1.0))
+    pooled = float(tu.dice_ce_loss(logits, labels, 1.0, batch_dice=True))
     assert per_sample == pytest.approx(math.log(3) + 1 - (1 / 2 + 0 + 0 + 2 / 5) / 4, abs=1e-4)
     assert pooled == pytest.approx(math.log(3) + 1 - (2 / 5 + 2 / 7) / 2, abs=1e-4)
 

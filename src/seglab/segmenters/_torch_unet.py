@@ -202,16 +202,16 @@ def dice_ce_loss(
     labels: torch.Tensor,
     dice_weight: float,
     dice_background: bool = False,
-    batch_dice: bool = True,
+    batch_dice: bool = False,
 ) -> torch.Tensor:
     """Cross-entropy + soft Dice (nnU-Net's), ignoring labels of -1.
 
     With ``dice_background=False`` (the default) the Dice term averages over the foreground
     classes only (nnU-Net's ``do_bg=False``): the background, which dominates the pixels, then
     no longer dilutes the gradient of the small classes. With ``batch_dice`` (nnU-Net's name)
-    each class's Dice pools the pixels of the whole batch; without it, each sample has its own
-    Dice per class and the term averages them, so every patch's class areas are pulled
-    towards its own truth.
+    each class's Dice pools the pixels of the whole batch; without it (the default), each
+    sample has its own Dice per class and the term averages them, so every patch's class areas
+    are pulled towards its own truth.
     """
     ce = F.cross_entropy(logits, labels, ignore_index=-1)
     if dice_weight <= 0:

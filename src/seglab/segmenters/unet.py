@@ -97,7 +97,10 @@ class UNetSegmenter(Segmenter):
         ratio's mean error from 0.286 to 0.221 (BENCHMARKS.md).
     batch_dice : bool
         Whether the soft Dice term pools each class over the whole batch (nnU-Net's
-        ``batch_dice``), or scores each patch on its own and averages.
+        ``batch_dice``), or scores each patch on its own and averages (False, the default:
+        every patch's class areas are pulled towards its own truth; on the course data's
+        5-fold cross-validation this raised Dice from 0.848 to 0.861 and cut the N/C ratio's
+        mean error from 0.224 to 0.202, BENCHMARKS.md).
     augment : float
         Strength of the augmentation, 0 (none) to 1 (the default recipe).
     val_fraction : float
@@ -142,7 +145,7 @@ class UNetSegmenter(Segmenter):
         weight_decay: float = 1e-4,
         dice_weight: float = 1.0,
         dice_background: bool = False,
-        batch_dice: bool = True,
+        batch_dice: bool = False,
         augment: float = 1.0,
         val_fraction: float = 0.15,
         patience: int | None = None,
