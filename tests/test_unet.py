@@ -148,6 +148,33 @@ def test_best_checkpoint_is_the_one_kept(cells):
     assert again == pytest.approx(max(scores))
 
 
+def test_weight_average_is_the_exponential_moving_average_of_the_steps(cells, monkeypatch):
+    images, masks = cells
+    after_each_step = []
+    real_step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        out = real_step(self, *args, **kwargs)
+        after_each_step.append([p.detach().clone() for p in self.param_groups[0]["params"]])
+        return out
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    decay = 0.8
+    seg = seglab.make_segmenter(
+        "unet", **{**TINY, "max_epochs": 1, "val_fraction": 0.0, "ema_decay": decay}
+    ).fit(images[:8], masks[:8])
+    assert len(after_each_step) >= 2
+    # By hand: the first step's weights, then average = decay * average + (1 - decay) * new.
+    average = after_each_step[0]
+    for weights in after_each_step[1:]:
+        average = [decay * a + (1 - decay) * w for a, w in zip(average, weights, strict=True)]
+    kept = list(seg.network_.parameters())
+    for a, k in zip(average, kept, strict=True):
+        torch.testing.assert_close(k, a, rtol=1e-5, atol=1e-6)
+    # ...and it is not simply the last step's weights.
+    assert not all(torch.equal(k, w) for k, w in zip(kept, after_each_step[-1], strict=True))
+
+
 def test_max_minutes_bounds_training(cells):
     images, masks = cells
     seg = seglab.make_segmenter("unet", **{**TINY, "max_epochs": 50, "max_minutes": 1e-4})
@@ -281,6 +308,7 @@ def test_augmentation_keeps_labels_valid_and_values_in_range():
         ({"augment": 2.0}, "augment"),
         ({"dice_background": "no"}, "dice_background"),
         ({"batch_dice": 1}, "batch_dice"),
+        ({"ema_decay": 1.0}, "ema_decay"),
         ({"device": "cuda:7"} if not torch.cuda.is_available() else {"depth": 0}, "."),
     ],
 )
