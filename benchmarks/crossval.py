@@ -4,7 +4,10 @@ The course split is one draw of 39 test images; with coarse masks its Dice has a
 error of about 0.02, so this gives every one of the 191 images a turn as a test image.
 Usage, from the project root:
 `.venv/bin/python benchmarks/crossval.py [--method rf] [--k 5] [--param dice_background=true ...]
-[--json FILE]`
+[--json FILE] [--save-proba DIR]`
+With `--save-proba DIR` each fold's model also writes its test images' probabilities to
+`DIR/fold{k}_{method}.npz`, the format of `benchmarks/ensemble_weights_cv.py` (whose `score`
+then averages two methods without refitting either) and `nc_border_sensitivity.py --proba`.
 """
 
 from __future__ import annotations
@@ -35,13 +38,22 @@ def main() -> None:
     parser.add_argument(
         "--json", type=Path, metavar="FILE", help="also write the entry (per-image figures too)"
     )
+    parser.add_argument(
+        "--save-proba",
+        type=Path,
+        metavar="DIR",
+        help="keep the out-of-fold probabilities (float16 .npz per fold) in DIR",
+    )
     args = parser.parse_args()
     params = dict(_assignment(text) for text in args.param)
     full = open_dataset(DATA)
     keep = [i for i in range(len(full)) if (full.mask(i) == 2).any()]  # the course's step 1
     dataset = full.subset(keep)
     dataset.class_names = ("background", "cytoplasm", "nucleus")
-    entry, _ = bench_method(args.method, dataset, kfold_split(len(dataset), args.k), params)
+    splits = kfold_split(len(dataset), args.k)
+    entry, fitted = bench_method(args.method, dataset, splits, params)
+    if args.save_proba is not None:
+        _save_proba(args.save_proba, args.method, dataset, splits, fitted)
     if args.json is not None:
         args.json.write_text(json.dumps(entry, indent=1, default=float))
     print(run_header())
@@ -53,6 +65,16 @@ def main() -> None:
         f"{np.std(entry['score']['folds'], ddof=1):.3f}), N/C MAE {nc['mae']:.3f}, "
         f"within ±0.05 {nc['within_0.05']:.2f}, bias {nc['bias']:+.3f}"
     )
+
+
+def _save_proba(folder: Path, method: str, dataset, splits, fitted) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, ((_, test), segmenter) in enumerate(zip(splits, fitted, strict=True)):
+        probs = {
+            dataset.ids[int(i)]: segmenter.predict_proba(dataset.image(int(i))).astype(np.float16)
+            for i in test
+        }
+        np.savez_compressed(folder / f"fold{k}_{method}.npz", **probs)
 
 
 def _assignment(text: str) -> tuple[str, object]:

@@ -57,3 +57,14 @@ def test_border_distance_of_a_square_moved_by_two_pixels(module):
     assert module.border_distance(truth, moved) == 1.0
     assert module.border_distance(truth, truth) == 0
     assert np.isnan(module.border_distance(truth, np.zeros_like(truth)))
+
+
+def test_round_trip_gives_back_a_mask_whose_edges_lie_on_the_blocks(module):
+    mask = np.zeros((24, 24), np.uint8)
+    mask[4:20, 4:20] = 1
+    mask[8:14, 8:14] = 2
+    # Every edge on the 2-pixel grid: each block is pure, and a pixel next to an edge is a
+    # quarter of the way to the other block, so the argmax keeps its own label.
+    np.testing.assert_array_equal(module.round_trip(mask, 2), mask)
+    # Off the grid a 1/4 round trip cannot keep a 5-pixel-wide nucleus exactly.
+    assert not np.array_equal(module.round_trip(square_cell(), 4), square_cell())
