@@ -106,7 +106,9 @@ class UNetSegmenter(Segmenter):
         included), updated after every step; the averaged network is the one validated,
         kept and saved. 0 turns it off (the raw weights are used). The average smooths the
         epoch-to-epoch swing of the weights that a small, noisy validation part would
-        otherwise pick from; 0.99 averages over about the last 100 steps.
+        otherwise pick from; 0.99 averages over about the last 100 steps. Off by default: on
+        the course data's 5-fold cross-validation 0.99 gave Dice 0.859 against 0.861 and N/C
+        MAE 0.209 against 0.202, with 40% of ratios within ±0.05 against 36% (BENCHMARKS.md).
     augment : float
         Strength of the augmentation, 0 (none) to 1 (the default recipe).
     val_fraction : float
