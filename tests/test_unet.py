@@ -252,6 +252,39 @@ def test_test_time_flips_make_the_prediction_flip_equivariant(fitted, cells):
     np.testing.assert_allclose(seg.predict_proba(image[::-1])[::-1], proba, atol=1e-5)
 
 
+def test_test_time_turns_make_the_prediction_turn_equivariant(cells):
+    images, masks = cells
+    seg = seglab.make_segmenter(
+        "unet", **{**TINY, "test_flips": True, "test_turns": True, "scale": 1}
+    ).fit(images[:4], masks[:4])
+    image = images[9][:32, :32]  # exactly one window: no padding breaks the symmetry
+    proba = seg.predict_proba(image)
+    for k in (1, 2, 3):
+        turned = seg.predict_proba(np.ascontiguousarray(np.rot90(image, k)))
+        np.testing.assert_allclose(np.rot90(turned, -k), proba, atol=1e-5)
+    np.testing.assert_allclose(
+        seg.predict_proba(image.transpose(1, 0, 2)).transpose(1, 0, 2), proba, atol=1e-5
+    )
+    # By hand: the mean of the network's softmax over the square's 8 symmetries.
+    small = ((image - seg.channel_mean_) / seg.channel_std_).astype(np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1)))[None]
+    total = 0
+    with torch.no_grad():
+        for k in range(4):
+            for mirrored in (False, True):
+                t = torch.rot90(x, k, (2, 3))
+                t = t.flip(3) if mirrored else t
+                p = torch.softmax(seg.network_(t), 1)
+                p = p.flip(3) if mirrored else p
+                total = total + torch.rot90(p, -k, (2, 3))
+    expected = (total / 8)[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(proba, expected, atol=1e-5)
+    # Off, the turned prediction is not simply the turned one (the network is not symmetric).
+    seg.test_flips = seg.test_turns = False
+    again = seg.predict_proba(np.ascontiguousarray(np.rot90(image, 1)))
+    assert not np.allclose(np.rot90(again, -1), seg.predict_proba(image), atol=1e-5)
+
+
 def test_loss_is_small_for_confident_right_answers_and_ignores_unlabelled():
     labels = torch.tensor([[[0, 1], [2, -1]]])
     logits = torch.nn.functional.one_hot(labels.clamp(min=0), 3).permute(0, 3, 1, 2).float() * 50
@@ -309,6 +342,7 @@ def test_augmentation_keeps_labels_valid_and_values_in_range():
         ({"dice_background": "no"}, "dice_background"),
         ({"batch_dice": 1}, "batch_dice"),
         ({"ema_decay": 1.0}, "ema_decay"),
+        ({"test_turns": "yes"}, "test_turns"),
         ({"device": "cuda:7"} if not torch.cuda.is_available() else {"depth": 0}, "."),
     ],
 )

@@ -255,13 +255,15 @@ def sliding_window_proba(
     flips: bool,
     device: torch.device,
     batch_size: int = 4,
+    turns: bool = False,
 ) -> np.ndarray:
     """Softmax probabilities (h, w, K) of a normalised (h, w, C) image.
 
     Windows of ``window`` pixels at a step of half a window, each weighted by a Gaussian
     (so that window borders, where the network sees least context, count least); the image
     is padded by reflection to a whole number of steps and to a size the network accepts.
-    With ``flips``, each window is also predicted flipped in x, y and both, and averaged.
+    With ``flips``, each window is also predicted flipped in x, y and both, and averaged;
+    with ``turns``, also turned by 90 degrees (with ``flips``: the square's 8 symmetries).
     """
     h, w = image.shape[:2]
     window = max(multiple, window - window % multiple)
@@ -283,7 +285,7 @@ def sliding_window_proba(
         tiles = torch.cat([x[..., y0 : y0 + window, x0 : x0 + window] for y0, x0 in chunk]).to(
             device
         )
-        proba = _predict_tiles(network, tiles, flips)
+        proba = _predict_tiles(network, tiles, flips, turns)
         if out is None:
             out = torch.zeros((proba.shape[1], padded_h, padded_w), device=device)
         for (y0, x0), p in zip(chunk, proba, strict=True):
@@ -307,7 +309,17 @@ def _pad_reflect(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
     return x
 
 
-def _predict_tiles(network: UNet, tiles: torch.Tensor, flips: bool) -> torch.Tensor:
+def _predict_tiles(
+    network: UNet, tiles: torch.Tensor, flips: bool, turns: bool = False
+) -> torch.Tensor:
+    proba = _flip_average(network, tiles, flips)
+    if not turns:
+        return proba
+    turned = _flip_average(network, torch.rot90(tiles, 1, (2, 3)), flips)
+    return (proba + torch.rot90(turned, -1, (2, 3))) / 2
+
+
+def _flip_average(network: UNet, tiles: torch.Tensor, flips: bool) -> torch.Tensor:
     proba = torch.softmax(network(tiles), 1)
     if not flips:
         return proba
