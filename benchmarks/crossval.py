@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from seglab.bench import bench_method, run_header
-from seglab.datasets import kfold_split, open_dataset
+from seglab.datasets import kfold_split, open_dataset, with_nuclei
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
 
@@ -46,9 +46,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     params = dict(_assignment(text) for text in args.param)
-    full = open_dataset(DATA)
-    keep = [i for i in range(len(full)) if (full.mask(i) == 2).any()]  # the course's step 1
-    dataset = full.subset(keep)
+    dataset = with_nuclei(open_dataset(DATA))
     dataset.class_names = ("background", "cytoplasm", "nucleus")
     splits = kfold_split(len(dataset), args.k)
     entry, fitted = bench_method(args.method, dataset, splits, params)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seglab.datasets import kfold_split, open_dataset
+from seglab.datasets import kfold_split, open_dataset, with_nuclei
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 from seglab.segmenters.base import make_segmenter
@@ -27,9 +27,7 @@ WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
 
 
 def _dataset():
-    full = open_dataset(DATA)
-    keep = [i for i in range(len(full)) if (full.mask(i) == 2).any()]  # the course's step 1
-    return full.subset(keep)
+    return with_nuclei(open_dataset(DATA))
 
 
 def save(out: Path, methods: tuple[str, ...] = ("rf", "unet")) -> None:

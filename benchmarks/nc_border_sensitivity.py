@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology import disk
 
-from seglab.datasets import open_dataset
+from seglab.datasets import open_dataset, with_nuclei
 from seglab.measure import nc_ratio
 from seglab.segmenters.pixel import downscale, upsample
 
@@ -86,9 +86,7 @@ def main() -> None:
     parser.add_argument("--method", default="unet")
     args = parser.parse_args()
     radii = [int(r) for r in args.radii.split(",")]
-    full = open_dataset(DATA)
-    keep = [i for i in range(len(full)) if (full.mask(i) == NUCLEUS).any()]  # course's step 1
-    data = full.subset(keep)
+    data = with_nuclei(open_dataset(DATA))
     masks = [data.mask(i) for i in range(len(data))]
     true_nc = np.array([nc_ratio(m) for m in masks])
 

@@ -264,6 +264,23 @@ def course_split(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return kept[train], kept[test]
 
 
+def with_nuclei(dataset: Dataset) -> Dataset:
+    """The images whose masks hold nucleus pixels (label 2): the course's first step.
+
+    On the course data these are the 191 images that :func:`course_split` divides and the
+    5-fold benchmarks fold; the subset keeps the images' ids.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> masks = [np.array([[0, 2]]), np.array([[0, 1]]), np.array([[2, 1]])]
+    >>> ds = Dataset(images=[np.zeros((1, 2))] * 3, masks=masks)
+    >>> with_nuclei(ds).ids
+    ['0', '2']
+    """
+    return dataset.subset([i for i in range(len(dataset)) if (dataset.mask(i) == 2).any()])
+
+
 def random_split(n: int, test_size: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Shuffle ``range(n)`` with ``seed`` and hold out ``test_size`` of it."""
     from sklearn.model_selection import train_test_split
