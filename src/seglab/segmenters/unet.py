@@ -123,9 +123,10 @@ class UNetSegmenter(Segmenter):
         Average predictions over x, y and xy flips (four network passes per window).
     test_turns : bool
         Also average over the window turned by 90 degrees: with ``test_flips``, all eight
-        symmetries of the square (twice the passes). Off by default: on the course split it
-        moved the default model from 0.847 / N/C MAE 0.181 / 33% within ±0.05 to 0.848 /
-        0.176 / 33% for twice the prediction time (BENCHMARKS.md).
+        symmetries of the square (twice the passes). Off by default: in 5-fold
+        cross-validation over the course's 191 images the same five models scored 0.861 / N/C
+        MAE 0.206 / 37% within ±0.05 with it and 0.861 / 0.202 / 36% without, for twice the
+        prediction time (BENCHMARKS.md).
     device : str
         "auto" (GPU when present), "cpu", "cuda", "cuda:1", ...
     random_state : int
