@@ -182,6 +182,25 @@ def test_max_minutes_bounds_training(cells):
     assert len(seg.history_) == 1
 
 
+def test_max_minutes_plans_at_the_median_pace_after_the_first_epoch(cells, monkeypatch):
+    # A clock that reads 0 at the start, 5 s after the first epoch (start-up costs), 10 s
+    # more for the third (a blip), then 1 s per epoch. After the tenth epoch (23 s) the
+    # median pace of epochs 2-10 is 1 s, so with a 40 s budget 17 more fit: 27 in all, the
+    # cosine run out by the last one.
+    from seglab.segmenters import unet as unet_module
+
+    readings = iter([0.0, 5.0, 6.0, *np.arange(16.0, 200.0)])
+    monkeypatch.setattr(unet_module.time, "perf_counter", lambda: float(next(readings)))
+    seg = seglab.make_segmenter(
+        "unet", **{**TINY, "max_epochs": 60, "max_minutes": 40 / 60, "val_fraction": 0.0}
+    )
+    images, masks = cells
+    seg.fit(images[:6], masks[:6])
+    assert [h["seconds"] for h in seg.history_[:4]] == [5.0, 6.0, 16.0, 17.0]
+    assert len(seg.history_) == 27
+    assert seg.history_[-1]["lr"] < 0.05 * seg.learning_rate
+
+
 def test_save_load_round_trip_is_exact(fitted, cells, tmp_path):
     images, _ = cells
     path = seglab.save(fitted, tmp_path / "u.seglab")
