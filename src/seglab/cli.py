@@ -746,7 +746,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-minutes",
         type=float,
         metavar="M",
-        help="bound the training time (methods with a max_minutes parameter: unet, ensemble)",
+        help="bound the training time in minutes (methods with a max_minutes parameter: unet, "
+        "20 by default; ensemble, none by default)",
     )
     p.add_argument("-o", "--output", required=True, metavar="MODEL.seglab")
 
