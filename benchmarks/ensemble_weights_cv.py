@@ -6,12 +6,14 @@ same 191 out-of-fold predictions without refitting. Same images and folds as `cr
 Usage, from the project root (about 1.5-3 hours on 2 cores, almost all of it the U-Nets):
 `.venv/bin/python benchmarks/ensemble_weights_cv.py save --out /tmp/probs` then
 `.venv/bin/python benchmarks/ensemble_weights_cv.py score --out /tmp/probs`.
-`save --methods rf` (or `unet`) fits one member only, so the two can run separately.
+`save --methods rf` (or `unet`) fits one member only, so the two can run separately; a fold
+whose file is already under --out is skipped, so an interrupted run resumes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -26,25 +28,41 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imag
 WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
 
 
+def _parse_params(items: list[str]) -> dict:
+    params = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
 def _dataset():
     return with_nuclei(open_dataset(DATA))
 
 
-def save(out: Path, methods: tuple[str, ...] = ("rf", "unet")) -> None:
+def save(out: Path, methods: tuple[str, ...] = ("rf", "unet"), params: dict | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     data = _dataset()
     for k, (train, test) in enumerate(kfold_split(len(data), 5)):
+        todo = [m for m in methods if not (out / f"fold{k}_{m}.npz").exists()]
+        if not todo:  # resume: a fold already saved is not fitted again
+            continue
         images = [data.image(int(i)) for i in train]
         masks = [data.mask(int(i)) for i in train]
-        for method in methods:
+        for method in todo:
             start = time.perf_counter()
-            segmenter = make_segmenter(method).fit(images, masks)
+            segmenter = make_segmenter(method, **(params or {})).fit(images, masks)
             probs = {
                 data.ids[int(i)]: segmenter.predict_proba(data.image(int(i))).astype(np.float16)
                 for i in test
             }
             np.savez_compressed(out / f"fold{k}_{method}.npz", **probs)
-            print(f"fold {k} {method}: {time.perf_counter() - start:.0f} s", flush=True)
+            summary = getattr(segmenter, "training_summary", None)
+            how = f" ({summary()})" if summary is not None else ""
+            print(f"fold {k} {method}: {time.perf_counter() - start:.0f} s{how}", flush=True)
 
 
 def score(out: Path) -> None:
@@ -80,9 +98,17 @@ def main() -> None:
         default="rf,unet",
         help="with save: the members to fit, comma-separated (to fit them in separate runs)",
     )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with save: a parameter of the methods fitted (VALUE read as JSON where it parses; "
+        "e.g. max_minutes=null, so that a slow machine does not shorten the U-Net); repeatable",
+    )
     args = parser.parse_args()
     if args.step == "save":
-        save(args.out, tuple(args.methods.split(",")))
+        save(args.out, tuple(args.methods.split(",")), _parse_params(args.param))
     else:
         score(args.out)
 

@@ -162,6 +162,9 @@ def test_max_minutes_bounds_the_members_that_take_it(cells):
     own = make_segmenter("ensemble", members=[RF, ["unet", {**tiny, "max_minutes": 0.5}]])
     own.set_params(max_minutes=5).fit(images[:2], masks[:2])
     assert own.members_[1].get_params()["max_minutes"] == 0.5  # the tighter bound wins
+    # the members that report on their training (the U-Net) do so through the ensemble
+    assert own.training_summary() == f"unet: {own.members_[1].training_summary()}"
+    assert own.training_summary().startswith("unet: 2 epochs; kept epoch ")
     with pytest.raises(ParameterError, match="max_minutes"):
         make_segmenter("ensemble", members=[RF], max_minutes=0).fit(images[:2], masks[:2])
 

@@ -180,6 +180,8 @@ def test_max_minutes_bounds_training(cells):
     seg = seglab.make_segmenter("unet", **{**TINY, "max_epochs": 50, "max_minutes": 1e-4})
     seg.fit(images[:6], masks[:6])
     assert len(seg.history_) == 1
+    assert seg.stopped_by_ == "max_minutes=0.0001"
+    assert seg.training_summary().startswith("1 of 50 epochs (stopped by max_minutes=0.0001); ")
 
 
 def test_max_minutes_plans_at_the_median_pace_after_the_first_epoch(cells, monkeypatch):
@@ -199,6 +201,25 @@ def test_max_minutes_plans_at_the_median_pace_after_the_first_epoch(cells, monke
     assert [h["seconds"] for h in seg.history_[:4]] == [5.0, 6.0, 16.0, 17.0]
     assert len(seg.history_) == 27
     assert seg.history_[-1]["lr"] < 0.05 * seg.learning_rate
+    # the schedule was shortened, not cut: no stop, and the summary says which bound did it
+    assert seg.stopped_by_ is None and seg.schedule_epochs_ == 27
+    losses = [h["loss"] for h in seg.history_]
+    kept = 1 + int(np.argmin(losses))  # without a validation part, the lowest training loss
+    assert seg.training_summary() == (
+        f"27 of 60 epochs (max_minutes=0.666667 shortened the schedule); kept epoch {kept}, "
+        "of lowest training loss"
+    )
+
+
+def test_training_summary_of_a_whole_run_names_the_kept_epoch(fitted):
+    scores = [h["val_score"] for h in fitted.history_]
+    best = 1 + int(np.argmax(scores))  # the first epoch of the highest validation score
+    assert len(scores) == 3 and fitted.stopped_by_ is None
+    assert fitted.training_summary() == (
+        f"3 epochs; kept epoch {best}, validation score {max(scores):.3f}"
+    )
+    with pytest.raises(ParameterError, match="not fitted"):
+        seglab.make_segmenter("unet").training_summary()
 
 
 def test_save_load_round_trip_is_exact(fitted, cells, tmp_path):

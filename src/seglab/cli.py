@@ -142,6 +142,9 @@ def cmd_train(args) -> int:
     seconds = fit_on(segmenter, dataset, train)
     save(segmenter, args.output, trained_on=_provenance(args, train))
     print(f"trained {args.method} on {len(train)} images in {seconds:.1f} s -> {args.output}")
+    summary = getattr(segmenter, "training_summary", None)
+    if summary is not None and (line := summary()):
+        print(line if args.method == "ensemble" else f"{args.method}: {line}")
     return 0
 
 

@@ -169,6 +169,15 @@ class EnsembleSegmenter(Segmenter):
     def _predict(self, image: np.ndarray) -> np.ndarray:
         return np.asarray(self.classes_)[self._predict_proba(image).argmax(-1)]
 
+    def training_summary(self) -> str | None:
+        """How the members that report on their training went (the U-Net's epochs), or None."""
+        lines = [
+            f"{member.name}: {member.training_summary()}"
+            for member in getattr(self, "members_", None) or []
+            if hasattr(member, "training_summary")
+        ]
+        return "; ".join(lines) or None
+
     # ------------------------------------------------------------------ context
     def _own_halo(self) -> int:
         return max(member.halo for member in self._members())

@@ -331,7 +331,7 @@ class UNetSegmenter(Segmenter):
             file=sys.stderr,
             disable=None if self.verbose else True,
         )
-        epoch = 0
+        epoch, stopped_by = 0, None
         while epoch < plan["epochs"]:
             network.train()
             shuffled = rng.permutation(epoch_ids)
@@ -408,17 +408,51 @@ class UNetSegmenter(Segmenter):
                     bar.total = plan["epochs"]
                     bar.refresh()
             epoch += 1
+            if epoch == plan["epochs"]:
+                break
             if self.patience is not None and epoch - best_epoch >= self.patience:
+                stopped_by = f"patience={self.patience}"
                 break
             if self.max_minutes is not None and seconds > self.max_minutes * 60:
+                stopped_by = f"max_minutes={self.max_minutes:g}"
                 break
         bar.close()
         network.load_state_dict(best_state)
         self.network_ = network.eval()
         self.history_ = history
+        self.schedule_epochs_ = int(plan["epochs"])
+        self.stopped_by_ = stopped_by
         self.best_epoch_ = int(best_epoch)
         self.val_score_ = float(best_score) if val_ids.size else None
         self.training_seconds_ = round(time.perf_counter() - start, 2)
+
+    def training_summary(self) -> str:
+        """One line on how training went: epochs run, what cut them short, the kept epoch.
+
+        Examples
+        --------
+        >>> seg = UNetSegmenter(max_epochs=360, max_minutes=20)
+        >>> # what a fit on a slow machine leaves: the schedule planned down to 300 epochs
+        >>> seg.history_, seg.schedule_epochs_, seg.stopped_by_ = [{}] * 300, 300, None
+        >>> seg.best_epoch_, seg.val_score_ = 281, 0.891
+        >>> seg.training_summary()
+        '300 of 360 epochs (max_minutes=20 shortened the schedule); kept epoch 281, validation score 0.891'
+        """
+        if not hasattr(self, "history_"):
+            raise ParameterError("method 'unet' is not fitted yet: call fit first")
+        run, asked = len(self.history_), int(self.max_epochs)
+        stopped_by = getattr(self, "stopped_by_", None)  # model files before 2026-12-02
+        if stopped_by is not None:
+            epochs = f"{run} of {asked} epochs (stopped by {stopped_by})"
+        elif getattr(self, "schedule_epochs_", run) < asked:
+            epochs = (
+                f"{run} of {asked} epochs (max_minutes={self.max_minutes:g} shortened the schedule)"
+            )
+        else:
+            epochs = f"{run} epochs"
+        if self.val_score_ is None:
+            return f"{epochs}; kept epoch {self.best_epoch_}, of lowest training loss"
+        return f"{epochs}; kept epoch {self.best_epoch_}, validation score {self.val_score_:.3f}"
 
     def _patches(self, images, targets, rng) -> tuple[np.ndarray, np.ndarray]:
         """One patch per image, channels first: random crops (a third centred on foreground),
