@@ -435,8 +435,10 @@ class UNetSegmenter(Segmenter):
         >>> # what a fit on a slow machine leaves: the schedule planned down to 300 epochs
         >>> seg.history_, seg.schedule_epochs_, seg.stopped_by_ = [{}] * 300, 300, None
         >>> seg.best_epoch_, seg.val_score_ = 281, 0.891
-        >>> seg.training_summary()
-        '300 of 360 epochs (max_minutes=20 shortened the schedule); kept epoch 281, validation score 0.891'
+        >>> for part in seg.training_summary().split("; "):
+        ...     print(part)
+        300 of 360 epochs (max_minutes=20 shortened the schedule)
+        kept epoch 281, validation score 0.891
         """
         if not hasattr(self, "history_"):
             raise ParameterError("method 'unet' is not fitted yet: call fit first")
