@@ -13,12 +13,12 @@ whose file is already under --out is skipped, so an interrupted run resumes.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from crossval import _assignment  # the --param parser of its sibling script (same folder)
 from seglab.datasets import kfold_split, open_dataset, with_nuclei
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
@@ -26,17 +26,6 @@ from seglab.segmenters.base import make_segmenter
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
 WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
-
-
-def _parse_params(items: list[str]) -> dict:
-    params = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
-    return params
 
 
 def _dataset():
@@ -102,13 +91,14 @@ def main() -> None:
         "--param",
         action="append",
         default=[],
+        type=_assignment,
         metavar="KEY=VALUE",
         help="with save: a parameter of the methods fitted (VALUE read as JSON where it parses; "
         "e.g. max_minutes=null, so that a slow machine does not shorten the U-Net); repeatable",
     )
     args = parser.parse_args()
     if args.step == "save":
-        save(args.out, tuple(args.methods.split(",")), _parse_params(args.param))
+        save(args.out, tuple(args.methods.split(",")), dict(args.param))
     else:
         score(args.out)
 

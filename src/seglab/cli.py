@@ -144,7 +144,7 @@ def cmd_train(args) -> int:
     print(f"trained {args.method} on {len(train)} images in {seconds:.1f} s -> {args.output}")
     summary = getattr(segmenter, "training_summary", None)
     if summary is not None and (line := summary()):
-        print(line if args.method == "ensemble" else f"{args.method}: {line}")
+        print(f"{args.method}: {line}")  # an ensemble's line names its members in turn
     return 0
 
 

@@ -96,8 +96,8 @@ class UNetSegmenter(Segmenter):
         takes longer than about ``60 * 20 / max_epochs`` seconds (3.3 s at 360; 2.9-3.2 s on
         the machine the figures above come from; 3.0-3.7 s on another, from hour to hour,
         where at 3.7 s it shortened a cross-validation fold's run to about 320 epochs). None
-        never shortens; the fit's
-        ``training_summary()`` (printed by ``seglab train``) says what happened.
+        never shortens; the fit's ``training_summary()`` (printed by ``seglab train``) says
+        what happened.
     learning_rate, weight_decay : float
         AdamW's; the rate warms up linearly over the first 5% of steps, then follows a cosine.
     dice_weight : float
