@@ -360,6 +360,42 @@ def test_dice_term_by_default_averages_each_samples_own_dice():
     assert pooled == pytest.approx(math.log(3) + 1 - (2 / 5 + 2 / 7) / 2, abs=1e-4)
 
 
+def test_deep_supervision_loss_weights_the_levels_one_half_one_quarter():
+    # Three outputs, 4x4, 2x2 and 1x1, with uniform logits: at every scale the cross-entropy
+    # is ln 3. By hand, per-sample Dice over classes 1 and 2 with probability 1/3 per pixel:
+    # 4x4 labels (rows 0 0 1 1 / 0 0 1 1 / 2 2 2 2 / 2 2 2 2): class 1, 4 pixels: 2*(4/3) /
+    # (16/3 + 4) = 2/7; class 2, 8 pixels: 2*(8/3) / (16/3 + 8) = 2/5. Every 2nd pixel
+    # (rows 0 1 / 2 2): class 1: 2*(1/3) / (4/3 + 1) = 2/7; class 2: 2*(2/3) / (4/3 + 2) =
+    # 2/5. Every 4th (0): classes 1 and 2 absent, Dice 0.
+    labels = torch.tensor([[[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 2, 2], [2, 2, 2, 2]]])
+    outputs = [torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 2, 2), torch.zeros(1, 3, 1, 1)]
+    top = math.log(3) + 1 - (2 / 7 + 2 / 5) / 2
+    bottom = math.log(3) + 1
+    expected = (1 * top + 0.5 * top + 0.25 * bottom) / 1.75
+    assert float(tu.deep_supervision_loss(outputs, labels, dice_weight=1.0)) == pytest.approx(
+        expected, abs=1e-4
+    )
+    # One output is the plain loss.
+    assert float(tu.deep_supervision_loss(outputs[:1], labels, dice_weight=1.0)) == (
+        pytest.approx(float(tu.dice_ce_loss(outputs[0], labels, 1.0)))
+    )
+
+
+def test_deep_supervision_heads_train_and_are_not_saved(cells, tmp_path):
+    network = tu.UNet(3, 3, depth=5, width=4, deep_supervision=True).train()
+    shapes = [tuple(o.shape) for o in network(torch.zeros(2, 3, 32, 32))]
+    assert shapes == [(2, 3, 32, 32), (2, 3, 16, 16), (2, 3, 8, 8)]  # levels 0-2, not 3
+    assert tuple(network.eval()(torch.zeros(1, 3, 32, 32)).shape) == (1, 3, 32, 32)
+
+    images, masks = cells
+    seg = seglab.make_segmenter("unet", **{**TINY, "depth": 4, "deep_supervision": True})
+    seg.fit(images[:8], masks[:8])
+    assert not any(key.startswith("aux_heads") for key in seg.network_.state_dict())
+    loaded = seglab.load(seglab.save(seg, tmp_path / "ds.seglab"))
+    assert loaded.deep_supervision is True
+    np.testing.assert_array_equal(loaded.predict_proba(images[9]), seg.predict_proba(images[9]))
+
+
 def test_augmentation_keeps_labels_valid_and_values_in_range():
     gen = torch.Generator().manual_seed(0)
     images = torch.rand(6, 3, 32, 32, generator=gen)
@@ -381,6 +417,7 @@ def test_augmentation_keeps_labels_valid_and_values_in_range():
         ({"augment": 2.0}, "augment"),
         ({"dice_background": "no"}, "dice_background"),
         ({"batch_dice": 1}, "batch_dice"),
+        ({"deep_supervision": "yes"}, "deep_supervision"),
         ({"ema_decay": 1.0}, "ema_decay"),
         ({"test_turns": "yes"}, "test_turns"),
         ({"device": "cuda:7"} if not torch.cuda.is_available() else {"depth": 0}, "."),

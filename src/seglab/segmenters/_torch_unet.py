@@ -53,6 +53,7 @@ class UNet(nn.Module):
         width: int = 16,
         norm: str = "batch",
         max_width: int = 256,
+        deep_supervision: bool = False,
     ):
         super().__init__()
         widths = [min(width * 2**level, max_width) for level in range(depth)]
@@ -68,17 +69,34 @@ class UNet(nn.Module):
             ConvBlock(2 * widths[level], widths[level], norm) for level in range(depth - 1)
         )
         self.head = nn.Conv2d(widths[0], n_classes, 1)
+        # nnU-Net's deep supervision: 1x1 heads on the decoder levels below the top, trained
+        # only; its lowest decoder level has weight 0, so it gets no head here.
+        self.aux_heads = nn.ModuleList(
+            nn.Conv2d(widths[level], n_classes, 1)
+            for level in range(1, depth - 2 if deep_supervision else 1)
+        )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        """Logits at the input's size; while training with auxiliary heads, a list of them,
+        the full-size logits first, then one per level down (half the size each)."""
         skips = []
         for level, encoder in enumerate(self.encoders):
             x = encoder(x)
             if level < len(self.encoders) - 1:
                 skips.append(x)
                 x = F.max_pool2d(x, 2)
+        auxiliary = []
         for level in reversed(range(len(self.upsamplers))):
             x = self.decoders[level](torch.cat([self.upsamplers[level](x), skips[level]], 1))
+            if self.training and 0 < level <= len(self.aux_heads):
+                auxiliary.insert(0, self.aux_heads[level - 1](x))
+        if auxiliary:
+            return [self.head(x), *auxiliary]
         return self.head(x)
+
+    def drop_auxiliary_heads(self) -> None:
+        """Remove the training-only heads, so that the weights are those inference needs."""
+        self.aux_heads = nn.ModuleList()
 
 
 def network_from_state(state: dict, depth: int, width: int, norm: str) -> UNet:
@@ -226,6 +244,19 @@ def dice_ce_loss(
     if not dice_background and dice.shape[-1] > 1:
         dice = dice[..., 1:]
     return ce + dice_weight * (1 - dice.mean())
+
+
+def deep_supervision_loss(
+    outputs: list[torch.Tensor], labels: torch.Tensor, **loss_args
+) -> torch.Tensor:
+    """:func:`dice_ce_loss` at each output's scale, weighted 1, 1/2, 1/4, ... and normalised
+    (nnU-Net's); the labels are taken at every 2**k-th pixel for the k-th output."""
+    weights = [0.5**k for k in range(len(outputs))]
+    total = 0.0
+    for k, (logits, weight) in enumerate(zip(outputs, weights, strict=True)):
+        step = 2**k
+        total = total + weight * dice_ce_loss(logits, labels[:, ::step, ::step], **loss_args)
+    return total / sum(weights)
 
 
 # ---------------------------------------------------------------------- inference
