@@ -49,7 +49,7 @@ def main() -> None:
                 f" val {'-' if val is None else f'{val:.4f}'}"
             )
         print(
-            f"  best epoch {model.best_epoch_}, validation score {model.val_score_}, "
+            f"  {model.training_summary()}; "
             f"trained in {model.training_seconds_ / 60:.1f} min at scale 1/{model.factor_}"
         )
     nc = entry["nc"]
