@@ -118,9 +118,9 @@ class UNetSegmenter(Segmenter):
         Also score the decoder's lower levels, through 1x1 heads used only in training
         (nnU-Net's deep supervision: every decoder level but the top and the lowest, levels 1
         and 2 at depth 5, weighted 1/2 and 1/4 of the top and scored against the labels at
-        every 2nd and 4th pixel). Off by default: on two of the course data's five
-        cross-validation folds it was level with the default (Dice 0.863 against 0.864, N/C
-        MAE 0.182 against 0.196, 38% of ratios within ±0.05 against 40%; BENCHMARKS.md).
+        every 2nd and 4th pixel). Off by default: on three of the course data's five
+        cross-validation folds it was level with the default (Dice 0.867 against 0.863, N/C
+        MAE 0.180 against 0.193, 41% of ratios within ±0.05 against 42%; BENCHMARKS.md).
     ema_decay : float
         Decay of an exponential moving average of the weights (batch-norm statistics
         included), updated after every step; the averaged network is the one validated,
