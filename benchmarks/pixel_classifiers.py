@@ -3,7 +3,8 @@
 The anchor is scikit-image's `multiscale_basic_features` (sigma 1-16, intensity, edges and
 texture of each RGB channel) with `RandomForestClassifier(100, max_depth=10)` trained on 500
 sampled pixels per class per image. Both use all cores (n_jobs=-1), both fit on the course
-split's 152 training images and predict its 39 test images. Usage, from the project root:
+split's 152 training images and predict its 39 test images, taking turns on each image so
+that the predict times are compared under the same machine speed. Usage, from the project root:
 
     .venv/bin/python benchmarks/pixel_classifiers.py [--methods rf,extra-trees,...]
         [--variant rf:select_features=30,n_estimators=25 ...]
@@ -66,28 +67,45 @@ class SkimageAnchor:
         return self.forest.predict(feats.reshape(-1, f)).reshape(h, w)
 
 
-def evaluate(model, dataset, train, test):
+def fit(model, dataset, train) -> float:
+    """Fit on the training images; the seconds it took."""
     images, masks = zip(*(dataset.pair(int(i)) for i in train), strict=True)
     start = time.perf_counter()
     model.fit(list(images), list(masks))
-    fit_seconds = time.perf_counter() - start
-    scores, pred_nc, true_nc, seconds = [], [], [], []
+    return time.perf_counter() - start
+
+
+def evaluate(models, dataset, test) -> list[dict]:
+    """Scores and predict times of fitted models on the test images.
+
+    The models take turns on each image, so that a change in the machine's speed during the
+    run (these machines drift by tens of percent over minutes) falls on all of them alike.
+    """
+    scores = [[] for _ in models]
+    pred_nc = [[] for _ in models]
+    seconds = [[] for _ in models]
+    true_nc = []
     for i in test:
         image, mask = dataset.pair(int(i))
-        start = time.perf_counter()
-        pred = model.predict(image)
-        seconds.append(time.perf_counter() - start)
-        scores.append(image_score(mask, pred))
-        pred_nc.append(nc_ratio(pred))
         true_nc.append(nc_ratio(mask))
-    agreement = nc_agreement(pred_nc, true_nc)
-    return {
-        "fit": fit_seconds,
-        "predict": float(np.median(seconds)),
-        "score": np.mean(scores),
-        "mae": agreement["mae"],
-        "within": agreement["within"],
-    }
+        for k, model in enumerate(models):
+            start = time.perf_counter()
+            pred = model.predict(image)
+            seconds[k].append(time.perf_counter() - start)
+            scores[k].append(image_score(mask, pred))
+            pred_nc[k].append(nc_ratio(pred))
+    results = []
+    for k in range(len(models)):
+        agreement = nc_agreement(pred_nc[k], true_nc)
+        results.append(
+            {
+                "predict": float(np.median(seconds[k])),
+                "score": float(np.mean(scores[k])),
+                "mae": agreement["mae"],
+                "within": agreement["within"],
+            }
+        )
+    return results
 
 
 def _value(text: str):
@@ -126,17 +144,20 @@ def main() -> None:
     dataset = open_dataset(DATA)
     ((train, test),) = make_splits(dataset, "course")
     print(run_header())
-    rows = [("skimage anchor", evaluate(SkimageAnchor(), dataset, train, test))]
-    print(f"  anchor done: {rows[0][1]}", file=sys.stderr)
-    for name in args.methods.split(","):
-        rows.append((f"seglab {name}", evaluate(make_segmenter(name), dataset, train, test)))
-        print(f"  {name} done: {rows[-1][1]}", file=sys.stderr)
+    models = [("skimage anchor", SkimageAnchor())]
+    models += [(f"seglab {name}", make_segmenter(name)) for name in args.methods.split(",")]
     for variant in args.variant:
         name, _, assignments = variant.partition(":")
-        params = _assignments(assignments)
-        segmenter = make_segmenter(name, **params)
-        rows.append((f"seglab {variant}", evaluate(segmenter, dataset, train, test)))
-        print(f"  {variant} done: {rows[-1][1]}", file=sys.stderr)
+        models.append((f"seglab {variant}", make_segmenter(name, **_assignments(assignments))))
+    fit_seconds = []
+    for name, model in models:
+        fit_seconds.append(fit(model, dataset, train))
+        print(f"  {name} fitted in {fit_seconds[-1]:.0f} s", file=sys.stderr)
+    results = evaluate([model for _, model in models], dataset, test)
+    rows = [
+        (name, {**r, "fit": f})
+        for (name, _), r, f in zip(models, results, fit_seconds, strict=True)
+    ]
     anchor_predict = rows[0][1]["predict"]
     print(
         "\n| method | test Dice | N/C MAE | N/C within ±0.05 | fit s | predict ms/img (median) "

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage as ndi
 
+from ._threads import parallel_map
 from .errors import ParameterError, ShapeError
 
 __all__ = [
@@ -315,82 +316,98 @@ class FilterBank:
 
     def compute(self, image: np.ndarray) -> np.ndarray:
         """(H, W, F) float32 features of an (H, W, C) image."""
-        spec = self.spec
-        planes, plane_names = colour_planes(image, spec["colours"])
-        sigmas = spec["sigmas"]
+        planes, plane_names = colour_planes(image, self.spec["colours"])
         kept = self._kept(plane_names)
         h, w = image.shape[:2]
         out = np.empty((h, w, len(kept)), np.float32)
-        cache: dict[tuple, np.ndarray] = {}
+        # One task per colour plane and scale (a Gaussian is shared by that scale's features;
+        # only `dog` needs the next scale's too, and computes it again): the filters release
+        # the GIL, so the tasks run in parallel.
+        by_plane: dict[tuple[int, int], list[int]] = {}
+        for col, entry in enumerate(kept):
+            by_plane.setdefault((max(entry.plane, 0), entry.scale), []).append(col)
 
-        def gauss(p: int, s: float) -> np.ndarray:
-            key = ("g", p, s)
-            if key not in cache:
-                cache[key] = ndi.gaussian_filter(planes[p], s, mode="reflect", truncate=_TRUNCATE)
-            return cache[key]
+        def fill(columns: list[int]) -> None:
+            plane_filters = _PlaneFilters(planes, self.spec)
+            for col in columns:
+                out[..., col] = plane_filters.value(kept[col], h, w)
 
-        def first(p: int, k: int):
-            key = ("d1", p, k)
-            if key not in cache:
-                cache[key] = np.gradient(gauss(p, sigmas[k]))
-            return cache[key]
-
-        def second(p: int, k: int):
-            key = ("d2", p, k)
-            if key not in cache:
-                gy, gx = first(p, k)
-                gyy, gyx = np.gradient(gy)
-                _, gxx = np.gradient(gx)
-                cache[key] = gyy, gyx, gxx
-            return cache[key]
-
-        def pair(key: tuple, make) -> np.ndarray:
-            if key not in cache:
-                cache[key] = make()
-            return cache[key]
-
-        for col, e in enumerate(kept):
-            p, k, c = e.plane, e.scale, e.component
-            s = sigmas[k] if k >= 0 else 0.0
-            if e.filter == "raw":
-                value = planes[p]
-            elif e.filter == "gaussian":
-                value = gauss(p, s)
-            elif e.filter == "dog":
-                nxt = sigmas[k + 1] if k + 1 < len(sigmas) else 1.6 * s
-                value = gauss(p, s) - gauss(p, nxt)
-            elif e.filter == "gradient":
-                gy, gx = first(p, k)
-                value = np.hypot(gx, gy)
-            elif e.filter == "log":
-                gyy, _, gxx = second(p, k)
-                value = gxx + gyy
-            elif e.filter == "hessian":
-                value = pair(("hess", p, k), lambda p=p, k=k: _eigen2(*second(p, k)[::-1]))[c]
-            elif e.filter == "structure":
-
-                def tensor(p=p, k=k, s=s):
-                    gy, gx = first(p, k)
-                    g2 = 2 * s
-                    return _eigen2(
-                        ndi.gaussian_filter(gx * gx, g2, mode="reflect", truncate=_TRUNCATE),
-                        ndi.gaussian_filter(gx * gy, g2, mode="reflect", truncate=_TRUNCATE),
-                        ndi.gaussian_filter(gy * gy, g2, mode="reflect", truncate=_TRUNCATE),
-                    )
-
-                value = pair(("struct", p, k), tensor)[c]
-            elif e.filter == "std":
-                square = ndi.gaussian_filter(
-                    planes[p] * planes[p], s, mode="reflect", truncate=_TRUNCATE
-                )
-                value = np.sqrt(np.maximum(square - gauss(p, s) ** 2, 0))
-            elif e.filter == "shift":
-                dy, dx = spec["shifts"][c]
-                # value of the (lightly smoothed) first plane dy rows and dx columns away
-                value = ndi.shift(gauss(0, sigmas[0]), (-dy, -dx), order=0, mode="reflect")
-            else:  # position
-                scale = 1.0 / max(h - 1, w - 1, 1)
-                value = np.arange(h if c == 0 else w, dtype=np.float32) * scale
-                value = value[:, None] if c == 0 else value[None, :]
-            out[..., col] = value
+        parallel_map(fill, by_plane.values())
         return out
+
+
+class _PlaneFilters:
+    """Filter responses of colour planes, each Gaussian and derivative computed once."""
+
+    def __init__(self, planes: list[np.ndarray], spec: dict):
+        self.planes, self.spec, self.sigmas = planes, spec, spec["sigmas"]
+        self.cache: dict[tuple, object] = {}
+
+    def _cached(self, key: tuple, make):
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
+
+    def gauss(self, p: int, s: float) -> np.ndarray:
+        return self._cached(
+            ("g", p, s),
+            lambda: ndi.gaussian_filter(self.planes[p], s, mode="reflect", truncate=_TRUNCATE),
+        )
+
+    def first(self, p: int, k: int):
+        return self._cached(("d1", p, k), lambda: np.gradient(self.gauss(p, self.sigmas[k])))
+
+    def second(self, p: int, k: int):
+        def make():
+            gy, gx = self.first(p, k)
+            gyy, gyx = np.gradient(gy)
+            _, gxx = np.gradient(gx)
+            return gyy, gyx, gxx
+
+        return self._cached(("d2", p, k), make)
+
+    def value(self, e: _Entry, h: int, w: int) -> np.ndarray:
+        """One feature's (H, W) values (or a broadcastable row or column for position)."""
+        sigmas, planes = self.sigmas, self.planes
+        p, k, c = e.plane, e.scale, e.component
+        s = sigmas[k] if k >= 0 else 0.0
+        if e.filter == "raw":
+            return planes[p]
+        if e.filter == "gaussian":
+            return self.gauss(p, s)
+        if e.filter == "dog":
+            nxt = sigmas[k + 1] if k + 1 < len(sigmas) else 1.6 * s
+            return self.gauss(p, s) - self.gauss(p, nxt)
+        if e.filter == "gradient":
+            gy, gx = self.first(p, k)
+            return np.hypot(gx, gy)
+        if e.filter == "log":
+            gyy, _, gxx = self.second(p, k)
+            return gxx + gyy
+        if e.filter == "hessian":
+            return self._cached(("hess", p, k), lambda: _eigen2(*self.second(p, k)[::-1]))[c]
+        if e.filter == "structure":
+
+            def tensor():
+                gy, gx = self.first(p, k)
+                g2 = 2 * s
+                return _eigen2(
+                    ndi.gaussian_filter(gx * gx, g2, mode="reflect", truncate=_TRUNCATE),
+                    ndi.gaussian_filter(gx * gy, g2, mode="reflect", truncate=_TRUNCATE),
+                    ndi.gaussian_filter(gy * gy, g2, mode="reflect", truncate=_TRUNCATE),
+                )
+
+            return self._cached(("struct", p, k), tensor)[c]
+        if e.filter == "std":
+            square = ndi.gaussian_filter(
+                planes[p] * planes[p], s, mode="reflect", truncate=_TRUNCATE
+            )
+            return np.sqrt(np.maximum(square - self.gauss(p, s) ** 2, 0))
+        if e.filter == "shift":
+            dy, dx = self.spec["shifts"][c]
+            # value of the (lightly smoothed) first plane dy rows and dx columns away
+            return ndi.shift(self.gauss(0, sigmas[0]), (-dy, -dx), order=0, mode="reflect")
+        # position
+        scale = 1.0 / max(h - 1, w - 1, 1)
+        value = np.arange(h if c == 0 else w, dtype=np.float32) * scale
+        return value[:, None] if c == 0 else value[None, :]

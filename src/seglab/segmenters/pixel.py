@@ -15,6 +15,7 @@ import sys
 import numpy as np
 from scipy import ndimage as ndi
 
+from .. import forest
 from ..errors import DataSetError, ParameterError
 from ..features import FilterBank, check_bank
 from .base import Segmenter, register
@@ -167,7 +168,10 @@ class PixelClassifier(Segmenter):
 
     def _proba_small(self, clf, features) -> np.ndarray:
         h, w, f = features.shape
-        return clf.predict_proba(features.reshape(-1, f)).reshape(h, w, -1).astype(np.float32)
+        x = features.reshape(-1, f)
+        if forest.supports(clf):  # the same numbers, 1.5-2x faster (see seglab.forest)
+            return forest.forest_proba(clf, x, getattr(self, "n_jobs", None)).reshape(h, w, -1)
+        return clf.predict_proba(x).reshape(h, w, -1).astype(np.float32)
 
     # ------------------------------------------------------------------ fit / predict
     def _fit(self, images, masks):
