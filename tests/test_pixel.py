@@ -94,6 +94,30 @@ def test_downscale_upsample_by_hand():
     np.testing.assert_allclose(back[2:-2, 2:-2], ramp[2:-2, 2:-2], atol=1e-5)
 
 
+def test_downscale_pads_odd_edges_and_takes_any_dtype():
+    image = np.arange(20, dtype=np.uint8).reshape(4, 5, 1)  # a uint8 sum would wrap
+    small = downscale(image * 12, 3)
+    assert small.dtype == np.float32 and small.shape == (2, 2, 1)
+    padded = np.pad(image.astype(np.float64) * 12, ((0, 2), (0, 1), (0, 0)), mode="edge")
+    by_hand = [
+        [padded[3 * r : 3 * r + 3, 3 * c : 3 * c + 3].mean() for c in (0, 1)] for r in (0, 1)
+    ]
+    np.testing.assert_allclose(small[..., 0], by_hand, rtol=1e-6)
+
+
+def test_predict_is_the_argmax_at_a_reduced_work_scale():
+    """Weights applied before upsampling give the argmax of the corrected probabilities."""
+    rng = np.random.default_rng(5)
+    image = ndi.gaussian_filter(rng.random((45, 51, 3)), (2, 2, 0)).astype(np.float32)
+    truth = np.digitize(image.mean(-1), np.quantile(image.mean(-1), [0.5, 0.8]))
+    seg = make_segmenter(
+        "rf", features={"sigmas": [1.0, 4.0]}, scale=2, prior_correction=1, n_estimators=5
+    )
+    seg.fit([image], [truth])
+    proba = seg.predict_proba(image)
+    np.testing.assert_array_equal(seg.predict(image), seg.classes_[proba.argmax(-1)])
+
+
 def test_choose_scale_detects_upsampled_images():
     rng = np.random.default_rng(3)
     small = ndi.gaussian_filter(rng.random((64, 64, 3)), (1.5, 1.5, 0))
