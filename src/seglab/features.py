@@ -323,16 +323,16 @@ class FilterBank:
         # One task per colour plane and scale (a Gaussian is shared by that scale's features;
         # only `dog` needs the next scale's too, and computes it again): the filters release
         # the GIL, so the tasks run in parallel.
-        by_plane: dict[tuple[int, int], list[int]] = {}
+        tasks: dict[tuple[int, int], list[int]] = {}
         for col, entry in enumerate(kept):
-            by_plane.setdefault((max(entry.plane, 0), entry.scale), []).append(col)
+            tasks.setdefault((max(entry.plane, 0), entry.scale), []).append(col)
 
         def fill(columns: list[int]) -> None:
             plane_filters = _PlaneFilters(planes, self.spec)
             for col in columns:
                 out[..., col] = plane_filters.value(kept[col], h, w)
 
-        parallel_map(fill, by_plane.values())
+        parallel_map(fill, tasks.values())
         return out
 
 

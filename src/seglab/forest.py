@@ -61,8 +61,12 @@ def _leaf_tables(model) -> list[tuple[object, np.ndarray]]:
     """
     trees = _trees(model)
     cached = _tables.get(model)
-    if cached is not None and cached[0] == [id(t) for t in trees]:
-        return cached[1]
+    # Identity of the tree structures, which the cache holds (so a refit's new trees cannot
+    # reuse their addresses): a refit in place is not served stale tables.
+    if cached is not None and len(cached) == len(trees):
+        pairs = zip(trees, cached, strict=True)
+        if all(tree.tree_ is structure for tree, (structure, _) in pairs):
+            return cached
     n_classes = int(model.n_classes_)
     width = max(4, n_classes)
     pairs = []
@@ -73,7 +77,7 @@ def _leaf_tables(model) -> list[tuple[object, np.ndarray]]:
         # as DecisionTreeClassifier.predict_proba: a row that sums to 0 stays 0
         table[:, :n_classes] = np.divide(value, total, out=np.zeros_like(value), where=total > 0)
         pairs.append((tree.tree_, table))
-    _tables[model] = ([id(t) for t in trees], pairs)
+    _tables[model] = pairs
     return pairs
 
 
