@@ -200,7 +200,9 @@ def test_predict_is_the_argmax_of_the_prior_corrected_probabilities():
     # prior 3:1, so full correction moves ambiguous pixels toward the common class
     truth = truth.copy()
     truth[:, :16] = 0
-    seg = make_segmenter("rf", features=spec, scale=1, prior_correction=1, n_estimators=5)
+    seg = make_segmenter(
+        "rf", features=spec, scale=1, prior_correction=1, n_estimators=5, context=False
+    )
     seg.fit([image], [truth])
     raw = seg.classifier_.predict_proba(seg._features(image).reshape(-1, 2)).reshape(64, 64, 2)
     expected = _reweighted(raw, seg)
@@ -208,6 +210,29 @@ def test_predict_is_the_argmax_of_the_prior_corrected_probabilities():
     np.testing.assert_allclose(proba, expected, atol=1e-6)
     np.testing.assert_array_equal(seg.predict(image), seg.classes_[proba.argmax(-1)])
     assert not np.allclose(proba, raw)  # the weights did something
+
+
+def test_auto_context_is_the_second_forest_on_smoothed_first_stage_probabilities():
+    image, truth = _texture_pair(0)
+    truth = truth.copy()
+    truth[:, :16] = 0
+    spec = {"sigmas": [1.0], "filters": ["std"]}
+    seg = make_segmenter("rf", features=spec, scale=1, prior_correction=1, n_estimators=5)
+    assert seg.context  # the default
+    seg.fit([image], [truth])
+    features = seg._features(image)
+    first = seg.classifier_.predict_proba(features.reshape(-1, 2)).reshape(64, 64, 2)
+    # by hand: each class's probability smoothed at sigmas 1, 2, 4 and 8, sigma by sigma
+    smoothed = [
+        ndi.gaussian_filter(first[..., k], sigma, mode="reflect")
+        for sigma in (1.0, 2.0, 4.0, 8.0)
+        for k in range(2)
+    ]
+    stacked = np.concatenate([features, np.stack(smoothed, axis=-1)], axis=-1)
+    second = seg.context_classifier_.predict_proba(stacked.reshape(64 * 64, -1))
+    expected = _reweighted(second.reshape(64, 64, 2), seg)
+    np.testing.assert_allclose(seg.predict_proba(image), expected, atol=1e-5)
+    np.testing.assert_array_equal(seg.predict(image), seg.classes_[expected.argmax(-1)])
 
 
 def test_prior_correction_weights():
@@ -283,7 +308,8 @@ def test_selected_bank_computes_the_chosen_columns_only():
 def test_select_features_keeps_the_most_important_and_computes_only_those(tmp_path):
     images, masks = zip(*(_texture_pair(s) for s in range(3)), strict=True)
     spec = {"sigmas": [1.0, 2.0, 4.0], "filters": ["gaussian", "std", "gradient"]}
-    seg = make_segmenter("rf", features=spec, scale=1, select_features=2, n_jobs=1)
+    # one stage, so that predict_proba is that one forest on the kept columns
+    seg = make_segmenter("rf", features=spec, scale=1, select_features=2, n_jobs=1, context=False)
     seg.fit(list(images), list(masks))
     assert len(seg.selected_features_) == 2 and seg.n_bank_features_ == 10
     # The two kept are the two a forest on the whole bank ranks highest.
