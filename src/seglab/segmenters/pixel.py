@@ -441,6 +441,8 @@ _COMMON_DOC = """
         survive (images upsampled from small originals lose nothing).
     context : bool
         Add a second, auto-context stage that sees the first stage's smoothed probabilities.
+        On by default in ``rf``, where it lowers the cross-validated N/C error; it doubles
+        fitting time, costs about 1.8x the prediction time and widens the halo.
     prior_correction : "auto" or float in [0, 1]
         How far to undo the class-balanced sampling's bias toward rare classes when choosing
         labels (0 = not at all, 1 = fully); "auto" calibrates it on held-out training images.
