@@ -194,12 +194,18 @@ def _reweighted(proba, seg):
     return out
 
 
-def test_predict_is_the_argmax_of_the_prior_corrected_probabilities():
+def _skewed_pair():
+    """A texture pair whose classes are 3:1, so full prior correction moves ambiguous pixels
+    toward the common class."""
     image, truth = _texture_pair(0)
-    spec = {"sigmas": [1.0], "filters": ["std"]}
-    # prior 3:1, so full correction moves ambiguous pixels toward the common class
     truth = truth.copy()
     truth[:, :16] = 0
+    return image, truth
+
+
+def test_predict_is_the_argmax_of_the_prior_corrected_probabilities():
+    image, truth = _skewed_pair()
+    spec = {"sigmas": [1.0], "filters": ["std"]}
     seg = make_segmenter(
         "rf", features=spec, scale=1, prior_correction=1, n_estimators=5, context=False
     )
@@ -213,9 +219,7 @@ def test_predict_is_the_argmax_of_the_prior_corrected_probabilities():
 
 
 def test_auto_context_is_the_second_forest_on_smoothed_first_stage_probabilities():
-    image, truth = _texture_pair(0)
-    truth = truth.copy()
-    truth[:, :16] = 0
+    image, truth = _skewed_pair()
     spec = {"sigmas": [1.0], "filters": ["std"]}
     seg = make_segmenter("rf", features=spec, scale=1, prior_correction=1, n_estimators=5)
     assert seg.context  # the default
