@@ -206,6 +206,44 @@ def test_bad_input_exits_2_with_one_line(small_data, tmp_path, capsys, argv, mes
     assert not (tmp_path / "m.seglab").exists() and not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "threshold", "--data", "{data}", "-o", "{tmp}"], "is a folder"),
+        (["train", "threshold", "--data", "{data}", "-o", "{file}/m.seglab"], "not a folder"),
+        (["predict", "{model}", "{data}/images", "-o", "{file}"], "is a file"),
+        (["predict", "{model}", "{data}/images", "-o", "{tmp}/out", "--nc", "{tmp}"], "folder"),
+        (["nc-ratio", "{data}/masks", "--csv", "{tmp}"], "is a folder"),
+        (["bench", "--data", "{data}", "--methods", "threshold", "--report", "{tmp}"], "folder"),
+        (["demo", "--out", "{file}"], "is a file"),
+    ],
+)
+def test_unwritable_output_is_refused_before_any_work(
+    small_data, tmp_path, capsys, monkeypatch, argv, message
+):
+    import seglab.cli as cli
+
+    model = tmp_path / "t.seglab"
+    assert main(["train", "threshold", "--data", str(small_data), "-o", str(model)]) == 0
+    (tmp_path / "taken").write_text("a file where a folder is asked for")
+
+    def must_not_run(args):
+        raise AssertionError("the command ran before its output path was checked")
+
+    for name in ("cmd_train", "cmd_predict", "cmd_nc_ratio", "cmd_bench", "cmd_demo"):
+        monkeypatch.setattr(cli, name, must_not_run)
+    # main() builds its parser on each call, so it picks up the patched commands
+    argv = [
+        a.format(data=small_data, tmp=tmp_path, file=tmp_path / "taken", model=model) for a in argv
+    ]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("seglab: error:") and message in err[0]
+    assert (tmp_path / "taken").read_text().startswith("a file")
+    assert not (tmp_path / "out").exists()
+
+
 def test_corrupt_image_in_predict_exits_2(small_data, tmp_path, capsys):
     model = tmp_path / "t.seglab"
     main(["train", "threshold", "--data", str(small_data), "-o", str(model)])

@@ -185,3 +185,21 @@ def test_natural_order(tmp_path):
     for name in ("10.png", "2.png", "1.png"):
         iio.imwrite(tmp_path / name, np.zeros((2, 2), np.uint8))
     assert [p.stem for p in list_image_files(tmp_path)] == ["1", "2", "10"]
+
+
+def test_writers_refuse_a_folder_or_a_file_in_the_way(tmp_path):
+    from seglab.errors import OutputPathError
+    from seglab.io import check_output_folder
+
+    (tmp_path / "taken").write_text("x")
+    (tmp_path / "folder.png").mkdir()
+    with pytest.raises(OutputPathError, match="is a folder"):
+        save_mask(tmp_path / "folder.png", np.zeros((4, 4), np.uint8))
+    with pytest.raises(OutputPathError, match="not a folder"):
+        save_mask(tmp_path / "taken" / "deeper" / "m.png", np.zeros((4, 4), np.uint8))
+    with pytest.raises(OutputPathError, match="is a file"):
+        check_output_folder(tmp_path / "taken")
+    assert check_output_folder(tmp_path / "new" / "sub") == tmp_path / "new" / "sub"
+    # nothing half-written, and the folder in the way left empty
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.png", "taken"]
+    assert not any((tmp_path / "folder.png").iterdir())

@@ -725,6 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Run every method on built-in synthetic cells: leaderboard, masks and an HTML report.",
     )
     p.add_argument("--out", default="seglab-demo", metavar="DIR", help="output folder")
+    p.set_defaults(output_folders=("out",))
     p.add_argument("--n", type=int, default=40, help="number of synthetic images (default 40)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
@@ -753,6 +754,7 @@ def build_parser() -> argparse.ArgumentParser:
         "20 by default; ensemble, none by default)",
     )
     p.add_argument("-o", "--output", required=True, metavar="MODEL.seglab")
+    p.set_defaults(output_files=("output",))
 
     p = add(
         "tune",
@@ -771,6 +773,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="fix a parameter instead of tuning it (repeatable)",
     )
     p.add_argument("-o", "--output", required=True, metavar="MODEL.seglab")
+    p.set_defaults(output_files=("output",))
 
     p = add(
         "predict", cmd_predict, "Apply a model to images; one mask per input, named by its stem."
@@ -778,6 +781,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL.seglab")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
+    p.set_defaults(output_folders=("output",), output_files=("nc",))
     p.add_argument(
         "--format",
         choices=["png", "tif", "npy"],
@@ -838,6 +842,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pred", metavar="DIR", help="folder of predicted masks")
     p.add_argument("--true", metavar="DIR", help="folder of true masks (matched by stem)")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON")
+    p.set_defaults(output_files=("json",))
     p.add_argument(
         "--keep-going",
         action="store_true",
@@ -851,6 +856,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("masks", nargs="+", metavar="MASK", help="mask files (1 cytoplasm, 2 nucleus)")
     p.add_argument("--csv", metavar="FILE", help="also write the CSV to FILE")
+    p.set_defaults(output_files=("csv",))
     p.add_argument(
         "--chunk",
         type=int,
@@ -917,6 +923,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", metavar="FILE", help="write the result as JSON (DESIGN.md §5)")
     p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
+    p.set_defaults(output_files=("json", "report"))
     p.add_argument(
         "--uncertainty",
         action="store_true",
@@ -931,12 +938,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_outputs(args) -> None:
+    """Refuse an unwritable output path at once, not after a long fit has made its content."""
+    from .io import check_output_file, check_output_folder
+
+    for name in getattr(args, "output_files", ()):
+        if getattr(args, name, None):
+            check_output_file(getattr(args, name))
+    for name in getattr(args, "output_folders", ()):
+        check_output_folder(getattr(args, name))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .errors import SeglabError
 
     try:
+        _check_outputs(args)
         return int(args.func(args) or 0)
     except SeglabError as exc:
         print(f"seglab: error: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ __all__ = [
     "ImageReadError",
     "ImageTooLargeError",
     "ModelFileError",
+    "OutputPathError",
     "ParameterError",
     "SeglabError",
     "ShapeError",
@@ -34,6 +35,10 @@ class DataSetError(SeglabError):
 
 class ModelFileError(SeglabError):
     """A `.seglab` model file is malformed, tampered with, or of an unknown format."""
+
+
+class OutputPathError(SeglabError):
+    """An output cannot be written where asked: a folder where a file is wanted, or the reverse."""
 
 
 class ShapeError(SeglabError):

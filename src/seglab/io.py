@@ -17,7 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageReadError, ImageTooLargeError, ParameterError, ShapeError
+from .errors import (
+    ImageReadError,
+    ImageTooLargeError,
+    OutputPathError,
+    ParameterError,
+    ShapeError,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -25,6 +31,8 @@ __all__ = [
     "atomic_path",
     "check_image",
     "check_mask",
+    "check_output_file",
+    "check_output_folder",
     "list_image_files",
     "load_image",
     "load_mask",
@@ -307,13 +315,70 @@ def _new_file_mode() -> int:
 _NEW_FILE_MODE = _new_file_mode()
 
 
+def _check_can_create_in(path: Path) -> None:
+    """Raise OutputPathError unless ``path``'s folder exists or could be made, writable."""
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputPathError(f"{path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{path}: no permission to write in {ancestor}")
+
+
+def check_output_file(path: str | os.PathLike) -> Path:
+    """Check that a file can be written at ``path``, before any long work that would make it.
+
+    Missing folders on the way are fine (writers create them); a folder at ``path`` itself, a
+    file where a folder of the path should be, or a folder without write permission is not.
+
+    Raises
+    ------
+    OutputPathError
+        With a one-line message naming the path.
+
+    Examples
+    --------
+    >>> check_output_file("results/model.seglab").name
+    'model.seglab'
+    >>> check_output_file(".")
+    Traceback (most recent call last):
+    ...
+    seglab.errors.OutputPathError: .: is a folder; give a file name
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{path}: is a folder; give a file name")
+    _check_can_create_in(path)
+    return path
+
+
+def check_output_folder(path: str | os.PathLike) -> Path:
+    """Check that ``path`` is, or can be made, a folder to write files in.
+
+    Raises
+    ------
+    OutputPathError
+        When ``path`` is an existing file, lies under one, or is not writable.
+    """
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise OutputPathError(f"{path}: is a file; give a folder for the outputs")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise OutputPathError(f"{path}: no permission to write in it")
+    else:
+        _check_can_create_in(path)
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
     A failure (or a kill) leaves no file at ``path`` and no stale temporary one after an error.
     """
-    path = Path(path)
+    path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent
