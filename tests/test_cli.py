@@ -196,6 +196,11 @@ def test_nc_ratio_on_true_masks_equals_direct_ratio(voced, tmp_path, capsys):
         (["nc-ratio", "{tmp}/missing.png"], "no such file"),
         (["evaluate", "--pred", "{tmp}"], "evaluate needs"),
         (["bench", "--data", "{data}", "--methods", "nope"], "unknown method"),
+        (["nc-ratio", "{data}/masks/0.png", "--per-cell", "--pixel-size", "-1"], "--pixel-size"),
+        (["nc-ratio", "{data}/masks/0.png", "--per-cell", "--high-ratio", "3"], "--high-ratio"),
+        (["nc-ratio", "{data}/masks/0.png", "--chunk", "32", "--halo", "-3"], "--halo"),
+        (["predict", "{tmp}/missing.seglab", "{data}", "-o", "{tmp}/out", "--chunk", "0"], "16"),
+        (["predict", "{tmp}/m.seglab", "{data}", "-o", "{tmp}/out", "--scheduler", "x"], "tcp"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(small_data, tmp_path, capsys, argv, message):
@@ -315,3 +320,12 @@ def test_bench_json_shape(small_data, tmp_path, capsys):
     assert set(method["nc"]) >= {"mae", "r2", "within_0.05", "bias", "loa", "nan"}
     assert set(method["per_image"][0]) >= {"id", "score", "dice", "nc_true", "nc_pred"}
     assert "leaderboard" in (tmp_path / "r.html").read_text()
+
+
+def test_nc_ratio_chunk_on_a_png_reads_it_whole(small_data, capsys):
+    mask = small_data / "masks" / "0.png"  # 64 px a side, so larger than the chunk
+    assert main(["nc-ratio", str(mask), "--chunk", "16"]) == 0
+    row = capsys.readouterr().out.strip().splitlines()[1].split(",")
+    labels = load_mask(mask)
+    assert int(row[1]) == np.count_nonzero(labels == 2)
+    assert int(row[2]) == np.count_nonzero(labels == 1)

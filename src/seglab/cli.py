@@ -212,7 +212,11 @@ def cmd_predict(args) -> int:
     from .errors import ParameterError, SeglabError
     from .io import remove_stale_parts
     from .modelfile import load
+    from .tiled import check_scheduler
 
+    if args.chunk is not None and args.chunk < 16:
+        raise ParameterError(f"--chunk {args.chunk}: expected an integer of at least 16 pixels")
+    check_scheduler(args.scheduler)
     segmenter = load(args.model)  # once, for every input
     for flag, wanted in (("--proba", args.proba), ("--uncertainty", args.uncertainty)):
         if wanted and not segmenter.has_proba:
@@ -450,6 +454,16 @@ def cmd_nc_ratio(args) -> int:
         raise ParameterError("--proba reads whole probability maps; it does not take --chunk")
     if not args.odds > 1:
         raise ParameterError(f"--odds must be > 1, got {args.odds}")
+    if args.chunk is not None and args.chunk < 16:
+        raise ParameterError(f"--chunk {args.chunk}: expected an integer of at least 16 pixels")
+    if args.halo < 0:
+        raise ParameterError(f"--halo {args.halo}: expected a number of pixels, 0 or more")
+    if args.pixel_size is not None and not args.pixel_size > 0:
+        raise ParameterError(f"--pixel-size {args.pixel_size}: expected micrometres > 0")
+    if not 0 < args.high_ratio <= 1:
+        raise ParameterError(
+            f"--high-ratio {args.high_ratio}: a nucleus/cell ratio, expected in (0, 1]"
+        )
     rows = []
     for item in args.masks:
         path = Path(item)
@@ -460,7 +474,12 @@ def cmd_nc_ratio(args) -> int:
             nc_range = {"nc_low": low, "nc_high": high}
             if path.stem.endswith("_proba"):  # `predict --proba` writes STEM_proba.tif
                 path = path.with_name(path.stem[: -len("_proba")] + path.suffix)
-        tiled = args.chunk is not None and _larger_than(path, args.chunk)
+        # only TIFF and Zarr can be read tile by tile; other masks are decoded whole anyway
+        tiled = (
+            args.chunk is not None
+            and path.suffix.lower() in (".tif", ".tiff", ".zarr")
+            and _larger_than(path, args.chunk)
+        )
         if tiled:
             from .tiled import _zarr_array, count_labels, per_cell_nc_tiled
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ShapeError
+from .errors import ParameterError, ShapeError
 
 __all__ = [
     "CYTOPLASM",
@@ -378,6 +378,10 @@ def per_cell_nc(
     """
     from scipy import ndimage as ndi
 
+    if pixel_size is not None and not pixel_size > 0:
+        raise ParameterError(f"pixel_size={pixel_size}: expected micrometres per pixel, > 0")
+    if not 0 < high_ratio <= 1:
+        raise ParameterError(f"high_ratio={high_ratio}: a nucleus/cell ratio, expected in (0, 1]")
     mask = np.asarray(mask)
     if cells is None:
         cells = label_cells(mask, nucleus, cytoplasm)

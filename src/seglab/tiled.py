@@ -245,10 +245,27 @@ def predict_lazy(segmenter, source, chunk: int = 2048, normalize: str = "dtype")
     )
 
 
+LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
+
+
+def check_scheduler(scheduler: str | None) -> None:
+    """Raise ParameterError for a scheduler that is neither a local one's name nor an address.
+
+    An address is only tried when used; this catches a misspelt name at once, before a
+    ``dask.distributed`` client is made for it and left to time out.
+    """
+    if scheduler is not None and scheduler not in LOCAL_SCHEDULERS and ":" not in scheduler:
+        raise ParameterError(
+            f"--scheduler {scheduler!r}: use threads, processes, synchronous or the address of"
+            " a running dask.distributed scheduler (tcp://host:8786)"
+        )
+
+
 @contextlib.contextmanager
 def scheduler_context(scheduler: str | None) -> Iterator[dict]:
     """Keyword arguments for ``dask.compute``: a local scheduler by name, or a
     ``dask.distributed`` client connected to the scheduler at an address."""
+    check_scheduler(scheduler)
     if scheduler in (None, "threads"):
         yield {"scheduler": "threads"}
     elif scheduler in ("processes", "synchronous"):
