@@ -354,3 +354,29 @@ def test_knn_searches_each_distinct_row_once_with_the_same_result():
     features = seg._features(image)
     direct = seg.classifier_.predict_proba(features.reshape(-1, 1)).reshape(64, 64, -1)
     np.testing.assert_allclose(seg.predict_proba(image), _reweighted(direct, seg), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "method, params, name",
+    [
+        ("rf", {"n_estimators": 0}, "n_estimators"),
+        ("extra-trees", {"max_depth": 2.5}, "max_depth"),
+        ("tree", {"max_depth": 0}, "max_depth"),
+        ("knn", {"n_neighbors": 0}, "n_neighbors"),
+        ("hgb", {"learning_rate": -1.0}, "learning_rate"),
+        ("logistic", {"C": -1.0}, "C"),
+        ("mlp", {"hidden": 0}, "hidden"),
+    ],
+)
+def test_bad_classifier_parameter_is_a_parameter_error_before_any_feature(
+    monkeypatch, method, params, name
+):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("features were computed before the parameters were checked")
+
+    monkeypatch.setattr(FilterBank, "compute", must_not_run)
+    rng = np.random.default_rng(0)
+    images = [rng.random((96, 96, 3))]
+    masks = [rng.integers(0, 3, (96, 96))]
+    with pytest.raises(ParameterError, match=name):
+        make_segmenter(method, **params).fit(images, masks)

@@ -128,6 +128,19 @@ class PixelClassifier(Segmenter):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ helpers
+    def _check_classifier_params(self) -> None:
+        """Refuse a bad classifier parameter (``n_estimators=0``) as a ParameterError now,
+        by scikit-learn's own constraints, rather than from ``fit`` after the features."""
+        from sklearn.utils._param_validation import InvalidParameterError
+
+        try:
+            classifier = self._make_classifier()
+            # a pipeline validates its own parameters only, so each step is checked
+            for step in getattr(classifier, "steps", [(None, classifier)]):
+                step[1]._validate_params()
+        except (InvalidParameterError, TypeError, ValueError) as exc:
+            raise ParameterError(f"{self.name}: {exc}") from None
+
     def _bank(self, factor: int) -> FilterBank:
         spec = check_bank(self.features)
         if spec["select"] is not None:
@@ -190,6 +203,7 @@ class PixelClassifier(Segmenter):
             raise ParameterError(f"scale={self.scale!r}: use 'auto' or an integer from 1 to 8")
         if not isinstance(self.samples_per_class, (int, np.integer)) or self.samples_per_class < 1:
             raise ParameterError(f"samples_per_class={self.samples_per_class!r}: must be >= 1")
+        self._check_classifier_params()
         rng = np.random.default_rng(self.random_state)
         factor = self._factor()
         self.__dict__.pop("selected_features_", None)  # a refit starts from the whole bank
@@ -838,6 +852,8 @@ class MLPSegmenter(PixelClassifier):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
+        if int(self.hidden) < 1:  # scikit-learn checks this only inside fit
+            raise ValueError(f"hidden={self.hidden!r}: must be >= 1")
         return make_pipeline(
             StandardScaler(),
             MLPClassifier(
