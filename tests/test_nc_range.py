@@ -340,3 +340,22 @@ def test_per_cell_flags_a_high_grade_call_that_hinges_on_unsure_pixels():
     assert [r["high_nc_unsure"] for r in rows] == [False, True]
     assert rows[0]["nc_low"] == rows[0]["nc_high"] == 1.0
     assert rows[1]["nc_low"] == 0.0 and np.isnan(rows[1]["nc_high"])
+
+
+def test_nc_ratio_of_a_predict_folder_reads_its_masks_or_its_maps(cells_on_disk, capsys):
+    root = cells_on_disk
+    out = root / "out"
+    images = [str(root / "images" / f"{i}.tif") for i in (2, 3)]
+    args = ["predict", str(root / "m.seglab"), *images, "--proba", "--uncertainty"]
+    assert main([*args, "-o", str(out), "--nc", str(root / "nc.csv")]) == 0
+    capsys.readouterr()
+    # the folder holds masks, _proba and _uncertainty maps; each form takes its own files
+    assert main(["nc-ratio", str(out)]) == 0
+    by_folder = capsys.readouterr().out
+    assert main(["nc-ratio", str(out / "2.png"), str(out / "3.png")]) == 0
+    assert by_folder == capsys.readouterr().out
+    assert main(["nc-ratio", "--proba", str(out)]) == 0
+    assert capsys.readouterr().out == (root / "nc.csv").read_text()
+    (root / "none").mkdir()
+    assert main(["nc-ratio", str(root / "none")]) == 2
+    assert "no masks" in capsys.readouterr().err

@@ -445,6 +445,34 @@ def _write_text(path, text: str) -> None:
         Path(tmp).write_text(text, encoding="utf-8")
 
 
+def _expand_masks(inputs: list[str], proba: bool) -> list[Path]:
+    """Mask files of the inputs, a folder standing for the masks in it (a data set's masks/).
+
+    A folder that `seglab predict` wrote also holds STEM_proba.tif and STEM_uncertainty.tif:
+    with ``proba`` only the former are taken, without it neither.
+    """
+    from .errors import ImageReadError
+    from .io import MASK_SUFFIXES, list_image_files
+
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if not path.is_dir() or path.suffix.lower() == ".zarr":
+            files.append(path)  # a file, or a Zarr mask; read errors are reported later
+            continue
+        folder = path / "masks" if (path / "masks").is_dir() else path
+        found = [
+            f
+            for f in list_image_files(folder, MASK_SUFFIXES)
+            if f.stem.endswith("_proba") == proba and not f.stem.endswith("_uncertainty")
+        ]
+        if not found:
+            kind = "probability maps (STEM_proba.tif)" if proba else "masks"
+            raise ImageReadError(f"{path}: no {kind} ({', '.join(MASK_SUFFIXES)})")
+        files.extend(found)
+    return files
+
+
 def cmd_nc_ratio(args) -> int:
     from .errors import ParameterError
     from .io import load_mask, load_probabilities
@@ -465,8 +493,7 @@ def cmd_nc_ratio(args) -> int:
             f"--high-ratio {args.high_ratio}: a nucleus/cell ratio, expected in (0, 1]"
         )
     rows = []
-    for item in args.masks:
-        path = Path(item)
+    for path in _expand_masks(args.masks, args.proba):
         nc_range = {}
         if args.proba:
             proba = load_probabilities(path)
@@ -873,7 +900,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_nc_ratio,
         "Nucleus-to-cytoplasm ratio (nucleus px / cytoplasm px) of label masks, as CSV on stdout.",
     )
-    p.add_argument("masks", nargs="+", metavar="MASK", help="mask files (1 cytoplasm, 2 nucleus)")
+    p.add_argument(
+        "masks",
+        nargs="+",
+        metavar="MASK",
+        help="mask files (1 cytoplasm, 2 nucleus) or folders of them, such as the output"
+        " folder of `seglab predict` or a data set's masks/",
+    )
     p.add_argument("--csv", metavar="FILE", help="also write the CSV to FILE")
     p.set_defaults(output_files=("csv",))
     p.add_argument(
