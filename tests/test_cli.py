@@ -146,6 +146,24 @@ def test_evaluate_pred_true_matches_direct_dice(tmp_path, capsys):
     assert row["nc"]["mae"] == pytest.approx(abs(4 / 1 - 3 / 3))
 
 
+def test_evaluate_keep_going_scores_the_masks_that_have_a_prediction(tmp_path, capsys):
+    true = np.array([[0, 1, 1, 2], [0, 1, 2, 2]])
+    save_mask(tmp_path / "t" / "a.png", true)
+    save_mask(tmp_path / "t" / "b.png", true)  # no prediction for b
+    save_mask(tmp_path / "p" / "a.png", true)
+    argv = ["evaluate", "--pred", str(tmp_path / "p"), "--true", str(tmp_path / "t")]
+    assert main(argv) == 2
+    assert "'b'" in capsys.readouterr().err
+    assert main([*argv, "--keep-going", "--json", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "seglab: error: " + str(tmp_path / "p") + ": no predicted mask for 'b'",
+        "seglab: 1 of 2 input(s) failed",
+    ]
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["n_test"] == 1 and result["methods"][0]["score"]["mean"] == 1.0
+
+
 def test_nc_ratio_on_true_masks_equals_direct_ratio(voced, tmp_path, capsys):
     paths = [voced / "masks" / f"{i}.png" for i in (0, 2, 34, 199)]
     assert main(["nc-ratio", *map(str, paths), "--csv", str(tmp_path / "nc.csv")]) == 0

@@ -313,7 +313,7 @@ def cmd_evaluate(args) -> int:
         score_predictions,
     )
     from .datasets import make_splits
-    from .errors import DataSetError, ParameterError
+    from .errors import DataSetError, ParameterError, SeglabError
     from .io import MASK_SUFFIXES, list_image_files, load_mask
     from .modelfile import load
 
@@ -335,17 +335,31 @@ def cmd_evaluate(args) -> int:
             failures=failures,
         )
         name, data, split = segmenter.name, str(args.data), args.split or "default"
+        n_inputs = len(test)
     elif args.pred and args.true:
         pred_files = {p.stem: p for p in list_image_files(args.pred, MASK_SUFFIXES)}
         true_files = list_image_files(args.true, MASK_SUFFIXES)
         if not true_files:
             raise DataSetError(f"{args.true}: no mask files")
         missing = [p.stem for p in true_files if p.stem not in pred_files]
-        if missing:
+        if missing and failures is None:
             raise DataSetError(
-                f"{args.pred}: no predicted mask for {missing[0]!r} ({len(missing)} missing)"
+                f"{args.pred}: no predicted mask for {missing[0]!r} ({len(missing)} missing;"
+                " --keep-going scores the others)"
             )
-        masks = [(p.stem, load_mask(p), load_mask(pred_files[p.stem])) for p in true_files]
+        masks = []
+        for p in true_files:
+            if p.stem in missing:
+                failures.append(f"{args.pred}: no predicted mask for {p.stem!r}")
+                continue
+            try:
+                masks.append((p.stem, load_mask(p), load_mask(pred_files[p.stem])))
+            except SeglabError as exc:
+                if failures is None:
+                    raise
+                failures.append(str(exc))
+        if not masks:
+            raise DataSetError(f"{args.pred}: no prediction matches a mask of {args.true}")
         top = max(int(max(t.max(), p.max())) for _, t, p in masks)
         from .datasets import class_names_for
 
@@ -355,7 +369,7 @@ def cmd_evaluate(args) -> int:
                 raise DataSetError(f"{stem}: true mask {t.shape} and prediction {p.shape} differ")
         result = score_predictions(masks, classes)
         seconds, name, data, split = 0.0, "predictions", str(args.true), "-"
-        test = masks
+        test, n_inputs = masks, len(true_files)
     else:
         raise ParameterError("evaluate needs either --model and --data, or --pred and --true")
     payload = {
@@ -406,7 +420,7 @@ def cmd_evaluate(args) -> int:
             )
     if args.json:
         _write_json(args.json, payload)
-    return _report_failures(failures, len(test))
+    return _report_failures(failures, n_inputs)
 
 
 def _report_failures(failures: list[str] | None, total: int) -> int:
@@ -892,7 +906,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--keep-going",
         action="store_true",
-        help="skip images that cannot be read or predicted; the exit code is then 2",
+        help="skip images that cannot be read or predicted (with --pred: masks without a"
+        " prediction), score the others; the exit code is then 2",
     )
 
     p = add(
