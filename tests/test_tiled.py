@@ -187,6 +187,10 @@ def test_per_cell_tiled_refuses_a_halo_smaller_than_a_cell():
     mask[20:30, 20:30] = 2
     with pytest.raises(ParameterError, match="larger halo"):
         per_cell_nc_tiled(mask, tile=20, halo=10)
+    with pytest.raises(ParameterError, match="halo -3"):
+        per_cell_nc_tiled(mask, tile=20, halo=-3)
+    with pytest.raises(ParameterError, match="at least 16"):
+        per_cell_nc_tiled(mask, tile=8, halo=10)
 
 
 def test_cli_predict_and_per_cell_on_a_tiled_tiff(cells, tmp_path, voced):

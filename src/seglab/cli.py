@@ -212,10 +212,10 @@ def cmd_predict(args) -> int:
     from .errors import ParameterError, SeglabError
     from .io import remove_stale_parts
     from .modelfile import load
-    from .tiled import check_scheduler
+    from .tiled import check_chunk, check_scheduler
 
-    if args.chunk is not None and args.chunk < 16:
-        raise ParameterError(f"--chunk {args.chunk}: expected an integer of at least 16 pixels")
+    if args.chunk is not None:
+        check_chunk(args.chunk)
     check_scheduler(args.scheduler)
     segmenter = load(args.model)  # once, for every input
     for flag, wanted in (("--proba", args.proba), ("--uncertainty", args.uncertainty)):
@@ -496,16 +496,10 @@ def cmd_nc_ratio(args) -> int:
         raise ParameterError("--proba reads whole probability maps; it does not take --chunk")
     if not args.odds > 1:
         raise ParameterError(f"--odds must be > 1, got {args.odds}")
-    if args.chunk is not None and args.chunk < 16:
-        raise ParameterError(f"--chunk {args.chunk}: expected an integer of at least 16 pixels")
-    if args.halo < 0:
-        raise ParameterError(f"--halo {args.halo}: expected a number of pixels, 0 or more")
-    if args.pixel_size is not None and not args.pixel_size > 0:
-        raise ParameterError(f"--pixel-size {args.pixel_size}: expected micrometres > 0")
-    if not 0 < args.high_ratio <= 1:
-        raise ParameterError(
-            f"--high-ratio {args.high_ratio}: a nucleus/cell ratio, expected in (0, 1]"
-        )
+    if args.chunk is not None:
+        from .tiled import check_chunk
+
+        check_chunk(args.chunk)  # the rest is checked where it is used, per_cell_nc and tiled
     rows = []
     for path in _expand_masks(args.masks, args.proba):
         nc_range = {}

@@ -154,14 +154,19 @@ def _to_unit(block: np.ndarray, low: float, high: float, normalize: str) -> np.n
 
 
 # ---------------------------------------------------------------------- geometry
+def check_chunk(chunk) -> None:
+    """Raise ParameterError unless ``chunk`` is a tile side of at least 16 pixels."""
+    if not isinstance(chunk, (int, np.integer)) or chunk < 16:
+        raise ParameterError(f"--chunk {chunk}: expected an integer of at least 16 pixels")
+
+
 def tile_geometry(segmenter, chunk: int) -> tuple[int, int]:
     """``(chunk, halo)`` for ``segmenter``: both rounded up to its tile alignment.
 
     Raises ParameterError for methods that depend on the whole image, and when ``chunk`` is
     smaller than the halo (a tile must hold the context its neighbours' pixels need).
     """
-    if not isinstance(chunk, (int, np.integer)) or chunk < 16:
-        raise ParameterError(f"--chunk {chunk}: expected an integer of at least 16 pixels")
+    check_chunk(chunk)
     halo = int(segmenter.halo)
     if halo >= UNBOUNDED_HALO:
         raise ParameterError(
@@ -422,6 +427,9 @@ def per_cell_nc_tiled(
         mask = _zarr_array(Path(mask))
     if len(mask.shape) != 2:
         raise ShapeError(f"per-cell N/C needs a 2-D mask, got shape {tuple(mask.shape)}")
+    check_chunk(tile)
+    if not isinstance(halo, (int, np.integer)) or halo < 0:
+        raise ParameterError(f"--halo {halo}: expected a number of pixels, 0 or more")
     h, w = (int(s) for s in mask.shape)
     found = []  # (first pixel (row, col), row dict)
     from tqdm.auto import tqdm
