@@ -591,6 +591,8 @@ def cmd_features(args) -> int:
     from .errors import ParameterError
     from .modelfile import load
 
+    if args.top < 1:
+        raise ParameterError(f"--top {args.top}: expected a number of features, 1 or more")
     segmenter = load(args.model)
     # an ensemble reports each member that has a filter bank, under its own heading
     members = getattr(segmenter, "members_", None) or [segmenter]
