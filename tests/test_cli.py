@@ -217,6 +217,8 @@ def test_nc_ratio_on_true_masks_equals_direct_ratio(voced, tmp_path, capsys):
         (["nc-ratio", "{data}/masks/0.png", "--per-cell", "--pixel-size", "-1"], "pixel_size"),
         (["nc-ratio", "{data}/masks/0.png", "--per-cell", "--high-ratio", "3"], "high_ratio"),
         (["features", "{tmp}/missing.seglab", "--top", "0"], "--top"),
+        (["bench", "--data", "{data}", "--methods", " , "], "at least one"),
+        (["bench", "--data", "{data}", "--methods", "threshold,threshold"], "twice"),
         (["predict", "{tmp}/missing.seglab", "{data}", "-o", "{tmp}/out", "--chunk", "0"], "16"),
         (["predict", "{tmp}/m.seglab", "{data}", "-o", "{tmp}/out", "--scheduler", "x"], "tcp"),
     ],
