@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .datasets import COURSE_CLASSES, Dataset, make_splits
-from .errors import DataSetError, SeglabError
+from .errors import DataSetError, ParameterError, SeglabError
 from .measure import (
     NC_RANGE_ODDS,
     nc_agreement,
@@ -420,6 +420,12 @@ def run_bench(
     """
     from . import __version__
 
+    methods = list(methods)
+    if not methods:
+        raise ParameterError("no method to bench: name at least one")
+    if len(set(methods)) != len(methods):
+        twice = next(m for m in methods if methods.count(m) > 1)
+        raise ParameterError(f"method {twice!r} is named twice; each is benched once")
     splits = make_splits(dataset, split)
     class_names = dataset.resolved_class_names()
     entries = []
