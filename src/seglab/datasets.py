@@ -311,6 +311,9 @@ def make_splits(dataset: Dataset, spec: str | None = None) -> list[tuple[np.ndar
         spec = "given" if dataset.given_split is not None else "all"
     name, _, arg = spec.partition(":")
     n = len(dataset)
+    if name in ("random", "kfold") and arg and not arg.lstrip("-").isdigit():
+        what = "the seed" if name == "random" else "K"
+        raise ParameterError(f"--split {spec}: {what} after the colon must be an integer")
     try:
         if name == "course":
             return [course_split(dataset)]
