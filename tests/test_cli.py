@@ -362,3 +362,30 @@ def test_nc_ratio_chunk_on_a_png_reads_it_whole(small_data, capsys):
     labels = load_mask(mask)
     assert int(row[1]) == np.count_nonzero(labels == 2)
     assert int(row[2]) == np.count_nonzero(labels == 1)
+
+
+def test_evaluate_names_test_images_with_a_copy_in_training(small_data, tmp_path, capsys):
+    from seglab.datasets import make_splits, open_dataset
+
+    train, test = make_splits(open_dataset(small_data), "random:0")[0]
+    # Overwrite the first test image and its mask with a turned copy of a training image.
+    source, target = int(train[0]), int(test[0])
+    image = iio.imread(small_data / "images" / f"{source}.png")
+    iio.imwrite(small_data / "images" / f"{target}.png", np.rot90(image).copy())
+    save_mask(
+        small_data / "masks" / f"{target}.png",
+        np.rot90(load_mask(small_data / "masks" / f"{source}.png")),
+    )
+    model = tmp_path / "t.seglab"
+    argv = ["--data", str(small_data), "--split", "random:0"]
+    assert main(["train", "threshold", *argv, "-o", str(model)]) == 0
+    capsys.readouterr()
+    report = tmp_path / "e.json"
+    assert main(["evaluate", "--model", str(model), *argv, "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert f"near-duplicates: 1 of 2 test images ({target})" in out
+    result = json.loads(report.read_text())
+    assert result["near_duplicates"]["test_with_duplicate_in_train"] == [str(target)]
+    rows = result["methods"][0]["per_image"]
+    other = next(r for r in rows if r["id"] != str(target))
+    assert result["methods"][0]["without_near_duplicates"]["score"] == pytest.approx(other["score"])

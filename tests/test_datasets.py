@@ -122,3 +122,73 @@ def test_synthetic_cells_span_normal_to_malignant_ratios():
     grey = [ds.image(i).mean(-1) for i in range(5)]
     means = [np.mean([g[ds.mask(i) == k].mean() for i, g in enumerate(grey)]) for k in range(3)]
     assert means[2] < means[1] < means[0]
+
+
+def _smooth_random(seed, size=64):
+    """A textured test picture: Gaussian-smoothed noise, RGB."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    return np.stack([ndi.gaussian_filter(rng.random((size, size)), 2) for _ in range(3)], -1)
+
+
+def test_near_duplicates_finds_turned_flipped_and_rescaled_copies():
+    from skimage.transform import resize
+
+    from seglab.datasets import Dataset, near_duplicates
+
+    a, b, c = (_smooth_random(s) for s in (1, 2, 3))
+    images = [
+        a,  # 0
+        b,  # 1
+        np.rot90(a, 1),  # 2: a turned
+        c,  # 3
+        b[::-1],  # 4: b flipped
+        resize(a, (96, 96)),  # 5: a at another size
+        np.rot90(c, 2)[:, ::-1] + 0.01,  # 6: c turned, flipped and brightened
+    ]
+    assert near_duplicates(Dataset(images=images)) == [[0, 2, 5], [1, 4], [3, 6]]
+    # Distinct pictures are not grouped, however many there are.
+    assert near_duplicates(Dataset(images=[_smooth_random(s) for s in range(10, 30)])) == []
+
+
+def test_near_duplicates_and_duplicates_across_validate_and_count():
+    from seglab.datasets import Dataset, duplicates_across, near_duplicates
+
+    ds = Dataset(images=[_smooth_random(1), _smooth_random(2)])
+    with pytest.raises(ParameterError, match="threshold"):
+        near_duplicates(ds, threshold=0)
+    with pytest.raises(ParameterError, match="size"):
+        near_duplicates(ds, size=2)
+    # A flat image has no texture to match: it is nobody's duplicate, not even another flat one.
+    flat = Dataset(images=[np.zeros((8, 8)), np.zeros((8, 8))])
+    assert near_duplicates(flat) == []
+    groups = [[0, 4, 7], [1, 2]]
+    # 4 leaks through 0 (train); 7 too; 2's only twin (1) is a test image, so 2 does not leak.
+    assert duplicates_across(groups, train=[0, 3, 5], test=[1, 2, 4, 7]) == [4, 7]
+    assert duplicates_across(groups, train=[3, 5], test=[0, 1, 2, 4, 7]) == []
+
+
+def test_bench_reports_test_images_with_a_copy_in_training():
+    from seglab.bench import format_leaderboard, run_bench
+
+    cells = synthetic_cells(8, size=64, random_state=0)
+    train, test = make_splits(cells, "random:0")[0]
+    # Plant a turned copy of a training image (and its mask) in place of the first test image.
+    source, target = int(train[0]), int(test[0])
+    images, masks = list(cells.images), list(cells.masks)
+    images[target], masks[target] = np.rot90(images[source]), np.rot90(masks[source])
+    planted = type(cells)(images=images, masks=masks, class_names=cells.class_names)
+    result = run_bench(planted, ["threshold"], split="random:0")
+    report = result["near_duplicates"]
+    assert report["test_with_duplicate_in_train"] == [str(target)]
+    assert [str(source), str(target)] in report["groups"]
+    method = result["methods"][0]
+    others = [r for r in method["per_image"] if r["id"] != str(target)]
+    assert method["without_near_duplicates"]["n"] == len(test) - 1
+    assert method["without_near_duplicates"]["score"] == pytest.approx(
+        np.mean([r["score"] for r in others])
+    )
+    assert "1 of 2 test images" in format_leaderboard(result)
+    # Split "all" trains on the test images themselves: nothing to report.
+    assert "near_duplicates" not in run_bench(planted, ["threshold"], split="all")

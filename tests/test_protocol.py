@@ -39,3 +39,34 @@ def test_threshold_bench_equals_independent_numpy_protocol(voced):
     mae = np.mean(np.abs(np.array(ratios_pred) - np.array(ratios_true)))
     assert method["nc"]["mae"] == pytest.approx(mae, abs=1e-9)
     assert sorted(int(r["id"]) for r in method["per_image"]) == COURSE_TEST_IDS
+
+
+def test_course_split_test_images_with_a_copy_in_training(voced):
+    """The leak `bench` reports equals a brute-force search: the test images whose pixels, at
+    64 x 64 and under any turn or flip, lie within 0.05 of a training image's (the 4 copies are
+    at 0.012-0.019; every other test image is 0.08 or more from its nearest training image)."""
+    from seglab.bench import near_duplicate_report
+    from seglab.datasets import course_split
+
+    dataset = open_dataset(voced)
+    train, test = course_split(dataset)
+
+    def small(i):
+        return dataset.image(i).reshape(64, 4, 64, 4, 3).mean(axis=(1, 3))
+
+    training = np.stack([small(i) for i in train])
+    leaked = []
+    for i in test:
+        image = small(i)
+        nearest = min(
+            np.abs(training - np.rot90(image[:, ::-1] if flip else image, k))
+            .mean(axis=(1, 2, 3))
+            .min()
+            for k in range(4)
+            for flip in (False, True)
+        )
+        if nearest < 0.05:
+            leaked.append(dataset.ids[i])
+    report = near_duplicate_report(dataset, [(train, test)])
+    assert sorted(report["test_with_duplicate_in_train"], key=int) == sorted(leaked, key=int)
+    assert len(leaked) == 4

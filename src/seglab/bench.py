@@ -17,7 +17,14 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .datasets import COURSE_CLASSES, Dataset, make_splits
+from .datasets import (
+    COURSE_CLASSES,
+    NEAR_DUPLICATE_CORRELATION,
+    Dataset,
+    duplicates_across,
+    make_splits,
+    near_duplicates,
+)
 from .errors import DataSetError, ParameterError, SeglabError
 from .measure import (
     NC_RANGE_ODDS,
@@ -36,6 +43,7 @@ __all__ = [
     "format_leaderboard",
     "machine_description",
     "nc_range_summary",
+    "near_duplicate_report",
     "run_bench",
     "run_header",
     "score_predictions",
@@ -358,6 +366,69 @@ def _merge_folds(fold_results: list[dict], class_names: Sequence[str]) -> dict:
     return merged
 
 
+def near_duplicate_report(dataset: Dataset, splits) -> dict | None:
+    """Which test images have a near-duplicate in their split's training part.
+
+    A copy of a test image (turned, flipped, rescaled; :func:`seglab.datasets.near_duplicates`)
+    among the training images makes its score optimistic. Returns ``None`` when no split holds
+    out images of its own (``all``), else a dict of ``threshold``, ``groups`` and
+    ``test_with_duplicate_in_train``, with image ids.
+    """
+    if all(np.array_equal(np.sort(train), np.sort(test)) for train, test in splits):
+        return None
+    groups = near_duplicates(dataset)
+    leaked = sorted({i for train, test in splits for i in duplicates_across(groups, train, test)})
+    return {
+        "threshold": NEAR_DUPLICATE_CORRELATION,
+        "groups": [[dataset.ids[i] for i in group] for group in groups],
+        "test_with_duplicate_in_train": [dataset.ids[i] for i in leaked],
+    }
+
+
+def add_without_duplicates(entry: dict, report: dict | None) -> None:
+    """Mark ``entry``'s per-image rows whose image leaks (see :func:`near_duplicate_report`)
+    and add its figures over the other test images as ``without_near_duplicates``."""
+    if not report or not report["test_with_duplicate_in_train"]:
+        return
+    leaked = set(report["test_with_duplicate_in_train"])
+    rows = entry["per_image"]
+    for row in rows:
+        row["near_duplicate_in_train"] = row["id"] in leaked
+    clean = [row for row in rows if not row["near_duplicate_in_train"]]
+    if not clean:
+        return
+    entry["without_near_duplicates"] = {
+        "n": len(clean),
+        "score": float(np.mean([row["score"] for row in clean])),
+        "nc": _nc_summary(clean) if "nc_true" in clean[0] else None,
+    }
+
+
+def format_near_duplicates(result: dict) -> str:
+    """Lines for the leaderboard: how many test images leak, and each method without them."""
+    report = result.get("near_duplicates")
+    if not report or not report["test_with_duplicate_in_train"]:
+        return ""
+    leaked = report["test_with_duplicate_in_train"]
+    shown = ", ".join(leaked[:8]) + (", ..." if len(leaked) > 8 else "")
+    lines = [
+        f"near-duplicates: {len(leaked)} of {result['n_test']} test images ({shown}) have a"
+        " turned, flipped or rescaled copy among the training images; without them:"
+    ]
+    for m in sorted(result["methods"], key=lambda m: -m["score"]["mean"]):
+        clean = m.get("without_near_duplicates")
+        if not clean:
+            continue
+        text = f"  {m['name']}: score {_fmt(clean['score'])}"
+        if clean["nc"]:
+            text += (
+                f", N/C MAE {_fmt(clean['nc']['mae'])},"
+                f" within ±0.05 {_fmt(clean['nc']['within_0.05'], 2)}"
+            )
+        lines.append(text + f" ({clean['n']} images)")
+    return "\n".join(lines)
+
+
 def bench_method(
     name: str,
     dataset: Dataset,
@@ -428,11 +499,13 @@ def run_bench(
         raise ParameterError(f"method {twice!r} is named twice; each is benched once")
     splits = make_splits(dataset, split)
     class_names = dataset.resolved_class_names()
+    duplicates = near_duplicate_report(dataset, splits)
     entries = []
     for name in methods:
         entry, models = bench_method(
             name, dataset, splits, (params or {}).get(name), uncertainty, failures
         )
+        add_without_duplicates(entry, duplicates)
         entries.append(entry)
         if fitted is not None:
             fitted[name] = models[0]
@@ -448,6 +521,7 @@ def run_bench(
         "n_test": int(sum(len(s[1]) for s in splits)),
         "classes": list(class_names),
         "methods": entries,
+        **({"near_duplicates": duplicates} if duplicates else {}),
     }
 
 
@@ -485,4 +559,5 @@ def format_leaderboard(result: dict) -> str:
         "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
     ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
+    duplicates = format_near_duplicates(result)
+    return "\n".join(lines + ([duplicates] if duplicates else []))

@@ -307,9 +307,11 @@ def _larger_than(path: Path, chunk: int) -> bool:
 
 def cmd_evaluate(args) -> int:
     from .bench import (
+        add_without_duplicates,
         evaluate_segmenter,
         format_leaderboard,
         machine_description,
+        near_duplicate_report,
         score_predictions,
     )
     from .datasets import make_splits
@@ -336,6 +338,7 @@ def cmd_evaluate(args) -> int:
         )
         name, data, split = segmenter.name, str(args.data), args.split or "default"
         n_inputs = len(test)
+        duplicates = near_duplicate_report(dataset, splits)
     elif args.pred and args.true:
         pred_files = {p.stem: p for p in list_image_files(args.pred, MASK_SUFFIXES)}
         true_files = list_image_files(args.true, MASK_SUFFIXES)
@@ -370,6 +373,7 @@ def cmd_evaluate(args) -> int:
         result = score_predictions(masks, classes)
         seconds, name, data, split = 0.0, "predictions", str(args.true), "-"
         test, n_inputs = masks, len(true_files)
+        duplicates = None
     else:
         raise ParameterError("evaluate needs either --model and --data, or --pred and --true")
     payload = {
@@ -392,7 +396,9 @@ def cmd_evaluate(args) -> int:
                 "per_image": result["per_image"],
             }
         ],
+        **({"near_duplicates": duplicates} if duplicates else {}),
     }
+    add_without_duplicates(payload["methods"][0], duplicates)
     print(format_leaderboard(payload))
     if "uncertainty" in result:
         u = result["uncertainty"]

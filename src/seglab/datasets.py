@@ -31,8 +31,10 @@ __all__ = [
     "Dataset",
     "class_names_for",
     "course_split",
+    "duplicates_across",
     "kfold_split",
     "make_splits",
+    "near_duplicates",
     "open_dataset",
     "random_split",
     "synthetic_cells",
@@ -335,6 +337,108 @@ def make_splits(dataset: Dataset, spec: str | None = None) -> list[tuple[np.ndar
             raise
         raise ParameterError(f"--split {spec}: {exc}") from exc
     raise ParameterError(f"--split {spec!r}: use one of {', '.join(SPLIT_NAMES)}")
+
+
+NEAR_DUPLICATE_CORRELATION = 0.93
+"""Thumbnail correlation at which two images count as the same picture. On the course data the
+31 pairs that are one cell (turned, flipped, or at another resolution) correlate at 0.944 or
+more, and the most alike distinct cells at 0.905 (BENCHMARKS.md, "Near-duplicate images")."""
+
+
+def _thumbnail(image: np.ndarray, size: int) -> np.ndarray:
+    """A grey ``size`` x ``size`` thumbnail, standardised to mean 0 and variance 1 (zeros for a
+    flat image, which then matches nothing)."""
+    from skimage.transform import resize
+
+    grey = image.mean(axis=-1) if image.ndim == 3 else image
+    small = resize(grey.astype(np.float32), (size, size), anti_aliasing=True)
+    small = small - small.mean()
+    spread = small.std()
+    return (small / spread if spread > 0 else small).astype(np.float32)
+
+
+def near_duplicates(
+    dataset: Dataset,
+    threshold: float = NEAR_DUPLICATE_CORRELATION,
+    size: int = 32,
+) -> list[list[int]]:
+    """Groups of images that show the same picture, as lists of indices into ``dataset``.
+
+    Two images are near-duplicates when their grey ``size`` x ``size`` thumbnails correlate at
+    ``threshold`` or more under one of the eight turns and flips of the square, so a copy
+    turned by 90 degrees, flipped, rescaled or slightly re-cropped is found. A data set
+    augmented that way before it was published leaks between the training and test parts of
+    any split that does not keep such copies together; :func:`duplicates_across` says which
+    test images are affected. Groups are the connected components of the pairs; images with
+    no near-duplicate are left out. Time and memory grow with the square of the number of
+    images (a few seconds for a thousand).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.random((64, 64)), rng.random((64, 64))
+    >>> near_duplicates(Dataset(images=[a, b, np.rot90(a), a[:, ::-1]]))
+    [[0, 2, 3]]
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from tqdm.auto import tqdm
+
+    if not 0 < threshold <= 1:
+        raise ParameterError(f"threshold must be in (0, 1], got {threshold}")
+    if size < 4:
+        raise ParameterError(f"size must be at least 4 pixels, got {size}")
+    n = len(dataset)
+    thumbs = np.stack(
+        [
+            _thumbnail(dataset.image(i), size)
+            for i in tqdm(range(n), desc="thumbnails", unit="img", leave=False, disable=None)
+        ]
+    )
+    flat = thumbs.reshape(n, -1)
+    # The eight symmetries of the square, applied to the second image of each pair.
+    variants = [
+        np.rot90(thumbs[:, :, ::-1] if flip else thumbs, k, axes=(1, 2)).reshape(n, -1)
+        for flip in (False, True)
+        for k in range(4)
+    ]
+    rows, cols = [], []
+    block = 512  # rows of the correlation matrix at a time, to bound memory
+    for start in range(0, n, block):
+        part = flat[start : start + block]
+        best = np.max([part @ v.T for v in variants], axis=0) / flat.shape[1]
+        r, c = np.nonzero(best >= threshold)
+        keep = r + start < c  # each pair once, never an image with itself
+        rows.append(r[keep] + start)
+        cols.append(c[keep])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    groups: dict[int, list[int]] = {}
+    for i, label in enumerate(component):
+        groups.setdefault(int(label), []).append(i)
+    return sorted(g for g in groups.values() if len(g) > 1)
+
+
+def duplicates_across(
+    groups: Sequence[Sequence[int]], train: Sequence[int], test: Sequence[int]
+) -> list[int]:
+    """The test indices that have a near-duplicate (a member of their group) in ``train``.
+
+    Examples
+    --------
+    >>> duplicates_across([[0, 5], [2, 3]], train=[0, 1, 2, 3], test=[4, 5])
+    [5]
+    """
+    train_set, test_set = {int(i) for i in train}, {int(i) for i in test}
+    leaked = set()
+    for group in groups:
+        members = {int(i) for i in group}
+        for i in members & test_set:
+            if (members - {i}) & train_set:
+                leaked.add(i)
+    return sorted(leaked)
 
 
 # ----------------------------------------------------------------------------- synthetic data
