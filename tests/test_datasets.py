@@ -192,3 +192,17 @@ def test_bench_reports_test_images_with_a_copy_in_training():
     assert "1 of 2 test images" in format_leaderboard(result)
     # Split "all" trains on the test images themselves: nothing to report.
     assert "near_duplicates" not in run_bench(planted, ["threshold"], split="all")
+
+
+def test_near_duplicates_skips_an_unreadable_image_only_when_asked(tmp_path):
+    from seglab.datasets import Dataset, near_duplicates
+    from seglab.errors import ImageReadError
+
+    a = (_smooth_random(1) * 255).astype(np.uint8)
+    for name, image in (("a", a), ("b", np.rot90(a))):
+        iio.imwrite(tmp_path / f"{name}.png", image)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    ds = Dataset(images=[tmp_path / "a.png", tmp_path / "broken.png", tmp_path / "b.png"])
+    with pytest.raises(ImageReadError):
+        near_duplicates(ds)
+    assert near_duplicates(ds, skip_unreadable=True) == [[0, 2]]

@@ -366,17 +366,18 @@ def _merge_folds(fold_results: list[dict], class_names: Sequence[str]) -> dict:
     return merged
 
 
-def near_duplicate_report(dataset: Dataset, splits) -> dict | None:
+def near_duplicate_report(dataset: Dataset, splits, keep_going: bool = False) -> dict | None:
     """Which test images have a near-duplicate in their split's training part.
 
     A copy of a test image (turned, flipped, rescaled; :func:`seglab.datasets.near_duplicates`)
     among the training images makes its score optimistic. Returns ``None`` when no split holds
     out images of its own (``all``), else a dict of ``threshold``, ``groups`` and
-    ``test_with_duplicate_in_train``, with image ids.
+    ``test_with_duplicate_in_train``, with image ids. With ``keep_going``, unreadable images
+    are left out of the search (the scoring pass reports them).
     """
     if all(np.array_equal(np.sort(train), np.sort(test)) for train, test in splits):
         return None
-    groups = near_duplicates(dataset)
+    groups = near_duplicates(dataset, skip_unreadable=keep_going)
     leaked = sorted({i for train, test in splits for i in duplicates_across(groups, train, test)})
     return {
         "threshold": NEAR_DUPLICATE_CORRELATION,
@@ -499,7 +500,7 @@ def run_bench(
         raise ParameterError(f"method {twice!r} is named twice; each is benched once")
     splits = make_splits(dataset, split)
     class_names = dataset.resolved_class_names()
-    duplicates = near_duplicate_report(dataset, splits)
+    duplicates = near_duplicate_report(dataset, splits, keep_going=failures is not None)
     entries = []
     for name in methods:
         entry, models = bench_method(

@@ -338,7 +338,7 @@ def cmd_evaluate(args) -> int:
         )
         name, data, split = segmenter.name, str(args.data), args.split or "default"
         n_inputs = len(test)
-        duplicates = near_duplicate_report(dataset, splits)
+        duplicates = near_duplicate_report(dataset, splits, keep_going=failures is not None)
     elif args.pred and args.true:
         pred_files = {p.stem: p for p in list_image_files(args.pred, MASK_SUFFIXES)}
         true_files = list_image_files(args.true, MASK_SUFFIXES)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from .errors import DataSetError, ParameterError
+from .errors import DataSetError, ParameterError, SeglabError
 from .io import (
     IMAGE_SUFFIXES,
     MASK_SUFFIXES,
@@ -361,6 +361,7 @@ def near_duplicates(
     dataset: Dataset,
     threshold: float = NEAR_DUPLICATE_CORRELATION,
     size: int = 32,
+    skip_unreadable: bool = False,
 ) -> list[list[int]]:
     """Groups of images that show the same picture, as lists of indices into ``dataset``.
 
@@ -371,7 +372,9 @@ def near_duplicates(
     any split that does not keep such copies together; :func:`duplicates_across` says which
     test images are affected. Groups are the connected components of the pairs; images with
     no near-duplicate are left out. Time and memory grow with the square of the number of
-    images (a few seconds for a thousand).
+    images (a few seconds for a thousand). With ``skip_unreadable``, an image that cannot be
+    read is nobody's duplicate instead of an error (for runs that report such files
+    themselves, as ``--keep-going`` does).
 
     Examples
     --------
@@ -390,9 +393,18 @@ def near_duplicates(
     if size < 4:
         raise ParameterError(f"size must be at least 4 pixels, got {size}")
     n = len(dataset)
+
+    def thumbnail(i: int) -> np.ndarray:
+        try:
+            return _thumbnail(dataset.image(i), size)
+        except SeglabError:
+            if not skip_unreadable:
+                raise
+            return np.zeros((size, size), np.float32)  # flat: matches nothing
+
     thumbs = np.stack(
         [
-            _thumbnail(dataset.image(i), size)
+            thumbnail(i)
             for i in tqdm(range(n), desc="thumbnails", unit="img", leave=False, disable=None)
         ]
     )
