@@ -130,7 +130,9 @@ class UNetSegmenter(Segmenter):
         the course data's 5-fold cross-validation 0.99 gave Dice 0.859 against 0.861 and N/C
         MAE 0.209 against 0.202, with 40% of ratios within ±0.05 against 36% (BENCHMARKS.md).
     augment : float
-        Strength of the augmentation, 0 (none) to 1 (the default recipe).
+        Strength of the augmentation, 0 (none) to 1 (the default recipe). Half strength was
+        no better on the course data's 5-fold cross-validation (Dice 0.863 against 0.865, N/C
+        within ±0.05 on 40% of images against 43%; BENCHMARKS.md).
     val_fraction : float
         Part of the training images held out to choose the best epoch (none with fewer than
         five images). 0 trains on every image and keeps the epoch of lowest training loss:
