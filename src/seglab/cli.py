@@ -327,6 +327,8 @@ def cmd_evaluate(args) -> int:
             raise DataSetError(f"{args.data}: evaluate needs masks")
         splits = make_splits(dataset, args.split)
         test = np.concatenate([s[1] for s in splits])
+        # Before any prediction, as in bench: an unreadable file stops the run at once.
+        duplicates = near_duplicate_report(dataset, splits, keep_going=failures is not None)
         known = {int(c) for c in segmenter.classes_}
         result, seconds = evaluate_segmenter(
             segmenter,
@@ -338,7 +340,6 @@ def cmd_evaluate(args) -> int:
         )
         name, data, split = segmenter.name, str(args.data), args.split or "default"
         n_inputs = len(test)
-        duplicates = near_duplicate_report(dataset, splits, keep_going=failures is not None)
     elif args.pred and args.true:
         pred_files = {p.stem: p for p in list_image_files(args.pred, MASK_SUFFIXES)}
         true_files = list_image_files(args.true, MASK_SUFFIXES)
