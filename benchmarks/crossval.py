@@ -3,8 +3,8 @@
 The course split is one draw of 39 test images; with coarse masks its Dice has a standard
 error of about 0.02, so this gives every one of the 191 images a turn as a test image.
 Usage, from the project root:
-`.venv/bin/python benchmarks/crossval.py [--method rf] [--k 5] [--param dice_background=true ...]
-[--json FILE] [--save-proba DIR]`
+`.venv/bin/python benchmarks/crossval.py [--method rf] [--k 5] [--grouped] [--param
+dice_background=true ...] [--json FILE] [--save-proba DIR]`
 With `--save-proba DIR` each fold's model also writes its test images' probabilities to
 `DIR/fold{k}_{method}.npz`, the format of `benchmarks/ensemble_weights_cv.py` (whose `score`
 then averages two methods without refitting either) and `nc_border_sensitivity.py --proba`.
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from seglab.bench import bench_method, run_header
-from seglab.datasets import kfold_split, open_dataset, with_nuclei
+from seglab.datasets import make_splits, open_dataset, with_nuclei
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
 
@@ -28,6 +28,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="rf")
     parser.add_argument("--k", type=int, default=5)
+    parser.add_argument(
+        "--grouped",
+        action="store_true",
+        help="keep near-duplicate images in one fold (split groupkfold:K instead of kfold:K)",
+    )
     parser.add_argument(
         "--param",
         action="append",
@@ -48,7 +53,7 @@ def main() -> None:
     params = dict(_assignment(text) for text in args.param)
     dataset = with_nuclei(open_dataset(DATA))
     dataset.class_names = ("background", "cytoplasm", "nucleus")
-    splits = kfold_split(len(dataset), args.k)
+    splits = make_splits(dataset, f"{'groupkfold' if args.grouped else 'kfold'}:{args.k}")
     entry, fitted = bench_method(args.method, dataset, splits, params)
     if args.save_proba is not None:
         _save_proba(args.save_proba, args.method, dataset, splits, fitted)
@@ -58,7 +63,8 @@ def main() -> None:
     folds = ", ".join(f"{v:.3f}" for v in entry["score"]["folds"])
     nc = entry["nc"]
     print(
-        f"{args.method}{_describe(params)}, {args.k}-fold over {len(dataset)} images: Dice "
+        f"{args.method}{_describe(params)}, {args.k}-fold{' grouped' if args.grouped else ''}"
+        f" over {len(dataset)} images: Dice "
         f"{entry['score']['mean']:.3f} (folds {folds}; sd over folds "
         f"{np.std(entry['score']['folds'], ddof=1):.3f}), N/C MAE {nc['mae']:.3f}, "
         f"within ±0.05 {nc['within_0.05']:.2f}, bias {nc['bias']:+.3f}"

@@ -7,7 +7,8 @@ Usage, from the project root (about 1.5-3 hours on 2 cores, almost all of it the
 `.venv/bin/python benchmarks/ensemble_weights_cv.py save --out /tmp/probs` then
 `.venv/bin/python benchmarks/ensemble_weights_cv.py score --out /tmp/probs`.
 `save --methods rf` (or `unet`) fits one member only, so the two can run separately; a fold
-whose file is already under --out is skipped, so an interrupted run resumes.
+whose file is already under --out is skipped, so an interrupted run resumes. `save --split
+groupkfold` uses the folds that keep near-duplicate images together.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from crossval import _assignment  # the --param parser of its sibling script (same folder)
-from seglab.datasets import kfold_split, open_dataset, with_nuclei
+from seglab.datasets import make_splits, open_dataset, with_nuclei
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 from seglab.segmenters.base import make_segmenter
@@ -32,10 +33,15 @@ def _dataset():
     return with_nuclei(open_dataset(DATA))
 
 
-def save(out: Path, methods: tuple[str, ...] = ("rf", "unet"), params: dict | None = None) -> None:
+def save(
+    out: Path,
+    methods: tuple[str, ...] = ("rf", "unet"),
+    params: dict | None = None,
+    split: str = "kfold",
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     data = _dataset()
-    for k, (train, test) in enumerate(kfold_split(len(data), 5)):
+    for k, (train, test) in enumerate(make_splits(data, split)):
         todo = [m for m in methods if not (out / f"fold{k}_{m}.npz").exists()]
         if not todo:  # resume: a fold already saved is not fitted again
             continue
@@ -96,9 +102,16 @@ def main() -> None:
         help="with save: a parameter of the methods fitted (VALUE read as JSON where it parses; "
         "e.g. max_minutes=null, so that a slow machine does not shorten the U-Net); repeatable",
     )
+    parser.add_argument(
+        "--split",
+        choices=["kfold", "groupkfold"],
+        default="kfold",
+        help="with save: the 5 folds of kfold (default) or of groupkfold (near-duplicates kept "
+        "in one fold); do not mix the two under one --out",
+    )
     args = parser.parse_args()
     if args.step == "save":
-        save(args.out, tuple(args.methods.split(",")), dict(args.param))
+        save(args.out, tuple(args.methods.split(",")), dict(args.param), args.split)
     else:
         score(args.out)
 

@@ -4,6 +4,7 @@ import pytest
 
 from seglab.datasets import (
     course_split,
+    grouped_kfold_split,
     kfold_split,
     make_splits,
     open_dataset,
@@ -87,6 +88,57 @@ def test_random_and_kfold_partition():
     assert sorted(tested.tolist()) == list(range(23))
     for tr, te in folds:
         assert not set(tr) & set(te)
+
+
+def test_grouped_kfold_keeps_groups_in_one_fold_and_the_rest_in_place():
+    groups = [[3, 17], [5, 6, 20], [0, 22]]
+    plain = kfold_split(23, k=5)
+    folds = grouped_kfold_split(23, groups, k=5)
+    assert len(folds) == 5
+    fold_of = {int(i): f for f, (_, te) in enumerate(folds) for i in te}
+    plain_fold_of = {int(i): f for f, (_, te) in enumerate(plain) for i in te}
+    assert sorted(fold_of) == list(range(23))  # every image tested exactly once
+    for tr, te in folds:
+        assert sorted([*tr, *te]) == list(range(23))
+    for group in groups:
+        # Together, in the fold where kfold put the group's lowest index.
+        assert {fold_of[i] for i in group} == {plain_fold_of[min(group)]}
+    grouped = {i for g in groups for i in g}
+    assert all(fold_of[i] == plain_fold_of[i] for i in range(23) if i not in grouped)
+    # Without groups it is kfold itself.
+    for (tr, te), (tr0, te0) in zip(grouped_kfold_split(23, [], k=5), plain, strict=True):
+        np.testing.assert_array_equal(te, te0)
+        np.testing.assert_array_equal(tr, tr0)
+    with pytest.raises(ParameterError, match="outside"):
+        grouped_kfold_split(5, [[1, 5]], k=2)
+    with pytest.raises(ParameterError, match="empty"):  # one group of everything
+        grouped_kfold_split(4, [[0, 1, 2, 3]], k=2)
+
+
+def test_groupkfold_split_keeps_a_planted_copy_with_its_original():
+    from seglab.bench import run_bench
+
+    cells = synthetic_cells(10, size=64, random_state=0)
+    folds = make_splits(cells, "kfold:2")
+    # Plant a turned copy of an image of fold 0 in place of an image of fold 1.
+    source, target = int(folds[0][1][0]), int(folds[1][1][0])
+    images, masks = list(cells.images), list(cells.masks)
+    images[target], masks[target] = np.rot90(images[source]), np.rot90(masks[source])
+    planted = type(cells)(images=images, masks=masks, class_names=cells.class_names)
+    leaky = run_bench(planted, ["threshold"], split="kfold:2")
+    assert sorted(leaky["near_duplicates"]["test_with_duplicate_in_train"]) == sorted(
+        [str(source), str(target)]
+    )
+    grouped = make_splits(planted, "groupkfold:2")
+    for _, test in grouped:
+        assert (source in test) == (target in test)
+    clean = run_bench(planted, ["threshold"], split="groupkfold:2")
+    assert clean["near_duplicates"]["test_with_duplicate_in_train"] == []
+    assert sorted(r["id"] for r in clean["methods"][0]["per_image"]) == sorted(cells.ids)
+    with pytest.raises(ParameterError, match="K must be"):
+        make_splits(planted, "groupkfold:11")
+    with pytest.raises(ParameterError, match="integer"):
+        make_splits(planted, "groupkfold:x")
 
 
 def test_split_spec_errors():

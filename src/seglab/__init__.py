@@ -15,6 +15,7 @@ from .bench import run_bench, score_predictions
 from .datasets import (
     Dataset,
     course_split,
+    grouped_kfold_split,
     kfold_split,
     make_splits,
     open_dataset,
@@ -52,6 +53,7 @@ __all__ = [
     "confusion_matrix",
     "course_split",
     "dice",
+    "grouped_kfold_split",
     "image_score",
     "iou",
     "kfold_split",

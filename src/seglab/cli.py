@@ -22,7 +22,8 @@ data: a folder with images/ + masks/ (matched by file stem), the course's X/ + y
 train/ + test/ each holding one of those. Images are PNG, TIFF, JPEG or NPY, 8/16-bit, grey,
 RGB or RGBA; masks hold the labels themselves (0 background, 1 cytoplasm, 2 nucleus, ...).
 splits: course (the course labs' 152/39 split), given (a train/ + test/ folder), all,
-random[:SEED], kfold[:K].
+random[:SEED], kfold[:K], groupkfold[:K] (k-fold with near-duplicate images, the same picture
+turned, flipped or rescaled, kept in one fold).
 """
 
 
@@ -775,7 +776,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--split",
             metavar="S",
             default=None,
-            help="course, given, all, random[:SEED] or kfold[:K] "
+            help="course, given, all, random[:SEED], kfold[:K] or groupkfold[:K] "
             "(default: given for a train/+test/ folder, else all)",
         )
         p.add_argument(

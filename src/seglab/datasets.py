@@ -32,6 +32,7 @@ __all__ = [
     "class_names_for",
     "course_split",
     "duplicates_across",
+    "grouped_kfold_split",
     "kfold_split",
     "make_splits",
     "near_duplicates",
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 COURSE_CLASSES = ("background", "cytoplasm", "nucleus")
-SPLIT_NAMES = ("course", "given", "all", "random[:SEED]", "kfold[:K]")
+SPLIT_NAMES = ("course", "given", "all", "random[:SEED]", "kfold[:K]", "groupkfold[:K]")
 
 
 @dataclass
@@ -303,17 +304,59 @@ def kfold_split(n: int, k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.
     return [(np.asarray(tr), np.asarray(te)) for tr, te in folds]
 
 
+def grouped_kfold_split(
+    n: int, groups: Sequence[Sequence[int]], k: int = 5, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`kfold_split` with each group of images moved into one fold.
+
+    Each group (for example the near-duplicates of :func:`near_duplicates`) joins the test
+    fold of its lowest index in ``kfold_split(n, k, seed)``; every other image stays in its
+    fold. So no image is tested beside a copy of itself in training, and the images outside
+    the groups keep the folds of ``kfold``, which lets the two be compared image by image.
+    Folds may differ in size by the groups moved.
+
+    Examples
+    --------
+    >>> [test.tolist() for _, test in kfold_split(10, k=2)]
+    [[1, 2, 4, 8, 9], [0, 3, 5, 6, 7]]
+    >>> folds = grouped_kfold_split(10, groups=[[0, 9], [3, 4, 5]], k=2)
+    >>> [test.tolist() for _, test in folds]
+    [[1, 2, 8], [0, 3, 4, 5, 6, 7, 9]]
+    """
+    folds = kfold_split(n, k=k, seed=seed)
+    fold_of = np.empty(n, dtype=int)
+    for f, (_, test) in enumerate(folds):
+        fold_of[test] = f
+    for group in groups:
+        members = sorted({int(i) for i in group})
+        if members and (members[0] < 0 or members[-1] >= n):
+            raise ParameterError(f"group {members} holds an index outside 0..{n - 1}")
+        if members:
+            fold_of[members] = fold_of[members[0]]
+    everything = np.arange(n)
+    out = []
+    for f in range(k):
+        test = everything[fold_of == f]
+        if len(test) == 0:
+            raise ParameterError(f"groupkfold:{k}: fold {f} is empty once groups are kept together")
+        out.append((everything[fold_of != f], test))
+    return out
+
+
 def make_splits(dataset: Dataset, spec: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Train/test index pairs for a split spec: course, given, all, random[:SEED], kfold[:K].
+    """Train/test index pairs for a split spec: course, given, all, random[:SEED], kfold[:K],
+    groupkfold[:K].
 
     ``None`` means ``given`` for a data set that has its own split, ``all`` otherwise.
     The course and k-fold variants drop nothing except what the course split drops.
+    ``groupkfold`` is ``kfold`` with the :func:`near_duplicates` of each image kept in its fold
+    (:func:`grouped_kfold_split`); it reads every image once to find them.
     """
     if spec is None:
         spec = "given" if dataset.given_split is not None else "all"
     name, _, arg = spec.partition(":")
     n = len(dataset)
-    if name in ("random", "kfold") and arg and not arg.lstrip("-").isdigit():
+    if name in ("random", "kfold", "groupkfold") and arg and not arg.lstrip("-").isdigit():
         what = "the seed" if name == "random" else "K"
         raise ParameterError(f"--split {spec}: {what} after the colon must be an integer")
     try:
@@ -332,6 +375,13 @@ def make_splits(dataset: Dataset, spec: str | None = None) -> list[tuple[np.ndar
             return [random_split(n, seed=int(arg) if arg else 0)]
         if name == "kfold":
             return kfold_split(n, k=int(arg) if arg else 5)
+        if name == "groupkfold":
+            k = int(arg) if arg else 5
+            if k < 2 or k > n:  # checked before the images are read
+                raise ParameterError(
+                    f"groupkfold:{k}: K must be between 2 and the number of images ({n})"
+                )
+            return grouped_kfold_split(n, near_duplicates(dataset), k=k)
     except ValueError as exc:
         if isinstance(exc, ParameterError):
             raise
