@@ -258,3 +258,8 @@ def test_near_duplicates_skips_an_unreadable_image_only_when_asked(tmp_path):
     with pytest.raises(ImageReadError):
         near_duplicates(ds)
     assert near_duplicates(ds, skip_unreadable=True) == [[0, 2]]
+    # groupkfold folds around it: the copies share a fold, the broken file is left to whoever
+    # reads it for training or scoring.
+    # (kfold:2 alone tests 1 and 2 together, 0 apart.)
+    folds = make_splits(ds, "groupkfold:2")
+    assert [test.tolist() for _, test in folds] == [[1], [0, 2]]

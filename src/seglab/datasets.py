@@ -381,7 +381,10 @@ def make_splits(dataset: Dataset, spec: str | None = None) -> list[tuple[np.ndar
                 raise ParameterError(
                     f"groupkfold:{k}: K must be between 2 and the number of images ({n})"
                 )
-            return grouped_kfold_split(n, near_duplicates(dataset), k=k)
+            # An unreadable image joins no group here; whoever reads it next reports it
+            # (bench's duplicate report at once, or its scoring pass under --keep-going).
+            groups = near_duplicates(dataset, skip_unreadable=True)
+            return grouped_kfold_split(n, groups, k=k)
     except ValueError as exc:
         if isinstance(exc, ParameterError):
             raise
