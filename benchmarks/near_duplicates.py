@@ -6,9 +6,10 @@ ratios (a pair annotated twice says how far two annotations of one cell can lie 
 course-split test images have a copy among the training images, and, with `--proba DIR` (the
 out-of-fold probabilities kept by `benchmarks/ensemble_weights_cv.py save`, 5-fold over the
 191 images with a nucleus), the out-of-fold figures of the images whose copy was in the
-training folds against the rest.
+training folds against the rest. `--split groupkfold` is for maps saved with `save --split
+groupkfold`, whose folds keep the copies together (so no image has a copy in training).
 Usage, from the project root:
-`.venv/bin/python benchmarks/near_duplicates.py [--proba DIR]`
+`.venv/bin/python benchmarks/near_duplicates.py [--proba DIR [--split groupkfold]]`
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from seglab.bench import run_header
 from seglab.datasets import (
     course_split,
     duplicates_across,
-    kfold_split,
+    make_splits,
     near_duplicates,
     open_dataset,
     with_nuclei,
@@ -36,6 +37,12 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imag
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--proba", type=Path, metavar="DIR")
+    parser.add_argument(
+        "--split",
+        choices=["kfold", "groupkfold"],
+        default="kfold",
+        help="the 5 folds the maps under --proba were made on (default kfold)",
+    )
     args = parser.parse_args()
     print(run_header())
     dataset = open_dataset(DATA)
@@ -67,17 +74,17 @@ def main() -> None:
         f" images: {', '.join(dataset.ids[i] for i in leaked)}"
     )
     if args.proba is not None:
-        _out_of_fold(args.proba, dataset, groups)
+        _out_of_fold(args.proba, dataset, groups, args.split)
 
 
-def _out_of_fold(folder: Path, dataset, groups) -> None:
+def _out_of_fold(folder: Path, dataset, groups, split: str = "kfold") -> None:
     """Out-of-fold figures of images with and without a copy in the training folds."""
     data = with_nuclei(dataset)
     position = {key: n for n, key in enumerate(dataset.ids)}
     ratios = {key: nc_ratio(dataset.mask(position[key])) for key in data.ids}
     leaked_ids, same_annotation = set(), set()
     to_full = [position[key] for key in data.ids]
-    for train, test in kfold_split(len(data), 5):
+    for train, test in make_splits(data, split):
         leaked = duplicates_across(groups, [to_full[i] for i in train], [to_full[i] for i in test])
         leaked_ids |= {dataset.ids[i] for i in leaked}
         # A copy whose true ratio is within 0.01: the same annotation, seen in training.
@@ -110,6 +117,8 @@ def _out_of_fold(folder: Path, dataset, groups) -> None:
             ("no copy anywhere", lambda k: k not in members),
         ):
             chosen = [rows[k] for k in rows if keep(k)]
+            if not chosen:
+                continue
             agreement = nc_agreement([r[1] for r in chosen], [r[2] for r in chosen])
             print(
                 f"| {method} | {label} | {len(chosen)} | {np.mean([r[0] for r in chosen]):.3f} |"
