@@ -329,10 +329,11 @@ def grouped_kfold_split(
         fold_of[test] = f
     for group in groups:
         members = sorted({int(i) for i in group})
-        if members and (members[0] < 0 or members[-1] >= n):
+        if not members:
+            continue
+        if members[0] < 0 or members[-1] >= n:
             raise ParameterError(f"group {members} holds an index outside 0..{n - 1}")
-        if members:
-            fold_of[members] = fold_of[members[0]]
+        fold_of[members] = fold_of[members[0]]
     everything = np.arange(n)
     out = []
     for f in range(k):
