@@ -116,7 +116,7 @@ def test_grouped_kfold_keeps_groups_in_one_fold_and_the_rest_in_place():
 
 
 def test_groupkfold_split_keeps_a_planted_copy_with_its_original():
-    from seglab.bench import run_bench
+    from seglab.bench import format_leaderboard, run_bench
 
     cells = synthetic_cells(10, size=64, random_state=0)
     folds = make_splits(cells, "kfold:2")
@@ -134,6 +134,9 @@ def test_groupkfold_split_keeps_a_planted_copy_with_its_original():
         assert (source in test) == (target in test)
     clean = run_bench(planted, ["threshold"], split="groupkfold:2")
     assert clean["near_duplicates"]["test_with_duplicate_in_train"] == []
+    assert "1 group (2 images)" in format_leaderboard(clean)
+    assert "no test image has one" in format_leaderboard(clean)
+    assert "without_near_duplicates" not in clean["methods"][0]
     assert sorted(r["id"] for r in clean["methods"][0]["per_image"]) == sorted(cells.ids)
     with pytest.raises(ParameterError, match="K must be"):
         make_splits(planted, "groupkfold:11")

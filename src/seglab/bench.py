@@ -408,9 +408,15 @@ def add_without_duplicates(entry: dict, report: dict | None) -> None:
 def format_near_duplicates(result: dict) -> str:
     """Lines for the leaderboard: how many test images leak, and each method without them."""
     report = result.get("near_duplicates")
-    if not report or not report["test_with_duplicate_in_train"]:
+    if not report or not report["groups"]:
         return ""
     leaked = report["test_with_duplicate_in_train"]
+    if not leaked:  # groupkfold, or a split that happens to keep the copies together
+        groups, images = len(report["groups"]), sum(len(g) for g in report["groups"])
+        return (
+            f"near-duplicates: {groups} group{'s' * (groups != 1)} ({images} images) of turned,"
+            " flipped or rescaled copies; no test image has one among its training images"
+        )
     shown = ", ".join(leaked[:8]) + (", ..." if len(leaked) > 8 else "")
     lines = [
         f"near-duplicates: {len(leaked)} of {result['n_test']} test images ({shown}) have a"
