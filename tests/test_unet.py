@@ -409,6 +409,79 @@ def test_augmentation_keeps_labels_valid_and_values_in_range():
     assert torch.equal(same_x, images) and torch.equal(same_y, labels)
 
 
+def test_class_fractions_are_each_blocks_share_of_each_class():
+    from seglab.segmenters.unet import _class_fractions
+
+    # 2x2 blocks of a 4x4 mask, -1 unlabelled. By hand, top-left block (0 0 / 0 2): 3/4 of
+    # class 0, 1/4 of class 2; top-right (1 1 / 2 1): 3/4 class 1, 1/4 class 2; bottom-left
+    # (-1 -1 / -1 0): 1/4 class 0, labelled share 1/4; bottom-right (2 2 / 0 0): 1/2, 0, 1/2.
+    index = np.array([[0, 0, 1, 1], [0, 2, 2, 1], [-1, -1, 2, 2], [-1, 0, 0, 0]])
+    expected = np.array(
+        [[[0.75, 0, 0.25], [0, 0.75, 0.25]], [[0.25, 0, 0], [0.5, 0, 0.5]]], np.float32
+    )
+    np.testing.assert_array_equal(_class_fractions(index, 3, 2, (2, 2)), expected)
+    # A 5x5 mask at factor 2 pads by replication, as the images are downscaled.
+    odd = _class_fractions(np.ones((5, 5), np.int64), 3, 2, (3, 3))
+    np.testing.assert_array_equal(odd[..., 1], np.ones((3, 3)))
+
+
+def test_soft_loss_of_whole_classes_equals_the_loss_of_their_labels():
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 3, 5, 5, generator=gen)
+    labels = torch.randint(-1, 3, (2, 5, 5), generator=gen)
+    fractions = (labels.unsqueeze(1) == torch.arange(3).view(1, 3, 1, 1)).float()
+    for batch_dice in (False, True):
+        assert float(
+            tu.dice_ce_loss(logits, fractions, 1.0, batch_dice=batch_dice)
+        ) == pytest.approx(float(tu.dice_ce_loss(logits, labels, 1.0, batch_dice=batch_dice)))
+
+
+def test_soft_loss_of_a_mixed_pixel_by_hand():
+    # One pixel, half class 1, half class 2, uniform logits (1/3 each): cross-entropy
+    # -(0.5 ln 1/3 + 0.5 ln 1/3) = ln 3. Dice of class 1: 2 * (1/3 * 1/2) / (1/3 + 1/2) = 2/5,
+    # the same for class 2; background is left out of the Dice term.
+    fractions = torch.tensor([0.0, 0.5, 0.5]).view(1, 3, 1, 1)
+    loss = float(tu.dice_ce_loss(torch.zeros(1, 3, 1, 1), fractions, 1.0))
+    assert loss == pytest.approx(math.log(3) + 1 - 2 / 5, abs=1e-5)
+    # Weighted by its labelled share: of two pixels whose logits both favour class 1 (2, 0
+    # against 0), the first is all class 1, the second only half labelled, as class 2. Its
+    # cross-entropy counts half: (1 * -ln p1 + 0.5 * -ln p2) / (1 + 0.5).
+    two = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 0.5]]).view(1, 3, 1, 2)
+    logits = torch.tensor([[0.0, 0.0], [2.0, 2.0], [0.0, 0.0]]).view(1, 3, 1, 2)
+    p1, p2 = math.exp(2) / (math.exp(2) + 2), 1 / (math.exp(2) + 2)
+    expected = (-math.log(p1) - 0.5 * math.log(p2)) / 1.5
+    assert float(tu.dice_ce_loss(logits, two, 0.0)) == pytest.approx(expected, abs=1e-5)
+
+
+def test_soft_labels_turn_and_flip_with_their_images():
+    # With the warp switched off (tiny strength), the fractions of hard labels must come out of
+    # the turns and flips as the fractions of the labels that came out of the same draws.
+    images = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    labels = torch.randint(-1, 3, (6, 16, 16), generator=torch.Generator().manual_seed(2))
+    fractions = (labels.unsqueeze(1) == torch.arange(3).view(1, 3, 1, 1)).float()
+    x_hard, y_hard = tu.augment_spatial(images, labels, torch.Generator().manual_seed(5), 1e-12)
+    x_soft, y_soft = tu.augment_spatial(images, fractions, torch.Generator().manual_seed(5), 1e-12)
+    assert torch.equal(x_hard, x_soft)
+    expected = (y_hard.unsqueeze(1) == torch.arange(3).view(1, 3, 1, 1)).float()
+    assert torch.equal(y_soft, expected)
+    # With the warp, fractions stay fractions.
+    _, warped = tu.augment_spatial(images, fractions, torch.Generator().manual_seed(5), 1.0)
+    assert float(warped.min()) >= 0 and float(warped.sum(1).max()) <= 1 + 1e-5
+
+
+def test_soft_labels_train_below_full_resolution_and_change_nothing_at_it(cells):
+    images, masks = cells
+    soft = seglab.make_segmenter("unet", **{**TINY, "scale": 2, "soft_labels": True})
+    soft.fit(images[:8], masks[:8])
+    hard = seglab.make_segmenter("unet", **{**TINY, "scale": 2}).fit(images[:8], masks[:8])
+    assert [r["loss"] for r in soft.history_] != [r["loss"] for r in hard.history_]
+    assert soft.predict(images[9]).shape == masks[9].shape
+    full = {**TINY, "scale": 1, "max_epochs": 1}
+    a = seglab.make_segmenter("unet", **full, soft_labels=True).fit(images[:8], masks[:8])
+    b = seglab.make_segmenter("unet", **full).fit(images[:8], masks[:8])
+    np.testing.assert_array_equal(a.predict_proba(images[9]), b.predict_proba(images[9]))
+
+
 @pytest.mark.parametrize(
     "params, match",
     [
@@ -420,6 +493,7 @@ def test_augmentation_keeps_labels_valid_and_values_in_range():
         ({"deep_supervision": "yes"}, "deep_supervision"),
         ({"ema_decay": 1.0}, "ema_decay"),
         ({"test_turns": "yes"}, "test_turns"),
+        ({"soft_labels": "yes"}, "soft_labels"),
         ({"device": "cuda:7"} if not torch.cuda.is_available() else {"depth": 0}, "."),
     ],
 )

@@ -125,17 +125,23 @@ def _chance(gen: torch.Generator, n: int, p: float) -> torch.Tensor:
 def augment_spatial(
     images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, strength: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flips, 90-degree rotations, and (with probability) a small affine + elastic warp."""
+    """Flips, 90-degree rotations, and (with probability) a small affine + elastic warp.
+
+    ``labels`` are class indices (N, H, W), -1 unlabelled, or class fractions (N, K, H, W),
+    which the warp interpolates linearly.
+    """
     if strength <= 0:
         return images, labels
     n = images.shape[0]
+    soft = labels.is_floating_point()
+    plane = (1, 2) if soft else (0, 1)  # the label's spatial axes, per sample
     out_i, out_l = [], []
     for k in range(n):
         im, lb = images[k], labels[k]
         turns = int(torch.randint(4, (1,), generator=gen))
-        im, lb = torch.rot90(im, turns, (1, 2)), torch.rot90(lb, turns, (0, 1))
+        im, lb = torch.rot90(im, turns, (1, 2)), torch.rot90(lb, turns, plane)
         if bool(_chance(gen, 1, 0.5)):
-            im, lb = im.flip(2), lb.flip(1)
+            im, lb = im.flip(2), lb.flip(plane[1])
         out_i.append(im)
         out_l.append(lb)
     images, labels = torch.stack(out_i), torch.stack(out_l)
@@ -162,6 +168,11 @@ def augment_spatial(
     images = F.grid_sample(
         images, grid, mode="bilinear", padding_mode="reflection", align_corners=False
     )
+    if soft:
+        labels = F.grid_sample(
+            labels, grid, mode="bilinear", padding_mode="reflection", align_corners=False
+        )
+        return images, labels
     shifted = (labels + 1).unsqueeze(1).float()  # -1 (unlabelled) -> 0, kept through the warp
     shifted = F.grid_sample(
         shifted, grid, mode="nearest", padding_mode="reflection", align_corners=False
@@ -224,6 +235,9 @@ def dice_ce_loss(
 ) -> torch.Tensor:
     """Cross-entropy + soft Dice (nnU-Net's), ignoring labels of -1.
 
+    ``labels`` are class indices (N, H, W) or class fractions (N, K, H, W); fractions that
+    sum to less than one weigh their pixel by that sum (0: unlabelled).
+
     With ``dice_background=False`` (the default) the Dice term averages over the foreground
     classes only (nnU-Net's ``do_bg=False``): the background, which dominates the pixels, then
     no longer dilutes the gradient of the small classes. With ``batch_dice`` (nnU-Net's name)
@@ -231,12 +245,18 @@ def dice_ce_loss(
     sample has its own Dice per class and the term averages them, so every patch's class areas
     are pulled towards its own truth.
     """
-    ce = F.cross_entropy(logits, labels, ignore_index=-1)
+    if labels.is_floating_point():  # class fractions, (N, K, H, W); they sum to the weight
+        valid = labels.sum(1, keepdim=True)
+        ce = -(labels * F.log_softmax(logits, 1)).sum() / valid.sum().clamp(min=1e-6)
+        onehot = labels
+    else:
+        ce = F.cross_entropy(logits, labels, ignore_index=-1)
+        valid = (labels >= 0).unsqueeze(1).float()
+        onehot = F.one_hot(labels.clamp(min=0), logits.shape[1]).permute(0, 3, 1, 2).float()
+        onehot = onehot * valid
     if dice_weight <= 0:
         return ce
-    valid = (labels >= 0).unsqueeze(1).float()
     proba = torch.softmax(logits, 1) * valid
-    onehot = F.one_hot(labels.clamp(min=0), logits.shape[1]).permute(0, 3, 1, 2).float() * valid
     dims = (0, 2, 3) if batch_dice else (2, 3)
     intersection = (proba * onehot).sum(dim=dims)
     total = proba.sum(dim=dims) + onehot.sum(dim=dims)
@@ -255,7 +275,7 @@ def deep_supervision_loss(
     total = 0.0
     for k, (logits, weight) in enumerate(zip(outputs, weights, strict=True)):
         step = 2**k
-        total = total + weight * dice_ce_loss(logits, labels[:, ::step, ::step], **loss_args)
+        total = total + weight * dice_ce_loss(logits, labels[..., ::step, ::step], **loss_args)
     return total / sum(weights)
 
 

@@ -59,6 +59,20 @@ def _device(name: str):
     return device
 
 
+def _class_fractions(index: np.ndarray, n_classes: int, factor: int, shape) -> np.ndarray:
+    """Each work pixel's share of its ``factor`` x ``factor`` block in each class, (H, W, K).
+
+    ``index`` holds class indices, -1 for unlabelled pixels, which count in no class: a
+    block's fractions then sum to its labelled share, the weight its pixel gets in the loss.
+    Blocks are those of :func:`downscale`, so the fractions line up with the work image.
+    """
+    onehot = (index[..., None] == np.arange(n_classes)).astype(np.float32)
+    small = downscale(onehot, factor)
+    out = np.zeros((*shape, n_classes), np.float32)
+    out[: small.shape[0], : small.shape[1]] = small[: shape[0], : shape[1]]
+    return out
+
+
 @register
 class UNetSegmenter(Segmenter):
     """U-Net trained with nnU-Net's recipe (Dice + CE, heavy augmentation, sliding window).
@@ -129,6 +143,13 @@ class UNetSegmenter(Segmenter):
         otherwise pick from; 0.99 averages over about the last 100 steps. Off by default: on
         the course data's 5-fold cross-validation 0.99 gave Dice 0.859 against 0.861 and N/C
         MAE 0.209 against 0.202, with 40% of ratios within ±0.05 against 36% (BENCHMARKS.md).
+    soft_labels : bool
+        When the network works below full resolution, train it on each work pixel's class
+        fractions over its block of full-resolution pixels (soft cross-entropy and soft
+        Dice) instead of the label at the block's centre pixel. The fractions tell the
+        network where inside a work pixel a border runs, which the centre's label alone
+        does not; the output's bilinear upsampling can then place the border between work
+        pixels. Equal to the hard labels at full resolution (``scale=1``).
     augment : float
         Strength of the augmentation, 0 (none) to 1 (the default recipe). Half strength was
         no better on the course data's 5-fold cross-validation (Dice 0.863 against 0.865, N/C
@@ -187,6 +208,7 @@ class UNetSegmenter(Segmenter):
         batch_dice: bool = False,
         deep_supervision: bool = False,
         ema_decay: float = 0.0,
+        soft_labels: bool = False,
         augment: float = 1.0,
         val_fraction: float = 0.15,
         patience: int | None = None,
@@ -213,6 +235,7 @@ class UNetSegmenter(Segmenter):
         self.batch_dice = batch_dice
         self.deep_supervision = deep_supervision
         self.ema_decay = ema_decay
+        self.soft_labels = soft_labels
         self.augment = augment
         self.val_fraction = val_fraction
         self.patience = patience
@@ -253,7 +276,13 @@ class UNetSegmenter(Segmenter):
             raise ParameterError(f"augment={self.augment}: expected a value in [0, 1]")
         if self.learning_rate <= 0 or self.weight_decay < 0 or self.dice_weight < 0:
             raise ParameterError("learning_rate must be > 0, weight_decay and dice_weight >= 0")
-        for key in ("dice_background", "batch_dice", "deep_supervision", "test_turns"):
+        for key in (
+            "dice_background",
+            "batch_dice",
+            "deep_supervision",
+            "soft_labels",
+            "test_turns",
+        ):
             if not isinstance(getattr(self, key), (bool, np.bool_)):
                 raise ParameterError(f"{key}={getattr(self, key)!r}: expected True/False")
         if self.max_minutes is not None and self.max_minutes <= 0:
@@ -283,10 +312,16 @@ class UNetSegmenter(Segmenter):
         lookup = np.full(int(classes.max()) + 2, -1, np.int64)
         lookup[classes] = np.arange(classes.size)
         small = [downscale(im, factor) for im in images]
-        targets = [
-            lookup[_labels_at_scale(np.asarray(m, np.int64), factor, s.shape[:2])]
-            for m, s in zip(masks, small, strict=True)
-        ]
+        if self.soft_labels and factor > 1:
+            targets = [
+                _class_fractions(lookup[np.asarray(m, np.int64)], classes.size, factor, s.shape[:2])
+                for m, s in zip(masks, small, strict=True)
+            ]
+        else:
+            targets = [
+                lookup[_labels_at_scale(np.asarray(m, np.int64), factor, s.shape[:2])]
+                for m, s in zip(masks, small, strict=True)
+            ]
         pixels = np.concatenate([s.reshape(-1, s.shape[-1]) for s in small])
         self.channel_mean_ = pixels.mean(axis=0).astype(np.float32)
         self.channel_std_ = np.maximum(pixels.std(axis=0), 1e-3).astype(np.float32)
@@ -482,18 +517,22 @@ class UNetSegmenter(Segmenter):
 
     def _patches(self, images, targets, rng) -> tuple[np.ndarray, np.ndarray]:
         """One patch per image, channels first: random crops (a third centred on foreground),
-        images smaller than the patch padded by reflection with unlabelled (-1) targets."""
+        images smaller than the patch padded by reflection with unlabelled targets (-1, or
+        no class's fraction with soft labels, whose patches come channels first too)."""
         size = int(self.patch_size)
         xs, ys = [], []
+        soft = targets[0].ndim == 3
         for image, target in zip(images, targets, strict=True):
-            h, w = target.shape
+            h, w = target.shape[:2]
             ph, pw = max(0, size - h), max(0, size - w)
             if ph or pw:
                 mode = "reflect" if min(h, w) > 1 else "edge"
                 image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
-                target = np.pad(target, ((0, ph), (0, pw)), constant_values=-1)
-                h, w = target.shape
-            foreground = np.flatnonzero(target.ravel() > 0)
+                pad = ((0, ph), (0, pw)) + (((0, 0),) if soft else ())
+                target = np.pad(target, pad, constant_values=0 if soft else -1)
+                h, w = target.shape[:2]
+            labelled_foreground = target[..., 1:].sum(-1) > 0.5 if soft else target > 0
+            foreground = np.flatnonzero(labelled_foreground.ravel())
             if foreground.size and rng.random() < 1 / 3:
                 cy, cx = divmod(int(rng.choice(foreground)), w)
                 y0 = int(np.clip(cy - size // 2, 0, h - size))
@@ -501,8 +540,11 @@ class UNetSegmenter(Segmenter):
             else:
                 y0, x0 = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
             xs.append(image[y0 : y0 + size, x0 : x0 + size].transpose(2, 0, 1))
-            ys.append(target[y0 : y0 + size, x0 : x0 + size])
-        return np.ascontiguousarray(xs, np.float32), np.ascontiguousarray(ys, np.int64)
+            y = target[y0 : y0 + size, x0 : x0 + size]
+            ys.append(y.transpose(2, 0, 1) if soft else y)
+        return np.ascontiguousarray(xs, np.float32), np.ascontiguousarray(
+            ys, np.float32 if soft else np.int64
+        )
 
     # ------------------------------------------------------------------ predict
     def _small_proba(self, image: np.ndarray, flips: bool, turns: bool = False) -> np.ndarray:
