@@ -3,7 +3,7 @@
 The course split is one draw of 39 test images; with coarse masks its Dice has a standard
 error of about 0.02, so this gives every one of the 191 images a turn as a test image.
 Usage, from the project root:
-`.venv/bin/python benchmarks/crossval.py [--method rf] [--k 5] [--grouped] [--param
+`.venv/bin/python benchmarks/crossval.py [--method rf] [--k 5] [--split groupkfold] [--param
 dice_background=true ...] [--json FILE] [--save-proba DIR]`
 With `--save-proba DIR` each fold's model also writes its test images' probabilities to
 `DIR/fold{k}_{method}.npz`, the format of `benchmarks/ensemble_weights_cv.py` (whose `score`
@@ -29,9 +29,10 @@ def main() -> None:
     parser.add_argument("--method", default="rf")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument(
-        "--grouped",
-        action="store_true",
-        help="keep near-duplicate images in one fold (split groupkfold:K instead of kfold:K)",
+        "--split",
+        choices=("kfold", "groupkfold"),
+        default="kfold",
+        help="kfold (default) or groupkfold (near-duplicate images kept in one fold), with --k",
     )
     parser.add_argument(
         "--param",
@@ -53,7 +54,7 @@ def main() -> None:
     params = dict(_assignment(text) for text in args.param)
     dataset = with_nuclei(open_dataset(DATA))
     dataset.class_names = ("background", "cytoplasm", "nucleus")
-    splits = make_splits(dataset, f"{'groupkfold' if args.grouped else 'kfold'}:{args.k}")
+    splits = make_splits(dataset, f"{args.split}:{args.k}")
     entry, fitted = bench_method(args.method, dataset, splits, params)
     if args.save_proba is not None:
         _save_proba(args.save_proba, args.method, dataset, splits, fitted)
@@ -63,7 +64,7 @@ def main() -> None:
     folds = ", ".join(f"{v:.3f}" for v in entry["score"]["folds"])
     nc = entry["nc"]
     print(
-        f"{args.method}{_describe(params)}, {args.k}-fold{' grouped' if args.grouped else ''}"
+        f"{args.method}{_describe(params)}, {args.k}-fold {args.split}"
         f" over {len(dataset)} images: Dice "
         f"{entry['score']['mean']:.3f} (folds {folds}; sd over folds "
         f"{np.std(entry['score']['folds'], ddof=1):.3f}), N/C MAE {nc['mae']:.3f}, "
