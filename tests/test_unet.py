@@ -100,6 +100,34 @@ def test_one_large_image_is_a_training_set(monkeypatch):
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
 
 
+def test_patch_shrinks_to_the_largest_work_image(cells, monkeypatch, tmp_path):
+    # 48-px images at scale 2 are 24 px: a 32-px patch would be padding beyond them, so
+    # fitting draws 24-px patches (the multiple of 2 ** (3 - 1) = 4 that covers 24) and
+    # predicts with 24-px windows, halo included; at full scale the 32-px patch stays.
+    images, masks = cells
+    seg = seglab.make_segmenter("unet", **{**TINY, "scale": 2, "max_epochs": 1})
+    sides = []
+    real_patches = type(seg)._patches
+
+    def recording(self, images, targets, rng):
+        x, y = real_patches(self, images, targets, rng)
+        sides.append(x.shape[-2:])
+        return x, y
+
+    monkeypatch.setattr(type(seg), "_patches", recording)
+    seg.fit(images[:8], masks[:8])
+    assert seg.patch_size == 32 and seg.patch_size_ == 24
+    assert sides and set(sides) == {(24, 24)}
+    assert seg.halo == 24 * 2 + 2
+    big = np.concatenate([images[9], images[8]], axis=1)  # wider than any training image
+    assert seg.predict(big).shape == big.shape[:2]
+    loaded = seglab.load(seglab.save(seg, tmp_path / "p.seglab"))
+    assert loaded.patch_size_ == 24
+    np.testing.assert_array_equal(loaded.predict_proba(big), seg.predict_proba(big))
+    full = seglab.make_segmenter("unet", **{**TINY, "scale": 1, "max_epochs": 1})
+    assert full.fit(images[:8], masks[:8]).patch_size_ == 32
+
+
 def test_shapes_classes_and_probabilities(fitted, cells):
     images, _ = cells
     assert fitted.n_channels_ == 3

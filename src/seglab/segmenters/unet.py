@@ -91,12 +91,14 @@ class UNetSegmenter(Segmenter):
         :func:`seglab.segmenters.pixel.choose_scale`).
     patch_size : int
         Training patch and inference window side, in working-scale pixels; a multiple of
-        ``2 ** (depth - 1)``.
+        ``2 ** (depth - 1)``. Fitting lowers it to the smallest such multiple that covers the
+        largest training image at the working scale (``patch_size_``): at 1/4 scale the
+        course's 256-px images are 64 px, and a 96-px patch would be more than half padding.
     batch_size : int
         Patches per optimisation step.
     max_epochs : int
         Epochs; the learning-rate schedule spans them. An epoch draws one patch per
-        ``patch_size``-square of each training image at the working scale (at least one per
+        ``patch_size_``-square of each training image at the working scale (at least one per
         image, so about one per image on small images, many on one large slice), and at least
         one full batch. 360 (since 2026-12-01; 180 before): on the course data's 5-fold
         cross-validation twice the training gave Dice 0.867 against 0.861, N/C MAE 0.189
@@ -325,6 +327,13 @@ class UNetSegmenter(Segmenter):
                 lookup[_labels_at_scale(np.asarray(m, np.int64), factor, s.shape[:2])]
                 for m, s in zip(masks, small, strict=True)
             ]
+        # A patch no larger than the largest work image needs (rounded up to the network's
+        # multiple): padding beyond it is reflected content the loss ignores, paid for in
+        # every step (at 1/4 scale a 96-px patch on the course's 64-px images is 2.25x the
+        # work of a 64-px one).
+        multiple = 2 ** (int(self.depth) - 1)
+        largest = max(max(s.shape[:2]) for s in small)
+        self.patch_size_ = int(min(int(self.patch_size), -(-largest // multiple) * multiple))
         pixels = np.concatenate([s.reshape(-1, s.shape[-1]) for s in small])
         self.channel_mean_ = pixels.mean(axis=0).astype(np.float32)
         self.channel_std_ = np.maximum(pixels.std(axis=0), 1e-3).astype(np.float32)
@@ -349,7 +358,7 @@ class UNetSegmenter(Segmenter):
         # An epoch sees each training pixel about once: an image larger than a patch gives
         # several patches (a single large EM slice is a whole training set), and an epoch
         # holds at least one full batch, however few the images.
-        patch_area = float(self.patch_size) ** 2
+        patch_area = float(self.patch_size_) ** 2
         patches_per_image = np.array(
             [max(1, round(small[i].shape[0] * small[i].shape[1] / patch_area)) for i in train_ids]
         )
@@ -522,7 +531,7 @@ class UNetSegmenter(Segmenter):
         """One patch per image, channels first: random crops (a third centred on foreground),
         images smaller than the patch padded by reflection with unlabelled targets (-1, or
         no class's fraction with soft labels, whose patches come channels first too)."""
-        size = int(self.patch_size)
+        size = self._patch()
         xs, ys = [], []
         soft = targets[0].ndim == 3
         for image, target in zip(images, targets, strict=True):
@@ -562,7 +571,7 @@ class UNetSegmenter(Segmenter):
         return tu.sliding_window_proba(
             network,
             small.astype(np.float32),
-            window=int(self.patch_size),
+            window=self._patch(),
             multiple=2 ** (int(self.depth) - 1),
             flips=flips,
             device=device,
@@ -571,6 +580,10 @@ class UNetSegmenter(Segmenter):
 
     def _factor(self) -> int:
         return int(getattr(self, "factor_", 1))
+
+    def _patch(self) -> int:
+        # Models saved before `patch_size_` was fitted used `patch_size` itself.
+        return int(getattr(self, "patch_size_", self.patch_size))
 
     def _predict_proba(self, image: np.ndarray) -> np.ndarray:
         small = self._small_proba(image, self.test_flips, self._turns())
@@ -592,13 +605,13 @@ class UNetSegmenter(Segmenter):
     def _own_halo(self) -> int:
         # An output pixel depends on every window that covers it: up to one window away.
         factor = self._factor()
-        return int(self.patch_size) * factor + factor
+        return self._patch() * factor + factor
 
     @property
     def tile_alignment(self) -> int:
         # Windows sit at multiples of the step (half a window) from the image's origin.
         multiple = 2 ** (int(self.depth) - 1)
-        window = max(multiple, int(self.patch_size) - int(self.patch_size) % multiple)
+        window = max(multiple, self._patch() - self._patch() % multiple)
         step = max(multiple, (window // 2) // multiple * multiple)
         return step * self._factor()
 
