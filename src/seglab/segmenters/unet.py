@@ -152,9 +152,12 @@ class UNetSegmenter(Segmenter):
         network where inside a work pixel a border runs, which the centre's label alone
         does not; the output's bilinear upsampling can then place the border between work
         pixels. Equal to the hard labels at full resolution (``scale=1``). Off by default:
-        on the course data's 5-fold cross-validation (``groupkfold``) it gave Dice 0.853
-        against 0.859 and N/C MAE 0.233 against 0.220, with the nucleus border as far from
-        the annotator's as before (BENCHMARKS.md).
+        on the course data's 5-fold cross-validation (``groupkfold``) at the default 1/3
+        scale it gave Dice 0.853 against 0.859 and N/C MAE 0.233 against 0.220. At 1/4
+        (``scale=4``, where a work pixel is a 4x4 block) it gave 0.861 / 0.198 against
+        0.855 / 0.219 with hard labels at 1/4 (N/C error lower, paired p 0.045) and 0.859 /
+        0.220 for the default, in half the default's training time; the share of ratios
+        within ±0.05 did not move (35%, 37%, 36%; BENCHMARKS.md).
     augment : float
         Strength of the augmentation, 0 (none) to 1 (the default recipe). Half strength was
         no better on the course data's 5-fold cross-validation (Dice 0.863 against 0.865, N/C
