@@ -128,6 +128,25 @@ def test_choose_scale_detects_upsampled_images():
     assert choose_scale([noise]) == 1
 
 
+def test_choose_scale_follows_contrast_not_exposure():
+    # A 12-bit camera image in a 16-bit file: 3-px spots on a dark background, values up to
+    # 4095 / 65535 after dtype scaling. Any 2x block mean smears a 3-px spot, so the image
+    # must stay at full resolution however dim it is; and an upsampled image dimmed to
+    # the same range keeps the factor it had at full contrast.
+    rng = np.random.default_rng(5)
+    spots = np.full((128, 128), 200.0)
+    for y, x in rng.integers(4, 124, (40, 2)):
+        spots[y - 1 : y + 2, x - 1 : x + 2] += 3000.0
+    dim = (spots / 65535).astype(np.float32)[..., None]
+    assert float(dim.max()) < 0.06
+    assert choose_scale([dim]) == 1
+    small = ndi.gaussian_filter(rng.random((64, 64, 3)), (1.5, 1.5, 0))
+    upsampled = ndi.gaussian_filter(np.repeat(np.repeat(small, 2, 0), 2, 1), (1.0, 1.0, 0))
+    upsampled = upsampled.astype(np.float32)
+    dimmed = (0.01 + 0.05 * upsampled).astype(np.float32)
+    assert choose_scale([dimmed]) == choose_scale([upsampled]) >= 2
+
+
 def test_choose_scale_follows_the_majority_not_a_sample():
     # 6 upsampled images at even positions among 14 of noise: every other image (a sample of
     # 10 taken with a stride of 2) is mostly upsampled, the whole set mostly noise.

@@ -22,10 +22,11 @@ from .base import Segmenter, register
 
 __all__ = ["PixelClassifier", "choose_scale", "downscale", "upsample"]
 
-#: RMS change (in [0, 1] units, under 3 grey levels of 8 bits) that a down-and-up round trip
-#: may cause for `scale="auto"` to work at that reduced scale. On the course images (median
-#: over all: 0.009-0.010 at 1/2, 0.013-0.015 at 1/3) it picks 1/2, which beat full resolution
-#: on every fold of the 5-fold cross-validation (BENCHMARKS.md); 0.008 picked full resolution.
+#: RMS change, as a fraction of each image's intensity range (under 3 grey levels of an 8-bit
+#: image that spans 0-255), that a down-and-up round trip may cause for `scale="auto"` to work
+#: at that reduced scale. On the course images (medians over the training parts: 0.009-0.010
+#: at 1/2, 0.013-0.015 at 1/3) it picks 1/2, which beat full resolution on every fold of the 5-fold
+#: cross-validation (BENCHMARKS.md); 0.008 picked full resolution.
 AUTO_SCALE_TOLERANCE = 0.011
 CONTEXT_SIGMAS = (1.0, 2.0, 4.0, 8.0)
 
@@ -84,12 +85,25 @@ def choose_scale(
     max_images: int = AUTO_SCALE_SAMPLE,
 ) -> int:
     """The largest factor whose down-and-up round trip changes the training images by at
-    most ``tolerance`` (median over the images of the RMS change, in [0, 1] units).
+    most ``tolerance`` (median over the images of the RMS change over the image's range).
+
+    The change is taken relative to each image's range (maximum minus minimum), so that
+    the choice follows the image's contrast, not its exposure: a 12-bit camera image stored
+    as 16 bits spans about 0-0.06 after dtype scaling, and in absolute units any round trip
+    of it looks small, so its fine structures were worked on at 1/4 scale. An image that
+    spans [0, 1] is measured as before.
 
     Up to ``max_images`` evenly spaced images are measured, all of a smaller set. Measuring
     10 (before 2026-11-30) made the choice a draw on data whose images come from originals
     of different resolutions: on the course images it swung between 1 and 3 from one
     cross-validation fold to the next.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> noise = rng.random((64, 64, 1)).astype(np.float32)
+    >>> choose_scale([noise]), choose_scale([0.01 * noise])  # dim noise is still noise
+    (1, 1)
     """
     n = len(images)
     picks = np.unique(np.linspace(0, n - 1, min(n, max_images)).round().astype(int))
@@ -101,7 +115,9 @@ def choose_scale(
             if min(image.shape[:2]) < 16 * factor:
                 return best
             back = upsample(downscale(image, factor), factor, image.shape[:2])
-            errors.append(float(np.sqrt(np.mean((back - image) ** 2))))
+            spread = float(np.max(image) - np.min(image))
+            rms = float(np.sqrt(np.mean((back - image) ** 2)))
+            errors.append(rms / spread if spread > 0 else 0.0)  # a flat image loses nothing
         if np.median(errors) > tolerance:
             break
         best = factor

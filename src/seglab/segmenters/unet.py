@@ -27,11 +27,12 @@ from .pixel import _labels_at_scale, choose_scale, downscale, upsample
 __all__ = ["UNetSegmenter"]
 
 WEIGHTS_MEMBER = "weights.safetensors"
-#: RMS round-trip change (about 4 grey levels of 8 bits) that `scale="auto"` accepts. Looser
-#: than the pixel classifiers': on the course data the network trained at 1/3 scale for 180
-#: epochs beat the same compute spent at 1/2 scale for 100 (test Dice 0.858 against 0.830).
-#: Median over all course images: 0.013-0.015 at 1/3, 0.019-0.021 at 1/4, so this picks 1/3
-#: on every cross-validation fold (0.012 with a 10-image sample picked 1/3, 1/2 or 1/1).
+#: RMS round-trip change over the image's range (about 4 grey levels of 8 bits) that
+#: `scale="auto"` accepts. Looser than the pixel classifiers': on the course data the network
+#: trained at 1/3 scale for 180 epochs beat the same compute spent at 1/2 scale for 100 (test
+#: Dice 0.858 against 0.830). Medians over the course images: 0.013-0.015 at 1/3, 0.020-0.021
+#: at 1/4, so this picks 1/3 on every cross-validation fold (0.012 with a 10-image sample
+#: picked 1/3, 1/2 or 1/1).
 UNET_SCALE_TOLERANCE = 0.017
 #: Epochs timed before `max_minutes` shortens the schedule to what fits (inside the default
 #: schedule's warm-up of 18 epochs).
@@ -87,8 +88,8 @@ class UNetSegmenter(Segmenter):
         Normalisation after each convolution.
     scale : "auto" or int
         Work at 1/scale resolution; "auto" picks the largest factor whose round trip changes
-        the training images by at most about 4 grey levels RMS (median over the images; see
-        :func:`seglab.segmenters.pixel.choose_scale`).
+        the training images by at most about 4 grey levels RMS of their range (median over
+        the images; see :func:`seglab.segmenters.pixel.choose_scale`).
     patch_size : int
         Training patch and inference window side, in working-scale pixels; a multiple of
         ``2 ** (depth - 1)``. Fitting lowers it to the smallest such multiple that covers the
