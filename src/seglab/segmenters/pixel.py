@@ -90,8 +90,8 @@ def choose_scale(
     The change is taken relative to each image's range (maximum minus minimum), so that
     the choice follows the image's contrast, not its exposure: a 12-bit camera image stored
     as 16 bits spans about 0-0.06 after dtype scaling, and in absolute units any round trip
-    of it looks small, so its fine structures were worked on at 1/4 scale. An image that
-    spans [0, 1] is measured as before.
+    of it looks small, and its fine structures would be worked on at 1/4 scale. An image
+    that spans [0, 1] is measured as in absolute units.
 
     Up to ``max_images`` evenly spaced images are measured, all of a smaller set. Measuring
     10 (before 2026-11-30) made the choice a draw on data whose images come from originals
@@ -108,14 +108,14 @@ def choose_scale(
     n = len(images)
     picks = np.unique(np.linspace(0, n - 1, min(n, max_images)).round().astype(int))
     sample = [images[i] for i in picks]
+    spreads = [float(np.max(image) - np.min(image)) for image in sample]
     best = 1
     for factor in range(2, max_factor + 1):
         errors = []
-        for image in sample:
+        for image, spread in zip(sample, spreads, strict=True):
             if min(image.shape[:2]) < 16 * factor:
                 return best
             back = upsample(downscale(image, factor), factor, image.shape[:2])
-            spread = float(np.max(image) - np.min(image))
             rms = float(np.sqrt(np.mean((back - image) ** 2)))
             errors.append(rms / spread if spread > 0 else 0.0)  # a flat image loses nothing
         if np.median(errors) > tolerance:
