@@ -615,7 +615,8 @@ class UNetSegmenter(Segmenter):
     def tile_alignment(self) -> int:
         # Windows sit at multiples of the step (half a window) from the image's origin.
         multiple = 2 ** (int(self.depth) - 1)
-        window = max(multiple, self._patch() - self._patch() % multiple)
+        patch = self._patch()
+        window = max(multiple, patch - patch % multiple)
         step = max(multiple, (window // 2) // multiple * multiple)
         return step * self._factor()
 
