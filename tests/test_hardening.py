@@ -216,3 +216,34 @@ def test_evaluate_and_bench_keep_going_past_a_corrupt_image(model, tmp_path, cap
         capsys.readouterr().err.strip().splitlines()[-1]
         == f"seglab: 1 of {len(ds)} input(s) failed"
     )
+
+
+@pytest.mark.parametrize("tiled", [[], ["--chunk", "32"]], ids=["whole", "tiled"])
+def test_a_wrong_channel_count_names_the_file_and_the_remedy(model, tmp_path, capsys, tiled):
+    path, _, ds = model
+    grey = tmp_path / "grey.png"
+    iio.imwrite(grey, (ds.image(0)[..., 0] * 255).round().astype(np.uint8))
+    assert main(["predict", str(path), str(grey), "-o", str(tmp_path / "out"), *tiled]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"seglab: error: {grey}: the model was trained on 3-channel images")
+    assert line.endswith("use a model trained on 1-channel images")
+    assert not [p for p in (tmp_path / "out").iterdir()]  # nothing half-written
+
+
+def test_evaluate_names_the_image_a_model_cannot_predict(model, tmp_path, capsys):
+    path, _, ds = model
+    root = tmp_path / "grey"
+    (root / "images").mkdir(parents=True)
+    for i in range(2):
+        iio.imwrite(root / "images" / f"{i}.png", (ds.image(i)[..., 0] * 255).astype(np.uint8))
+        save_mask(root / "masks" / f"{i}.png", ds.mask(i))
+    args = ["evaluate", "--model", str(path), "--data", str(root), "--split", "all"]
+    assert main(args) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{root / 'images' / '0.png'}: the model was trained on 3-channel images" in line
+    # With --keep-going every image fails: the error says so and gives the first reason,
+    # not just that there was nothing to score.
+    assert main([*args, "--keep-going"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("seglab: error: nothing to score: all 2 test image(s) failed")
+    assert "3-channel" in line

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ParameterError, SeglabError
+from .errors import ParameterError, SeglabError, naming
 from .io import load_image, save_image, save_mask
 from .measure import CYTOPLASM, NC_RANGE_ODDS, NUCLEUS, nc_row
 
@@ -88,6 +88,12 @@ def predict_file(
             save_image(paths["proba"], probabilities)
         if uncertainty:
             save_image(paths["uncertainty"], entropy_uncertainty(probabilities))
+    except SeglabError as exc:
+        _remove_outputs(paths)
+        named = naming(exc, path)
+        if named is exc:
+            raise
+        raise named from exc
     except BaseException:
         _remove_outputs(paths)
         raise

@@ -25,7 +25,7 @@ from .datasets import (
     make_splits,
     near_duplicates,
 )
-from .errors import DataSetError, ParameterError, SeglabError
+from .errors import DataSetError, ParameterError, SeglabError, naming
 from .measure import (
     NC_RANGE_ODDS,
     nc_agreement,
@@ -185,8 +185,11 @@ def evaluate_segmenter(
     mean_uncertainty: dict[str, float] = {}
     nc_range: dict[str, tuple[float, float, float]] = {}
 
+    failed_before = len(failures) if failures is not None else 0
+
     def pairs():
         nonlocal seconds
+        scored = 0
         for i in tqdm(
             test,
             desc=desc or f"predict {segmenter.name}",
@@ -212,7 +215,7 @@ def evaluate_segmenter(
             try:
                 pred = segmenter.predict(image)
             except SeglabError as exc:
-                _skip_or_raise(failures, dataset.ids[int(i)], exc)
+                _skip_or_raise(failures, dataset.ids[int(i)], naming(exc, dataset.describe(int(i))))
                 continue
             seconds += time.perf_counter() - start
             if uncertainty:
@@ -224,7 +227,14 @@ def evaluate_segmenter(
                         *nc_ratio_range(proba, classes),
                         nc_odds_needed(proba, truth, classes),
                     )
+            scored += 1
             yield dataset.ids[int(i)], true, pred
+        if not scored and failures and len(failures) > failed_before:
+            # Else "no test images" would hide why: say that they all failed, and the first reason.
+            raise DataSetError(
+                f"nothing to score: all {len(test)} test image(s) failed;"
+                f" the first: {failures[failed_before]}"
+            )
 
     result = score_predictions(pairs(), class_names)
     if uncertainty:

@@ -82,6 +82,13 @@ class Dataset:
     def has_masks(self) -> bool:
         return self.masks is not None
 
+    def describe(self, i: int) -> str:
+        """Where image ``i`` comes from, for messages: its file, or the data set and its id."""
+        item = self.images[i]
+        if isinstance(item, (str, os.PathLike)):
+            return str(item)
+        return f"{self.source}: image {self.ids[i]}"
+
     def image(self, i: int) -> np.ndarray:
         """Image ``i`` as float32 (H, W, C) in [0, 1]."""
         item = self.images[i]

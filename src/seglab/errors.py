@@ -11,6 +11,7 @@ __all__ = [
     "ParameterError",
     "SeglabError",
     "ShapeError",
+    "naming",
 ]
 
 
@@ -47,3 +48,22 @@ class ShapeError(SeglabError):
 
 class ParameterError(SeglabError, ValueError):
     """A parameter value (method name, split, option) is not valid."""
+
+
+def naming(exc: SeglabError, path) -> SeglabError:
+    """``exc`` with ``path`` in front of its message, or ``exc`` itself if it names it already.
+
+    Checks deep in a segmenter know the array, not the file it came from; where files are
+    predicted, the error must say which one.
+
+    Examples
+    --------
+    >>> str(naming(ShapeError("wrong channels"), "a.png"))
+    'a.png: wrong channels'
+    >>> err = ShapeError("a.png: wrong channels")
+    >>> naming(err, "a.png") is err
+    True
+    """
+    if str(path) in str(exc):
+        return exc
+    return type(exc)(f"{path}: {exc}")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageReadError, ParameterError, ShapeError
+from .errors import ImageReadError, ParameterError, SeglabError, ShapeError, naming
 from .io import check_image
 from .postprocess import UNBOUNDED_HALO
 
@@ -380,6 +380,11 @@ def predict_to_file(
         if output.is_dir():
             shutil.rmtree(output)
         os.replace(tmp, output)
+    except SeglabError as exc:
+        named = naming(exc, source)
+        if named is exc:
+            raise
+        raise named from exc
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -182,7 +182,8 @@ class Segmenter(BaseEstimator):
         if image.shape[-1] != self.n_channels_:
             raise ShapeError(
                 f"the model was trained on {self.n_channels_}-channel images"
-                f" but this image has {image.shape[-1]}"
+                f" but this image has {image.shape[-1]}; use a model trained on"
+                f" {image.shape[-1]}-channel images"
             )
         return apply_pre(image, getattr(self, "pre", None))
 
