@@ -247,3 +247,15 @@ def test_evaluate_names_the_image_a_model_cannot_predict(model, tmp_path, capsys
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith("seglab: error: nothing to score: all 2 test image(s) failed")
     assert "3-channel" in line
+
+
+def test_tiled_prediction_of_an_array_keeps_the_message_short(model, tmp_path):
+    from seglab.errors import ShapeError
+    from seglab.tiled import predict_to_file
+
+    _, seg, ds = model
+    grey = ds.image(0)[..., :1]
+    with pytest.raises(ShapeError) as info:
+        predict_to_file(seg, grey, tmp_path / "m.tif", chunk=32, progress=False)
+    assert str(info.value).startswith("the model was trained on 3-channel images")
+    assert not list(tmp_path.iterdir())

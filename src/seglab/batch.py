@@ -104,7 +104,7 @@ def _predict_or_error(segmenter, path: Path, out: Path, *options) -> tuple[str |
     try:
         return None, predict_file(segmenter, path, out, *options)
     except (SeglabError, OSError, ValueError, MemoryError) as exc:
-        return (f"{path}: {exc}" if str(path) not in str(exc) else str(exc)), None
+        return str(naming(exc, path)), None
 
 
 def predict_files(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 __all__ = [
     "DataSetError",
     "ImageReadError",
@@ -13,6 +15,9 @@ __all__ = [
     "ShapeError",
     "naming",
 ]
+
+
+E = TypeVar("E", bound=Exception)
 
 
 class SeglabError(Exception):
@@ -50,7 +55,7 @@ class ParameterError(SeglabError, ValueError):
     """A parameter value (method name, split, option) is not valid."""
 
 
-def naming(exc: SeglabError, path) -> SeglabError:
+def naming(exc: E, path) -> E:
     """``exc`` with ``path`` in front of its message, or ``exc`` itself if it names it already.
 
     Checks deep in a segmenter know the array, not the file it came from; where files are

@@ -381,7 +381,8 @@ def predict_to_file(
             shutil.rmtree(output)
         os.replace(tmp, output)
     except SeglabError as exc:
-        named = naming(exc, source)
+        # An in-memory array has no name to give.
+        named = naming(exc, source) if isinstance(source, (str, os.PathLike)) else exc
         if named is exc:
             raise
         raise named from exc
