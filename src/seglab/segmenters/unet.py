@@ -108,8 +108,8 @@ class UNetSegmenter(Segmenter):
     max_minutes : float or None
         Bound on the training time. After the tenth epoch the schedule is shortened to the
         epochs that fit at the median pace of epochs 2-10, so that a slow machine still ends
-        inside it, and training stops at the bound in any case (training is then no longer
-        repeatable to the bit across machines). The default, 20, binds only where an epoch
+        inside it, and training stops at the bound in any case (training then depends on
+        the machine's speed too). The default, 20, binds only where an epoch
         takes longer than about ``60 * 20 / max_epochs`` seconds (3.3 s at 360; 2.9-3.2 s on
         the machine the figures above come from; 3.0-3.7 s on another, from hour to hour,
         where at 3.7 s it shortened a cross-validation fold's run to about 320 epochs). None
@@ -182,7 +182,10 @@ class UNetSegmenter(Segmenter):
     device : str
         "auto" (GPU when present), "cpu", "cuda", "cuda:1", ...
     random_state : int
-        Seeds initialisation, sampling and augmentation (repeatable on the CPU).
+        Seeds initialisation, sampling and augmentation. Repeatable to the bit on one CPU
+        machine with one torch build; another CPU or build sums in another order and the
+        run drifts apart (seed 0 on the course split: 46% of N/C ratios within ±0.05 on one
+        machine, 38% on another, same code; BENCHMARKS.md).
     verbose : bool
         Progress bar per epoch (training loss and validation score).
     """
