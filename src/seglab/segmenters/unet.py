@@ -109,8 +109,8 @@ class UNetSegmenter(Segmenter):
         Bound on the training time. After the tenth epoch the schedule is shortened to the
         epochs that fit at the median pace of epochs 2-10, so that a slow machine still ends
         inside it, and training stops at the bound in any case (training then depends on
-        the machine's speed too). The default, 20, binds only where an epoch
-        takes longer than about ``60 * 20 / max_epochs`` seconds (3.3 s at 360; 2.9-3.2 s on
+        the machine's speed too). The default, 20, binds only where an epoch takes longer
+        than about ``60 * 20 / max_epochs`` seconds (3.3 s at 360; 2.9-3.2 s on
         the machine the figures above come from; 3.0-3.7 s on another, from hour to hour,
         where at 3.7 s it shortened a cross-validation fold's run to about 320 epochs). None
         never shortens; the fit's ``training_summary()`` (printed by ``seglab train``) says
