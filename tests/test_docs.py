@@ -6,26 +6,18 @@ figures in the repository are not touched. Blocks before a page's first reduced 
 print the page's numbers within its tolerance; later ones the same text with any numbers.
 """
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
+
+from ._scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs" / "course").glob("*.md"))
 
 
-def _runner():
-    spec = importlib.util.spec_from_file_location("docs_run", ROOT / "docs" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-run = _runner()
+run = load_script("docs/run.py")
 
 
 def test_every_lab_has_a_page_linked_from_the_index():

@@ -17,6 +17,8 @@ from PIL import Image
 from seglab.cli import main
 from seglab.io import save_mask
 
+from ._scripts import load_script
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # CI sets this so that a missing browser fails instead of skipping (.ci/run installs it).
 REQUIRE_BROWSER = os.environ.get("SEGLAB_REQUIRE_BROWSER") == "1"
@@ -120,13 +122,7 @@ def test_report_renders_in_headless_chromium(report):
 
 
 def test_leaderboard_sections_of_benchmarks_md_are_replaced_in_place():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "leaderboards.py"
-    spec = importlib.util.spec_from_file_location("leaderboards", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmarks/leaderboards.py")
     text = "# B\nhand-written\n"
     once = module.replace_section(
         text, "voced", "<!-- leaderboard:voced -->\nA\n<!-- /leaderboard:voced -->"
