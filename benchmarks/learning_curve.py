@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seglab.cli import _parse_sets
 from seglab.datasets import Dataset, make_splits, open_dataset
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
@@ -125,13 +126,6 @@ def run_curve(
     return rows
 
 
-def _value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("fit", "curve"))
@@ -141,7 +135,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2", help="curve: seeds (subset and training)")
     parser.add_argument("--json", metavar="FILE", help="also write every row, per-image ratios")
     args = parser.parse_args()
-    params = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
+    params = _parse_sets(args.set)  # as `seglab train --set`: VALUE read as JSON where it parses
     dataset = open_dataset(DATA)
     ((train, test),) = make_splits(dataset, "course")
     if args.mode == "fit":
