@@ -80,8 +80,9 @@ def _line(row: dict) -> str:
 
 
 def _quiet(method: str, params: dict) -> dict:
-    """``params`` with ``verbose=False`` for a method that has the parameter (unet)."""
-    return {"verbose": False, **params} if method == "unet" else dict(params)
+    """``params`` with ``verbose=False`` where the method takes it (the U-Net's progress bar)."""
+    quiet = "verbose" in make_segmenter(method).get_params()
+    return {"verbose": False, **params} if quiet else dict(params)
 
 
 def run_fit(dataset: Dataset, train, test, method: str, params: dict) -> list[dict]:
