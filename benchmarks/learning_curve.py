@@ -35,10 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from seglab.bench import evaluate_segmenter
 from seglab.cli import _parse_sets
 from seglab.datasets import Dataset, make_splits, open_dataset
-from seglab.measure import nc_agreement, nc_ratio
-from seglab.metrics import image_score
 from seglab.segmenters import make_segmenter
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
@@ -57,21 +56,16 @@ def nested_share(ids: Sequence[int], share: float, seed: int) -> np.ndarray:
 
 
 def score_images(segmenter, dataset: Dataset, ids: Sequence[int]) -> dict:
-    """Mean Dice (cytoplasm and nucleus) and N/C agreement of ``segmenter`` on ``ids``."""
-    predicted, true, scores = [], [], []
-    for i in ids:
-        mask = dataset.mask(i)
-        pred = segmenter.predict(dataset.image(i))
-        predicted.append(nc_ratio(pred))
-        true.append(nc_ratio(mask))
-        scores.append(image_score(mask, pred))
-    agreement = nc_agreement(predicted, true)
+    """Mean Dice (cytoplasm and nucleus) and N/C agreement of ``segmenter`` on ``ids``,
+    scored as `seglab bench` scores them."""
+    result, _ = evaluate_segmenter(segmenter, dataset, ids, desc="score")
+    nc = result["nc"]
     return {
-        "dice": float(np.mean(scores)),
-        "mae": agreement["mae"],
-        "within": agreement["within"],
-        "bias": agreement["bias"],
-        "nc": [float(p) for p in predicted],
+        "dice": float(result["score"]["mean"]),
+        "mae": nc["mae"],
+        "within": nc["within_0.05"],
+        "bias": nc["bias"],
+        "nc": [float(row["nc_pred"]) for row in result["per_image"]],
     }
 
 
@@ -138,6 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     params = _parse_sets(args.set)  # as `seglab train --set`: VALUE read as JSON where it parses
     dataset = open_dataset(DATA)
+    dataset.class_names = ("background", "cytoplasm", "nucleus")
     ((train, test),) = make_splits(dataset, "course")
     if args.mode == "fit":
         rows = run_fit(dataset, train, test, args.method, params)
