@@ -32,18 +32,19 @@ lint: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python docs/run.py --write
 
-# The slow checks, then the scripts whose figures are in BENCHMARKS.md (about two hours on
-# 2 cores). leaderboards.py rewrites the generated leaderboard sections of BENCHMARKS.md.
+# The slow checks, then every script whose figures are in BENCHMARKS.md (about three hours on
+# 2 cores): record.py runs each and replaces its section; leaderboards.py writes its own.
+RECORD := $(BIN)/python benchmarks/record.py
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+	$(RECORD) speed -- benchmarks/pixel_classifiers.py --methods rf --variant rf:context=false --variant rf:context=false,n_estimators=25,select_features=30
+	$(RECORD) limits -- benchmarks/nc_border_sensitivity.py
+	$(RECORD) other-data -- benchmarks/pixel_other_data.py
+	$(RECORD) many-files --fence -- benchmarks/many_files.py
+	$(RECORD) slides --fence -- benchmarks/scale.py
 	$(BIN)/python benchmarks/leaderboards.py
-	$(BIN)/python benchmarks/scale.py
-	$(BIN)/python benchmarks/unet.py
-	$(BIN)/python benchmarks/course_protocol.py
-	$(BIN)/python benchmarks/classical.py
-	$(BIN)/python benchmarks/pixel_classifiers.py --methods rf --variant rf:select_features=30 --variant rf:select_features=30,n_estimators=25
-	$(BIN)/python benchmarks/pixel_other_data.py
-	$(BIN)/python benchmarks/crossval.py --method rf
+	$(RECORD) unet --fence --keep '^(command|machine|unet on|  .*trained in)' -- benchmarks/unet.py
+	$(RECORD) crossval-rf --fence -- benchmarks/crossval.py --method rf --split groupkfold
 
 clean:
 	rm -rf $(VENV) seglab-demo .pytest_cache build src/*.egg-info

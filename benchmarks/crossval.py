@@ -6,8 +6,9 @@ Usage, from the project root:
 `.venv/bin/python benchmarks/crossval.py [--method rf] [--k 5] [--split groupkfold] [--param
 dice_background=true ...] [--json FILE] [--save-proba DIR]`
 With `--save-proba DIR` each fold's model also writes its test images' probabilities to
-`DIR/fold{k}_{method}.npz`, the format of `benchmarks/ensemble_weights_cv.py` (whose `score`
-then averages two methods without refitting either) and `nc_border_sensitivity.py --proba`.
+`DIR/fold{k}_{method}.npz`, the format of `benchmarks/experiments/ensemble_weights_cv.py`
+(whose `score` then averages two methods without refitting either) and
+`nc_border_sensitivity.py --proba`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ moves the true nucleus border outwards (into the cytoplasm) or inwards by r pixe
 cell border likewise, and reports how often the N/C ratio then changes by more than 0.05: a
 model whose borders are everywhere r pixels off the annotator's would score at most that share
 within ±0.05. With `--proba DIR` (the out-of-fold probabilities kept by
-`benchmarks/ensemble_weights_cv.py save`) it also gives the model's own border error.
+`benchmarks/experiments/ensemble_weights_cv.py save`) it also gives the model's own border error.
 Usage, from the project root:
 `.venv/bin/python benchmarks/nc_border_sensitivity.py [--radii 1,2,3] [--proba DIR --method unet]`
 """
@@ -19,6 +19,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology import disk
 
+from seglab.bench import run_header
 from seglab.datasets import open_dataset, with_nuclei
 from seglab.measure import nc_ratio
 from seglab.segmenters.pixel import downscale, upsample
@@ -90,7 +91,8 @@ def main() -> None:
     masks = [data.mask(i) for i in range(len(data))]
     true_nc = np.array([nc_ratio(m) for m in masks])
 
-    print(f"{len(masks)} images; true N/C median {np.median(true_nc):.2f}")
+    print(run_header())
+    print(f"{len(masks)} images; true N/C median {np.median(true_nc):.2f}\n")
     print("| border moved | by | N/C moves > 0.05 | median abs. change | within ±0.05 at most |")
     print("|---|---|---|---|---|")
     for label, move in (("nucleus", nucleus_border_moved), ("cell", cell_border_moved)):

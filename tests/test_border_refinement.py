@@ -1,4 +1,4 @@
-"""The edge and snapping helpers of benchmarks/border_refinement.py, on drawn cells."""
+"""The edge and snapping helpers of benchmarks/experiments/border_refinement.py, on drawn cells."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ._scripts import load_script
 
 @pytest.fixture(scope="module")
 def module():
-    return load_script("benchmarks/border_refinement.py")
+    return load_script("benchmarks/experiments/border_refinement.py")
 
 
 def disk_mask(radius: float, size: int = 64) -> np.ndarray:

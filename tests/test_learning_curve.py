@@ -1,4 +1,4 @@
-"""The helpers of benchmarks/learning_curve.py: nested shares and the scoring of a model."""
+"""The helpers of benchmarks/experiments/learning_curve.py: nested shares, a model's scores."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ._scripts import load_script
 
 @pytest.fixture(scope="module")
 def module():
-    return load_script("benchmarks/learning_curve.py")
+    return load_script("benchmarks/experiments/learning_curve.py")
 
 
 def test_shares_are_nested_sorted_and_seeded(module):

@@ -403,7 +403,8 @@ def make_splits(dataset: Dataset, spec: str | None = None) -> list[tuple[np.ndar
 NEAR_DUPLICATE_CORRELATION = 0.93
 """Thumbnail correlation at which two images count as the same picture. On the course data the
 31 pairs that are one cell (turned, flipped, or at another resolution) correlate at 0.944 or
-more, and the most alike distinct cells at 0.905 (BENCHMARKS.md, "Near-duplicate images")."""
+more, and the most alike distinct cells at 0.905
+(docs/research/2026-12-04-near-duplicate-images.md)."""
 
 
 def _thumbnail(image: np.ndarray, size: int) -> np.ndarray:

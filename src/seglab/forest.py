@@ -6,7 +6,7 @@ image (a 256x256 course image at 1/2 scale) that overhead is as large as walking
 :func:`forest_proba` gives the same numbers (to float32 rounding) from the same fitted trees:
 each tree's Cython ``apply`` (which releases the GIL) on blocks of pixels in a thread pool that
 lives across calls, and each tree's leaf probabilities looked up from a float32 table built
-once per forest. Measured in BENCHMARKS.md ("Pixel classifiers").
+once per forest. Measured in docs/research/2026-12-04-rf-against-scikit-image.md.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def nc_ratio(mask, nucleus: int = NUCLEUS, cytoplasm: int = CYTOPLASM) -> float:
 
 #: Default factor of :func:`nc_ratio_range`. On the course images' 5-fold out-of-fold
 #: predictions the range at 4 holds the true ratio on 76% of images for `rf`, 79% for the
-#: ensemble and 59% for the sharper U-Net (BENCHMARKS.md, "N/C range"); `seglab evaluate`
+#: ensemble and 59% for the sharper U-Net (docs/research/2026-11-25-nc-range.md); `seglab evaluate`
 #: calibrates it for a wanted coverage (:func:`odds_for_coverage`).
 NC_RANGE_ODDS = 4.0
 

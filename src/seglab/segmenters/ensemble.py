@@ -7,7 +7,8 @@ As nnU-Net ensembles its folds, the members' probabilities (each member's own
 ``predict_proba``, prior-corrected for the pixel classifiers) are averaged and the argmax
 taken. Weights are equal unless given: choosing them on the test images would be cheating,
 and on the course split the figures move little between a U-Net weight of 0.25 and 0.5
-(BENCHMARKS.md), so equal weights lose little and need no held-out images.
+(docs/research/2026-12-02-rf-and-unet-averaged.md), so equal weights lose little and need no
+held-out images.
 """
 
 from __future__ import annotations

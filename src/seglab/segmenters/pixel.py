@@ -26,7 +26,8 @@ __all__ = ["PixelClassifier", "choose_scale", "downscale", "upsample"]
 #: image that spans 0-255), that a down-and-up round trip may cause for `scale="auto"` to work
 #: at that reduced scale. On the course images (medians over the training parts: 0.009-0.010
 #: at 1/2, 0.013-0.015 at 1/3) it picks 1/2, which beat full resolution on every fold of the 5-fold
-#: cross-validation (BENCHMARKS.md); 0.008 picked full resolution.
+#: cross-validation (docs/research/2026-12-03-five-fold-cross-validation.md); 0.008 picked full
+#: resolution.
 AUTO_SCALE_TOLERANCE = 0.011
 CONTEXT_SIGMAS = (1.0, 2.0, 4.0, 8.0)
 
@@ -498,7 +499,8 @@ class RandomForestSegmenter(PixelClassifier):
     def __init__(
         self,
         n_estimators: int = 40,
-        # 20, not 14: better Dice and N/C error on every fold of the 5-fold CV (BENCHMARKS.md);
+        # 20, not 14: better Dice and N/C error on every fold of the 5-fold CV
+        # (docs/research/2026-12-03-five-fold-cross-validation.md);
         # 28 adds nothing, and each level costs prediction time and file size.
         max_depth: int | None = 20,
         min_samples_leaf: int = 2,
@@ -506,7 +508,8 @@ class RandomForestSegmenter(PixelClassifier):
         samples_per_class: int = 800,
         scale="auto",
         # On: better Dice (127 of 191 images) and N/C error (0.247 against 0.266) in the 5-fold
-        # CV, paired p < 0.01 on both (BENCHMARKS.md); prediction runs the forest twice.
+        # CV, paired p < 0.01 on both (docs/research/2026-12-03-five-fold-cross-validation.md);
+        # prediction runs the forest twice.
         context: bool = True,
         n_jobs: int | None = -1,
         prior_correction="auto",

@@ -104,7 +104,7 @@ class UNetSegmenter(Segmenter):
         one full batch. 360 (since 2026-12-01; 180 before): on the course data's 5-fold
         cross-validation twice the training gave Dice 0.867 against 0.861, N/C MAE 0.189
         against 0.202 and 41% of ratios within ±0.05 against 36%, for about 18 minutes of
-        fitting on 2 CPU cores (BENCHMARKS.md).
+        fitting on 2 CPU cores (docs/research/2026-12-04-unet.md).
     max_minutes : float or None
         Bound on the training time. After the tenth epoch the schedule is shortened to the
         epochs that fit at the median pace of epochs 2-10, so that a slow machine still ends
@@ -124,20 +124,21 @@ class UNetSegmenter(Segmenter):
         ``do_bg``). False (the default, as in nnU-Net) leaves the background to the
         cross-entropy only, so the Dice term pulls on the small classes alone; on the course
         data's 5-fold cross-validation this raised Dice from 0.825 to 0.850 and cut the N/C
-        ratio's mean error from 0.286 to 0.221 (BENCHMARKS.md).
+        ratio's mean error from 0.286 to 0.221 (docs/research/2026-12-04-unet.md).
     batch_dice : bool
         Whether the soft Dice term pools each class over the whole batch (nnU-Net's
         ``batch_dice``), or scores each patch on its own and averages (False, the default:
         every patch's class areas are pulled towards its own truth; on the course data's
         5-fold cross-validation this raised Dice from 0.848 to 0.861 and cut the N/C ratio's
-        mean error from 0.224 to 0.202, BENCHMARKS.md).
+        mean error from 0.224 to 0.202, docs/research/2026-12-04-unet.md).
     deep_supervision : bool
         Also score the decoder's lower levels, through 1x1 heads used only in training
         (nnU-Net's deep supervision: every decoder level but the top and the lowest, levels 1
         and 2 at depth 5, weighted 1/2 and 1/4 of the top and scored against the labels at
         every 2nd and 4th pixel). Off by default: on three of the course data's five
         cross-validation folds it was level with the default (Dice 0.867 against 0.863, N/C
-        MAE 0.180 against 0.193, 41% of ratios within ±0.05 against 42%; BENCHMARKS.md).
+        MAE 0.180 against 0.193, 41% of ratios within ±0.05 against 42%;
+        docs/research/2026-12-04-unet.md).
     ema_decay : float
         Decay of an exponential moving average of the weights (batch-norm statistics
         included), updated after every step; the averaged network is the one validated,
@@ -145,7 +146,8 @@ class UNetSegmenter(Segmenter):
         epoch-to-epoch swing of the weights that a small, noisy validation part would
         otherwise pick from; 0.99 averages over about the last 100 steps. Off by default: on
         the course data's 5-fold cross-validation 0.99 gave Dice 0.859 against 0.861 and N/C
-        MAE 0.209 against 0.202, with 40% of ratios within ±0.05 against 36% (BENCHMARKS.md).
+        MAE 0.209 against 0.202, with 40% of ratios within ±0.05 against 36%
+        (docs/research/2026-12-04-unet.md).
     soft_labels : bool
         When the network works below full resolution, train it on each work pixel's class
         fractions over its block of full-resolution pixels (soft cross-entropy and soft
@@ -158,11 +160,11 @@ class UNetSegmenter(Segmenter):
         (``scale=4``, where a work pixel is a 4x4 block) it gave 0.861 / 0.198 against
         0.855 / 0.219 with hard labels at 1/4 (N/C error lower, paired p 0.045) and 0.859 /
         0.220 for the default, in half the default's training time; the share of ratios
-        within ±0.05 did not move (35%, 37%, 36%; BENCHMARKS.md).
+        within ±0.05 did not move (35%, 37%, 36%; docs/research/2026-12-04-unet.md).
     augment : float
         Strength of the augmentation, 0 (none) to 1 (the default recipe). Half strength was
         no better on the course data's 5-fold cross-validation (Dice 0.863 against 0.865, N/C
-        within ±0.05 on 40% of images against 43%; BENCHMARKS.md).
+        within ±0.05 on 40% of images against 43%; docs/research/2026-12-04-unet.md).
     val_fraction : float
         Part of the training images held out to choose the best epoch (none with fewer than
         five images). 0 trains on every image and keeps the epoch of lowest training loss:
@@ -178,14 +180,14 @@ class UNetSegmenter(Segmenter):
         symmetries of the square (twice the passes). Off by default: in 5-fold
         cross-validation over the course's 191 images the same five models scored 0.861 / N/C
         MAE 0.206 / 37% within ±0.05 with it and 0.861 / 0.202 / 36% without, for twice the
-        prediction time (BENCHMARKS.md).
+        prediction time (docs/research/2026-12-04-unet.md).
     device : str
         "auto" (GPU when present), "cpu", "cuda", "cuda:1", ...
     random_state : int
         Seeds initialisation, sampling and augmentation. Repeatable to the bit on one CPU
         machine with one torch build; another CPU or build sums in another order and the
         run drifts apart (seed 0 on the course split: 46% of N/C ratios within ±0.05 on one
-        machine, 38% on another, same code; BENCHMARKS.md).
+        machine, 38% on another, same code; docs/research/2026-12-04-unet.md).
     verbose : bool
         Progress bar per epoch (training loss and validation score).
     """

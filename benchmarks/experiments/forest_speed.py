@@ -6,7 +6,7 @@ and once through the forest's own `predict_proba`, and reports the median times 
 time of the forest alone both ways, and whether the masks are identical. Usage, from the
 project root:
 
-    .venv/bin/python benchmarks/forest_speed.py [--param n_estimators=25 ...]
+    .venv/bin/python benchmarks/experiments/forest_speed.py [--param n_estimators=25 ...]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from seglab.bench import run_header
 from seglab.datasets import make_splits, open_dataset
 from seglab.segmenters import make_segmenter
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
 
 
 def _param(text: str) -> tuple[str, object]:

@@ -17,7 +17,7 @@ their equal-weight ensemble at several odds factors, prints:
   coverage measured on the other 151.
 
 Usage, from the project root (a minute, after `ensemble_weights_cv.py save --out DIR`):
-`.venv/bin/python benchmarks/nc_range.py --out DIR`.
+`.venv/bin/python benchmarks/experiments/nc_range.py --out DIR`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from seglab.batch import entropy_uncertainty
 from seglab.datasets import open_dataset
 from seglab.measure import nc_odds_needed, nc_ratio, nc_ratio_range, odds_for_coverage
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
 ODDS = (2.0, 4.0, 8.0)
 FLAGGED = 0.2  # share of images a lab would re-check
 TARGET = 0.8  # coverage the odds are calibrated for

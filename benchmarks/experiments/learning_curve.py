@@ -14,13 +14,14 @@ Two questions about the N/C targets of issues 6 and 7, on the course split of
 
 Usage, from the project root::
 
-    .venv/bin/python benchmarks/learning_curve.py fit --set scale=4 \
+    .venv/bin/python benchmarks/experiments/learning_curve.py fit --set scale=4 \
         --set soft_labels=true --set augment=0 --set val_fraction=0 --set max_epochs=720 \
         --set max_minutes=null
-    .venv/bin/python benchmarks/learning_curve.py curve --shares 0.25,0.5,0.75 \
+    .venv/bin/python benchmarks/experiments/learning_curve.py curve --shares 0.25,0.5,0.75 \
         --seeds 0,1,2 --set scale=4 --set soft_labels=true --set max_minutes=null
-    .venv/bin/python benchmarks/learning_curve.py fit --method rf
-    .venv/bin/python benchmarks/learning_curve.py curve --method rf --shares 0.25,0.5,0.75,1
+    .venv/bin/python benchmarks/experiments/learning_curve.py fit --method rf
+    .venv/bin/python benchmarks/experiments/learning_curve.py curve --method rf \
+        --shares 0.25,0.5,0.75,1
 
 Each fit prints one JSON line; ``--json FILE`` also keeps every row with the per-image ratios.
 """
@@ -40,7 +41,7 @@ from seglab.cli import _parse_sets
 from seglab.datasets import Dataset, make_splits, open_dataset
 from seglab.segmenters import make_segmenter
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
 
 
 def nested_share(ids: Sequence[int], share: float, seed: int) -> np.ndarray:

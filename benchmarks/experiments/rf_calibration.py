@@ -9,7 +9,7 @@ cross-fitting (every training image's probabilities come from a forest that did 
 so all 152 images vote), and scores each on the course split's 39 test images. Usage, from
 the project root:
 
-    .venv/bin/python benchmarks/rf_calibration.py [--seeds 0,1,2]
+    .venv/bin/python benchmarks/experiments/rf_calibration.py [--seeds 0,1,2]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 from seglab.segmenters.pixel import RandomForestSegmenter
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
 ALPHAS = np.linspace(0, 1, 21)
 
 

@@ -4,7 +4,7 @@ Every method runs with its defaults, plus a few named variants (tuned thresholds
 course's targeted cleanup, hysteresis with a background threshold, more clusters), through the
 same `seglab.bench` code path as `seglab bench`. Usage, from the project root:
 
-    .venv/bin/python benchmarks/classical.py [--only voced|qbi-em|oasis-brain]
+    .venv/bin/python benchmarks/experiments/classical.py [--only voced|qbi-em|oasis-brain]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from seglab.bench import bench_method, run_header
 from seglab.datasets import make_splits, open_dataset
 from seglab.postprocess import targeted_cleanup
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 CLEANUP = {"post": targeted_cleanup(50, 200)}
 # (label, method, params)

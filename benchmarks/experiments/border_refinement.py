@@ -2,7 +2,7 @@
 
 The U-Net works at 1/3 scale and its nucleus border lies a median 3 px from the annotator's,
 which is what keeps its N/C ratios outside ±0.05 (`nc_border_sensitivity.py`). Three checks
-on the out-of-fold probabilities kept by `benchmarks/ensemble_weights_cv.py save`:
+on the out-of-fold probabilities kept by `benchmarks/experiments/ensemble_weights_cv.py save`:
 
 1. Edges: where the two nucleus borders are more than 2 px apart, is the annotator's on a
    stronger image edge (Sobel of the smoothed grey image) than the model's? If it were, the
@@ -17,7 +17,8 @@ on the out-of-fold probabilities kept by `benchmarks/ensemble_weights_cv.py save
    that saw the scored fold's masks, which can only flatter it.
 
 Usage, from the project root:
-`.venv/bin/python benchmarks/border_refinement.py --proba DIR [--method unet] [--learned]`
+`.venv/bin/python benchmarks/experiments/border_refinement.py --proba DIR [--method unet]
+[--learned]`
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from seglab.datasets import open_dataset
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
 CYTOPLASM, NUCLEUS = 1, 2
 #: border pixels farther than this from the other border count as disagreeing
 APART_PX = 2

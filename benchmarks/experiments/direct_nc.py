@@ -8,7 +8,7 @@ training images (3-fold cross-fitting: each image described by an `rf` that did 
 and judged on the 39 test images, described by `rf` fitted on all 152. Usage, from the
 project root (about 10 minutes on 2 cores):
 
-    .venv/bin/python benchmarks/direct_nc.py
+    .venv/bin/python benchmarks/experiments/direct_nc.py
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from seglab.datasets import make_splits, open_dataset
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.segmenters.pixel import RandomForestSegmenter
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
 CYTOPLASM, NUCLEUS = 1, 2
 
 

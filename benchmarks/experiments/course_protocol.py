@@ -3,7 +3,8 @@
 Runs `seglab bench` for the given methods on the course split and prints the leaderboard,
 the command, the machine and the date. Usage, from the project root:
 
-    .venv/bin/python benchmarks/course_protocol.py [--methods threshold,...] [--data DIR]
+    .venv/bin/python benchmarks/experiments/course_protocol.py [--methods threshold,...] \
+        [--data DIR]
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from seglab.bench import format_leaderboard, run_bench
 from seglab.datasets import open_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "voced" / "imagedata"
 
 
@@ -26,7 +27,8 @@ def main() -> None:
     parser.add_argument("--split", default="course")
     args = parser.parse_args()
     result = run_bench(open_dataset(args.data), args.methods.split(","), args.split)
-    print(f"command: python benchmarks/course_protocol.py {' '.join(sys.argv[1:])}".rstrip())
+    script = "benchmarks/experiments/course_protocol.py"
+    print(f"command: python {script} {' '.join(sys.argv[1:])}".rstrip())
     print(f"machine: {result['machine']}; date: {result['date']}; seglab {result['seglab']}")
     print(format_leaderboard(result))
 

@@ -4,8 +4,8 @@
 probabilities (float16, under --out), so every weight and post-processing can be scored on the
 same 191 out-of-fold predictions without refitting. Same images and folds as `crossval.py`.
 Usage, from the project root (about 1.5-3 hours on 2 cores, almost all of it the U-Nets):
-`.venv/bin/python benchmarks/ensemble_weights_cv.py save --out /tmp/probs` then
-`.venv/bin/python benchmarks/ensemble_weights_cv.py score --out /tmp/probs`.
+`.venv/bin/python benchmarks/experiments/ensemble_weights_cv.py save --out /tmp/probs` then
+`.venv/bin/python benchmarks/experiments/ensemble_weights_cv.py score --out /tmp/probs`.
 `save --methods rf` (or `unet`) fits one member only, so the two can run separately; a fold
 whose file is already under --out is skipped, so an interrupted run resumes. `save --split
 groupkfold` uses the folds that keep near-duplicate images together.
@@ -19,13 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
-from crossval import _assignment  # the --param parser of its sibling script (same folder)
+from seglab.cli import _parse_sets
 from seglab.datasets import make_splits, open_dataset, with_nuclei
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 from seglab.segmenters.base import make_segmenter
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
+
+
+def _param(text: str) -> tuple[str, object]:
+    """One ``KEY=VALUE`` of --param, read by the CLI\'s own --set parser."""
+    ((key, value),) = _parse_sets([text]).items()
+    return key, value
+
+
 WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
 
 
@@ -97,7 +105,7 @@ def main() -> None:
         "--param",
         action="append",
         default=[],
-        type=_assignment,
+        type=_param,
         metavar="KEY=VALUE",
         help="with save: a parameter of the methods fitted (VALUE read as JSON where it parses; "
         "e.g. max_minutes=null, so that a slow machine does not shorten the U-Net); repeatable",

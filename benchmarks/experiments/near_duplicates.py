@@ -4,12 +4,13 @@ Finds the groups of course images that show the same picture (turned by 90 degre
 or at another resolution; `seglab.datasets.near_duplicates`), prints each pair's true N/C
 ratios (a pair annotated twice says how far two annotations of one cell can lie apart), which
 course-split test images have a copy among the training images, and, with `--proba DIR` (the
-out-of-fold probabilities kept by `benchmarks/ensemble_weights_cv.py save`, 5-fold over the
-191 images with a nucleus), the out-of-fold figures of the images whose copy was in the
-training folds against the rest. `--split groupkfold` is for maps saved with `save --split
-groupkfold`, whose folds keep the copies together (so no image has a copy in training).
+out-of-fold probabilities kept by `benchmarks/experiments/ensemble_weights_cv.py save`,
+5-fold over the 191 images with a nucleus), the out-of-fold figures of the images whose copy
+was in the training folds against the rest. `--split groupkfold` is for maps saved with
+`save --split groupkfold`, whose folds keep the copies together (so no image has a copy in
+training).
 Usage, from the project root:
-`.venv/bin/python benchmarks/near_duplicates.py [--proba DIR [--split groupkfold]]`
+`.venv/bin/python benchmarks/experiments/near_duplicates.py [--proba DIR [--split groupkfold]]`
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from seglab.datasets import (
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ renormalised, so a U-Net weight of 0 reproduces `rf`'s own masks exactly and 1 t
 The weights are scored on the test images themselves: only the plain 0.5 average is free of
 that selection. Usage, from the project root (about 3 minutes on 2 cores):
 
-    .venv/bin/python benchmarks/prob_average.py --unet UNET.seglab [--rf RF.seglab]
+    .venv/bin/python benchmarks/experiments/prob_average.py --unet UNET.seglab [--rf RF.seglab]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from seglab.datasets import make_splits, open_dataset
 from seglab.modelfile import load
 from seglab.segmenters.pixel import RandomForestSegmenter
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
 CLASSES = ("background", "cytoplasm", "nucleus")
 
 
