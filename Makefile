@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint bench docs clean
+.PHONY: demo test test-all lint bench docs docs-site clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch's CPU build first, so that the deep extra does not pull CUDA (DESIGN.md section 8)
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[dev,deep,scale]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,deep,scale,docs]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -27,10 +27,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks docs
 	$(BIN)/ruff format --check src tests benchmarks docs
 
-# Re-run the course pages at full budget (about 35 minutes on 2 cores: two of them train a
-# network for minutes) and record what they print and draw (docs/course/*.md, figures/).
+# The documentation as a website in site/ (MkDocs, Material theme, mkdocstrings), built strict:
+# a broken link or reference fails. The command-line reference is regenerated first.
+docs-site: $(STAMP)
+	$(BIN)/python docs/cli_reference.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# Re-run the documentation's pages at full budget and record what they print: the course pages
+# here (about 35 minutes on 2 cores; they draw docs/course/figures/), the user guide and the
+# README's tour in a scratch folder beside a link to ../shared, so their files stay out of the tree.
+DOCS_RUN := build/docs-run
 docs: $(STAMP)
-	$(BIN)/python docs/run.py --write
+	$(BIN)/python docs/run.py --write docs/course/[0-9]*.md
+	rm -rf $(DOCS_RUN) && mkdir -p $(DOCS_RUN)/project && ln -s $(abspath ../shared) $(DOCS_RUN)/shared
+	$(BIN)/python docs/run.py --write --root $(DOCS_RUN)/project docs/guide/*.md README.md
 
 # The slow checks, then every script whose figures are in BENCHMARKS.md (about three hours on
 # 2 cores): record.py runs each and replaces its section; leaderboards.py writes its own.
@@ -47,4 +57,4 @@ bench: $(STAMP)
 	$(RECORD) crossval-rf --fence -- benchmarks/crossval.py --method rf --split groupkfold
 
 clean:
-	rm -rf $(VENV) seglab-demo .pytest_cache build src/*.egg-info
+	rm -rf $(VENV) seglab-demo .pytest_cache build site src/*.egg-info

@@ -1,16 +1,19 @@
-"""Run the course pages' code blocks in order and check (or rewrite) what they print.
+"""Run the documentation's code blocks in order and check (or rewrite) what they print.
 
-A page is Markdown. Its ```python and ```bash blocks run in order, from the directory given by
-``--root`` (the project's root by default), Python blocks in one namespace per page, bash
-blocks in a shell with ``.venv/bin`` first on PATH. The ```output block right after a code
-block holds what that block prints. Checking compares it with what the block printed now:
-the same text, and every number within the page's tolerance, stated on the page as
+A page is Markdown: a course page (docs/course), a guide page (docs/guide) or the README. Its
+```python and ```bash blocks run in order, from the directory given by ``--root`` (the
+project's root by default), Python blocks in one namespace per page, bash blocks in a shell
+with ``.venv/bin`` first on PATH. The ```output block right after a code block holds what that
+block prints. Checking compares it with what the block printed now: the same text, and every
+number within the page's tolerance, stated on the page as
 ``<!-- tolerance: 0.01 -->`` (numbers within 1e-9 otherwise); timings are not compared.
 
 Small budgets for CI: a page may declare replacements that shrink its slow parts,
 ``<!-- ci: n_trials=50 => n_trials=5 -->``. With ``--budget small`` each is applied to the
 code (a replacement that matches nothing is an error, so a stale one fails), and the blocks
 from the first changed one on are compared by their first line's text only, numbers masked.
+A page that declares ``<!-- check-output: no -->`` (the README's tour) may print without
+output blocks: its commands must run, what they print is not compared.
 
 Usage, from the project root::
 
@@ -33,8 +36,13 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PAGES = Path(__file__).resolve().parent / "course"
 PROJECT = Path(__file__).resolve().parents[1]
+#: the pages whose code runs: the course companion, the user guide and the README's tour
+PAGES = [
+    *sorted((PROJECT / "docs" / "course").glob("[0-9]*.md")),
+    *sorted((PROJECT / "docs" / "guide").glob("*.md")),
+    PROJECT / "README.md",
+]
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 TIME_UNIT = re.compile(r"\s?(?:s|ms|seconds|minutes)\b")
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
@@ -56,6 +64,7 @@ class Page:
     blocks: list[Block] = field(default_factory=list)
     tolerance: float = 1e-9
     replacements: list[tuple[str, str]] = field(default_factory=list)
+    check_output: bool = True  # False: blocks may print without an output block (a tour)
 
 
 def parse(path: Path) -> Page:
@@ -65,6 +74,7 @@ def parse(path: Path) -> Page:
     match = re.search(r"<!--\s*tolerance:\s*([0-9.eE+-]+)\s*-->", text)
     if match:
         page.tolerance = float(match.group(1))
+    page.check_output = not re.search(r"<!--\s*check-output:\s*no\s*-->", text)
     for old, new in re.findall(r"<!--\s*ci:\s*(.*?)\s*=>\s*(.*?)\s*-->", text):
         page.replacements.append((old, new))
     fences = list(FENCE.finditer(text))
@@ -189,7 +199,7 @@ def run_page(page: Page, root: Path, small: bool, write: bool) -> list[str]:
             return [*problems, f"a block failed:\n{block.code}\n{traceback.format_exc()}"]
         outputs.append(got)
         if block.expected is None:
-            if got.strip() and not write:
+            if got.strip() and not write and page.check_output:
                 problems.append(f"a block prints but has no output block:\n{got.strip()}")
             continue
         if not write:
@@ -211,14 +221,16 @@ def run_page(page: Page, root: Path, small: bool, write: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pages", nargs="*", help="page files (default: every docs/course page)")
+    parser.add_argument(
+        "pages", nargs="*", help="page files (default: the course pages, the guide, the README)"
+    )
     parser.add_argument("--budget", choices=["full", "small"], default="full")
     parser.add_argument("--write", action="store_true", help="rewrite the output blocks")
     parser.add_argument("--root", type=Path, default=PROJECT, help="directory the code runs in")
     args = parser.parse_args(argv)
     if args.write and args.budget == "small":
         parser.error("--write records full-budget figures; drop --budget small")
-    paths = [Path(p).resolve() for p in args.pages] or sorted(PAGES.glob("*.md"))
+    paths = [Path(p).resolve() for p in args.pages] or PAGES
     failed = 0
     for path in paths:
         start = time.perf_counter()

@@ -1,6 +1,7 @@
-"""The course pages (docs/course/*.md) run as written and print what they state.
+"""The documentation runs as written and prints what it states, and its generated parts are current.
 
-Each page runs at its small CI budget (its declared replacements applied) from a scratch copy
+The course pages (docs/course), the user guide (docs/guide) and the README's tour run. Each page
+runs at its small CI budget (its declared replacements applied) from a scratch copy
 of the project root's layout (``../shared`` reachable, ``docs/course/figures`` writable), so the
 figures in the repository are not touched. Blocks before a page's first reduced block must
 print the page's numbers within its tolerance; later ones the same text with any numbers.
@@ -14,18 +15,64 @@ import pytest
 from ._scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = sorted((ROOT / "docs" / "course").glob("*.md"))
-
-
 run = load_script("docs/run.py")
+PAGES = run.PAGES
 
 
-def test_every_lab_has_a_page_linked_from_the_index():
-    assert len(PAGES) >= 15
-    index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
-    for page in PAGES:
-        assert f"course/{page.name}" in index, page.name
-    assert "docs/index.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+def _text(relative: str) -> str:
+    return (ROOT / relative).read_text(encoding="utf-8")
+
+
+def test_every_page_is_linked_and_in_the_site():
+    course = sorted((ROOT / "docs" / "course").glob("[0-9]*.md"))
+    guide = sorted((ROOT / "docs" / "guide").glob("*.md"))
+    assert len(course) >= 15 and len(guide) >= 6
+    assert all(page in PAGES for page in [*course, *guide, ROOT / "README.md"])
+    for page in course:
+        assert f"]({page.name})" in _text("docs/course/index.md"), page.name
+    for page in guide:
+        assert f"](guide/{page.name})" in _text("docs/index.md"), page.name
+    assert "](docs/index.md)" in _text("README.md")
+    nav = _text("mkdocs.yml")
+    for page in (ROOT / "docs").rglob("*.md"):
+        relative = page.relative_to(ROOT / "docs").as_posix()
+        assert relative in nav, f"{relative} is not in mkdocs.yml's nav"
+
+
+def test_readme_and_benchmarks_stay_short():
+    assert len(_text("README.md").encode()) <= 8 * 1024
+    assert len(_text("BENCHMARKS.md").encode()) <= 25 * 1024
+    first = _text("README.md").split("## ", 2)[1]  # the set-up section comes first
+    assert "make demo" in first and "make test" in first
+
+
+def test_the_cli_reference_is_what_the_parser_generates():
+    reference = load_script("docs/cli_reference.py")
+    assert _text("docs/reference/cli.md") == reference.render(), (
+        "docs/reference/cli.md is stale: run .venv/bin/python docs/cli_reference.py"
+    )
+    # Independently of the generator: every command and each of its options is on the page.
+    import argparse
+
+    from seglab.cli import build_parser
+
+    page = _text("docs/reference/cli.md")
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert len(commands.choices) >= 9
+    for name, parser in commands.choices.items():
+        section = page.split(f"## seglab {name}\n")[1].split("\n## ")[0]
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue  # said once at the top of the page
+            for option in action.option_strings:
+                assert f"`{option}`" in section, (name, option)
+
+
+def test_the_benchmarks_page_of_the_site_is_benchmarks_md():
+    hooks = load_script("docs/hooks.py")
+    page = hooks.benchmarks_page()
+    assert page.splitlines()[0] == _text("BENCHMARKS.md").splitlines()[0]
+    assert "](docs/" not in page and "](research/index.md)" in page
 
 
 def test_runner_compares_numbers_within_the_tolerance():
@@ -61,7 +108,7 @@ def test_runner_applies_replacements_and_refuses_stale_ones(tmp_path):
     assert run.run_page(run.parse(page), tmp_path, small=False, write=False)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+@pytest.mark.parametrize("page", PAGES, ids=[f"{p.parent.name}/{p.stem}" for p in PAGES])
 def test_page_runs_and_prints_what_it_states(page, tmp_path, shared_data):
     root = tmp_path / "project"
     (root / "docs" / "course" / "figures").mkdir(parents=True)

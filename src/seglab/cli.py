@@ -100,6 +100,44 @@ def _open_data(args):
     return dataset
 
 
+# ----------------------------------------------------------------------------- parser
+# Each command's arguments are declared by an add_*_parser function next to its handler;
+# build_parser only assembles them.
+
+
+def _add_command(
+    sub: argparse._SubParsersAction, name: str, func, help_text: str
+) -> argparse.ArgumentParser:
+    """A subcommand that runs ``func(args)``, with the shared epilog on data and splits."""
+    p = sub.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.set_defaults(func=func)
+    return p
+
+
+def _data_options(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """--data, --split and --normalize, as every command that reads a data set takes them."""
+    p.add_argument("--data", required=required, metavar="DIR", help="data-set folder")
+    p.add_argument(
+        "--split",
+        metavar="S",
+        default=None,
+        help="course, given, all, random[:SEED], kfold[:K] or groupkfold[:K] "
+        "(default: given for a train/+test/ folder, else all)",
+    )
+    p.add_argument(
+        "--normalize",
+        choices=["dtype", "minmax"],
+        default="dtype",
+        help="scale images by their dtype's range (default) or per-image min-max",
+    )
+
+
 # ----------------------------------------------------------------------------- commands
 
 
@@ -126,6 +164,14 @@ def cmd_methods(args) -> int:
     return 0
 
 
+def add_methods_parser(sub: argparse._SubParsersAction) -> None:
+    """`seglab methods`'s arguments."""
+    p = _add_command(
+        sub, "methods", cmd_methods, "List the registered methods and their parameters."
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 def cmd_train(args) -> int:
     from .bench import fit_on
     from .errors import DataSetError
@@ -147,6 +193,35 @@ def cmd_train(args) -> int:
     if summary is not None and (line := summary()):
         print(f"{args.method}: {line}")  # an ensemble's line names its members in turn
     return 0
+
+
+def add_train_parser(sub: argparse._SubParsersAction) -> None:
+    """`seglab train`'s arguments."""
+    p = _add_command(
+        sub, "train", cmd_train, "Fit a method on the training part of a split and save it."
+    )
+    p.add_argument("method", help="method name (see `seglab methods`)")
+    _data_options(p)
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="method parameter (repeatable); VALUE is read as JSON when it parses",
+    )
+    p.add_argument(
+        "--scribbles",
+        action="store_true",
+        help="masks are sparse scribbles: 0 = unlabelled, 1.. = classes",
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        metavar="M",
+        help="bound the training time in minutes (methods with a max_minutes parameter: unet, "
+        "20 by default; ensemble, none by default)",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.seglab")
+    p.set_defaults(output_files=("output",))
 
 
 def cmd_tune(args) -> int:
@@ -179,6 +254,29 @@ def cmd_tune(args) -> int:
     )
     print(f"saved {args.output}")
     return 0
+
+
+def add_tune_parser(sub: argparse._SubParsersAction) -> None:
+    """`seglab tune`'s arguments."""
+    p = _add_command(
+        sub,
+        "tune",
+        cmd_tune,
+        "Bayesian optimisation (Optuna TPE) of a method's parameters on the training part; "
+        "saves the refitted best model.",
+    )
+    p.add_argument("method", help="method name; `seglab methods` lists what each tunes")
+    _data_options(p)
+    p.add_argument("--trials", type=int, default=50, help="optimisation trials (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="fix a parameter instead of tuning it (repeatable)",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.seglab")
+    p.set_defaults(output_files=("output",))
 
 
 def _expand_inputs(inputs: list[str]) -> list[Path]:
@@ -281,6 +379,69 @@ def cmd_predict(args) -> int:
         print(f"seglab: {len(failures)} of {len(files)} input(s) failed", file=sys.stderr)
         return 2
     return 0
+
+
+def add_predict_parser(sub: argparse._SubParsersAction) -> None:
+    """`seglab predict`'s arguments."""
+    p = _add_command(
+        sub,
+        "predict",
+        cmd_predict,
+        "Apply a model to images; one mask per input, named by its stem.",
+    )
+    p.add_argument("model", metavar="MODEL.seglab")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
+    p.set_defaults(output_folders=("output",), output_files=("nc",))
+    p.add_argument(
+        "--format",
+        choices=["png", "tif", "npy"],
+        default="png",
+        help="mask file format; a PNG holds the labels 0, 1, 2 (default png)",
+    )
+    p.add_argument(
+        "--proba",
+        action="store_true",
+        help="also write STEM_proba.tif with class probabilities (H, W, K)",
+    )
+    p.add_argument(
+        "--uncertainty",
+        action="store_true",
+        help="also write STEM_uncertainty.tif: per-pixel entropy of the probabilities, 0-1",
+    )
+    p.add_argument(
+        "--nc",
+        metavar="FILE.csv",
+        help="also write each image's N/C ratio to FILE.csv (as `seglab nc-ratio`), with the"
+        " N/C range nc_low, nc_high for methods with probabilities: the ratio with the nucleus"
+        " probability divided and multiplied by --odds (a wide range flags a ratio to check)",
+    )
+    p.add_argument(
+        "--odds",
+        type=float,
+        default=NC_RANGE_ODDS,
+        metavar="F",
+        help=f"with --nc: the factor of the N/C range (default {NC_RANGE_ODDS:g})",
+    )
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="go on after an input fails; the exit code is 2 if any failed",
+    )
+    p.add_argument("--normalize", choices=["dtype", "minmax"], default="dtype")
+    p.add_argument(
+        "--chunk",
+        type=int,
+        metavar="N",
+        help="predict images larger than N pixels a side tile by tile with Dask, reading them"
+        " lazily (tiled TIFF or Zarr) and writing STEM.tif (or STEM.zarr) tile by tile",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="S",
+        help="Dask scheduler for tiles and for many files in parallel: threads, processes,"
+        " synchronous, or the address of a dask.distributed scheduler (tcp://host:8786)",
+    )
 
 
 def _larger_than(path: Path, chunk: int) -> bool:
@@ -429,6 +590,28 @@ def cmd_evaluate(args) -> int:
     if args.json:
         _write_json(args.json, payload)
     return _report_failures(failures, n_inputs)
+
+
+def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    """`seglab evaluate`'s arguments."""
+    p = _add_command(
+        sub,
+        "evaluate",
+        cmd_evaluate,
+        "Score a model on a data set's test part, or predicted masks against true ones.",
+    )
+    p.add_argument("--model", metavar="MODEL.seglab")
+    _data_options(p, required=False)
+    p.add_argument("--pred", metavar="DIR", help="folder of predicted masks")
+    p.add_argument("--true", metavar="DIR", help="folder of true masks (matched by stem)")
+    p.add_argument("--json", metavar="FILE", help="write the result as JSON")
+    p.set_defaults(output_files=("json",))
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="skip images that cannot be read or predicted (with --pred: masks without a"
+        " prediction), score the others; the exit code is then 2",
+    )
 
 
 def _report_failures(failures: list[str] | None, total: int) -> int:
@@ -595,6 +778,72 @@ def cmd_nc_ratio(args) -> int:
     return 0
 
 
+def add_nc_ratio_parser(sub: argparse._SubParsersAction) -> None:
+    """`seglab nc-ratio`'s arguments."""
+    p = _add_command(
+        sub,
+        "nc-ratio",
+        cmd_nc_ratio,
+        "Nucleus-to-cytoplasm ratio (nucleus px / cytoplasm px) of label masks, as CSV on stdout.",
+    )
+    p.add_argument(
+        "masks",
+        nargs="+",
+        metavar="MASK",
+        help="mask files (1 cytoplasm, 2 nucleus) or folders of them, such as the output"
+        " folder of `seglab predict` or a data set's masks/",
+    )
+    p.add_argument("--csv", metavar="FILE", help="also write the CSV to FILE")
+    p.set_defaults(output_files=("csv",))
+    p.add_argument(
+        "--chunk",
+        type=int,
+        metavar="N",
+        help="read TIFF or Zarr masks larger than N pixels a side tile by tile (each cell is"
+        " measured once, in the tile holding its first pixel)",
+    )
+    p.add_argument(
+        "--halo",
+        type=int,
+        default=512,
+        metavar="H",
+        help="with --chunk: context read around each tile; at least the widest group of"
+        " touching cells (default 512)",
+    )
+    p.add_argument(
+        "--per-cell",
+        action="store_true",
+        help="one row per cell (connected cytoplasm + nucleus, touching cells split by a "
+        "watershed seeded at the nuclei) with nucleus/cytoplasm and nucleus/cell ratios and "
+        "flags, then a cell=all row per image with its totals and flag counts",
+    )
+    p.add_argument(
+        "--pixel-size", type=float, metavar="UM", help="micrometres per pixel: adds areas in µm²"
+    )
+    p.add_argument(
+        "--high-ratio",
+        type=float,
+        default=0.7,
+        metavar="R",
+        help="flag cells with nucleus/cell ratio >= R (default 0.7, the Paris "
+        "System's high-grade criterion)",
+    )
+    p.add_argument(
+        "--proba",
+        action="store_true",
+        help="the inputs are probability maps (STEM_proba.tif from `seglab predict --proba`):"
+        " the mask is their argmax, and nc_low, nc_high give the ratio with the nucleus"
+        " probability divided and multiplied by --odds (a wide range flags a ratio to check)",
+    )
+    p.add_argument(
+        "--odds",
+        type=float,
+        default=NC_RANGE_ODDS,
+        metavar="F",
+        help=f"with --proba: the factor of the N/C range (default {NC_RANGE_ODDS:g})",
+    )
+
+
 def cmd_features(args) -> int:
     from .errors import ParameterError
     from .modelfile import load
@@ -618,6 +867,21 @@ def cmd_features(args) -> int:
         except ParameterError as error:  # e.g. logistic: a bank but no importances
             print(f"member {i} {member.name}: {error}")
     return 0
+
+
+def add_features_parser(sub: argparse._SubParsersAction) -> None:
+    """`seglab features`'s arguments."""
+    p = _add_command(
+        sub,
+        "features",
+        cmd_features,
+        "What a pixel classifier relies on: its filter-bank features ranked by importance. "
+        "To keep only the N most important (prediction then computes only those), train with "
+        "--set select_features=N (rf, extra-trees, tree). For an ensemble, each member "
+        "that has a filter bank.",
+    )
+    p.add_argument("model", metavar="MODEL.seglab")
+    p.add_argument("--top", type=int, default=30, help="how many to list (default 30)")
 
 
 def _print_feature_ranking(segmenter, top: int, prefix: str) -> None:
@@ -691,6 +955,31 @@ def cmd_bench(args) -> int:
     return _report_failures(unique, len(dataset))
 
 
+def add_bench_parser(sub: argparse._SubParsersAction) -> None:
+    """`seglab bench`'s arguments."""
+    p = _add_command(
+        sub, "bench", cmd_bench, "Fit and score methods on one split: leaderboard, JSON, report."
+    )
+    _data_options(p)
+    p.add_argument(
+        "--methods", metavar="A,B", help="comma-separated methods (default: the fast ones)"
+    )
+    p.add_argument("--json", metavar="FILE", help="write the result as JSON (DESIGN.md §5)")
+    p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
+    p.set_defaults(output_files=("json", "report"))
+    p.add_argument(
+        "--uncertainty",
+        action="store_true",
+        help="also measure each test image's mean uncertainty (entropy of the probabilities)"
+        " and its correlation with the image's error, for methods with probabilities",
+    )
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="skip images that cannot be read; the exit code is then 2",
+    )
+
+
 #: Lighter settings for the slow methods so that the demo runs in under two minutes; the
 #: leaderboard's "params" show them. `seglab bench` uses each method's defaults.
 _DEMO_PIXEL = {
@@ -744,7 +1033,18 @@ def cmd_demo(args) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------- parser
+def add_demo_parser(sub: argparse._SubParsersAction) -> None:
+    """`seglab demo`'s arguments."""
+    p = _add_command(
+        sub,
+        "demo",
+        cmd_demo,
+        "Run every method on built-in synthetic cells: leaderboard, masks and an HTML report.",
+    )
+    p.add_argument("--out", default="seglab-demo", metavar="DIR", help="output folder")
+    p.set_defaults(output_folders=("out",))
+    p.add_argument("--n", type=int, default=40, help="number of synthetic images (default 40)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -758,257 +1058,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"seglab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def add(name, func, help_text):
-        p = sub.add_parser(
-            name,
-            help=help_text,
-            description=help_text,
-            epilog=EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        p.set_defaults(func=func)
-        return p
-
-    def data_options(p, required=True):
-        p.add_argument("--data", required=required, metavar="DIR", help="data-set folder")
-        p.add_argument(
-            "--split",
-            metavar="S",
-            default=None,
-            help="course, given, all, random[:SEED], kfold[:K] or groupkfold[:K] "
-            "(default: given for a train/+test/ folder, else all)",
-        )
-        p.add_argument(
-            "--normalize",
-            choices=["dtype", "minmax"],
-            default="dtype",
-            help="scale images by their dtype's range (default) or per-image min-max",
-        )
-
-    p = add(
-        "demo",
-        cmd_demo,
-        "Run every method on built-in synthetic cells: leaderboard, masks and an HTML report.",
-    )
-    p.add_argument("--out", default="seglab-demo", metavar="DIR", help="output folder")
-    p.set_defaults(output_folders=("out",))
-    p.add_argument("--n", type=int, default=40, help="number of synthetic images (default 40)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-
-    p = add("methods", cmd_methods, "List the registered methods and their parameters.")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-
-    p = add("train", cmd_train, "Fit a method on the training part of a split and save it.")
-    p.add_argument("method", help="method name (see `seglab methods`)")
-    data_options(p)
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="NAME=VALUE",
-        help="method parameter (repeatable); VALUE is read as JSON when it parses",
-    )
-    p.add_argument(
-        "--scribbles",
-        action="store_true",
-        help="masks are sparse scribbles: 0 = unlabelled, 1.. = classes",
-    )
-    p.add_argument(
-        "--max-minutes",
-        type=float,
-        metavar="M",
-        help="bound the training time in minutes (methods with a max_minutes parameter: unet, "
-        "20 by default; ensemble, none by default)",
-    )
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.seglab")
-    p.set_defaults(output_files=("output",))
-
-    p = add(
-        "tune",
-        cmd_tune,
-        "Bayesian optimisation (Optuna TPE) of a method's parameters on the training part; "
-        "saves the refitted best model.",
-    )
-    p.add_argument("method", help="method name; `seglab methods` lists what each tunes")
-    data_options(p)
-    p.add_argument("--trials", type=int, default=50, help="optimisation trials (default 50)")
-    p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="NAME=VALUE",
-        help="fix a parameter instead of tuning it (repeatable)",
-    )
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.seglab")
-    p.set_defaults(output_files=("output",))
-
-    p = add(
-        "predict", cmd_predict, "Apply a model to images; one mask per input, named by its stem."
-    )
-    p.add_argument("model", metavar="MODEL.seglab")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
-    p.set_defaults(output_folders=("output",), output_files=("nc",))
-    p.add_argument(
-        "--format",
-        choices=["png", "tif", "npy"],
-        default="png",
-        help="mask file format; a PNG holds the labels 0, 1, 2 (default png)",
-    )
-    p.add_argument(
-        "--proba",
-        action="store_true",
-        help="also write STEM_proba.tif with class probabilities (H, W, K)",
-    )
-    p.add_argument(
-        "--uncertainty",
-        action="store_true",
-        help="also write STEM_uncertainty.tif: per-pixel entropy of the probabilities, 0-1",
-    )
-    p.add_argument(
-        "--nc",
-        metavar="FILE.csv",
-        help="also write each image's N/C ratio to FILE.csv (as `seglab nc-ratio`), with the"
-        " N/C range nc_low, nc_high for methods with probabilities: the ratio with the nucleus"
-        " probability divided and multiplied by --odds (a wide range flags a ratio to check)",
-    )
-    p.add_argument(
-        "--odds",
-        type=float,
-        default=NC_RANGE_ODDS,
-        metavar="F",
-        help=f"with --nc: the factor of the N/C range (default {NC_RANGE_ODDS:g})",
-    )
-    p.add_argument(
-        "--keep-going",
-        action="store_true",
-        help="go on after an input fails; the exit code is 2 if any failed",
-    )
-    p.add_argument("--normalize", choices=["dtype", "minmax"], default="dtype")
-    p.add_argument(
-        "--chunk",
-        type=int,
-        metavar="N",
-        help="predict images larger than N pixels a side tile by tile with Dask, reading them"
-        " lazily (tiled TIFF or Zarr) and writing STEM.tif (or STEM.zarr) tile by tile",
-    )
-    p.add_argument(
-        "--scheduler",
-        metavar="S",
-        help="Dask scheduler for tiles and for many files in parallel: threads, processes,"
-        " synchronous, or the address of a dask.distributed scheduler (tcp://host:8786)",
-    )
-
-    p = add(
-        "evaluate",
-        cmd_evaluate,
-        "Score a model on a data set's test part, or predicted masks against true ones.",
-    )
-    p.add_argument("--model", metavar="MODEL.seglab")
-    data_options(p, required=False)
-    p.add_argument("--pred", metavar="DIR", help="folder of predicted masks")
-    p.add_argument("--true", metavar="DIR", help="folder of true masks (matched by stem)")
-    p.add_argument("--json", metavar="FILE", help="write the result as JSON")
-    p.set_defaults(output_files=("json",))
-    p.add_argument(
-        "--keep-going",
-        action="store_true",
-        help="skip images that cannot be read or predicted (with --pred: masks without a"
-        " prediction), score the others; the exit code is then 2",
-    )
-
-    p = add(
-        "nc-ratio",
-        cmd_nc_ratio,
-        "Nucleus-to-cytoplasm ratio (nucleus px / cytoplasm px) of label masks, as CSV on stdout.",
-    )
-    p.add_argument(
-        "masks",
-        nargs="+",
-        metavar="MASK",
-        help="mask files (1 cytoplasm, 2 nucleus) or folders of them, such as the output"
-        " folder of `seglab predict` or a data set's masks/",
-    )
-    p.add_argument("--csv", metavar="FILE", help="also write the CSV to FILE")
-    p.set_defaults(output_files=("csv",))
-    p.add_argument(
-        "--chunk",
-        type=int,
-        metavar="N",
-        help="read TIFF or Zarr masks larger than N pixels a side tile by tile (each cell is"
-        " measured once, in the tile holding its first pixel)",
-    )
-    p.add_argument(
-        "--halo",
-        type=int,
-        default=512,
-        metavar="H",
-        help="with --chunk: context read around each tile; at least the widest group of"
-        " touching cells (default 512)",
-    )
-    p.add_argument(
-        "--per-cell",
-        action="store_true",
-        help="one row per cell (connected cytoplasm + nucleus, touching cells split by a "
-        "watershed seeded at the nuclei) with nucleus/cytoplasm and nucleus/cell ratios and "
-        "flags, then a cell=all row per image with its totals and flag counts",
-    )
-    p.add_argument(
-        "--pixel-size", type=float, metavar="UM", help="micrometres per pixel: adds areas in µm²"
-    )
-    p.add_argument(
-        "--high-ratio",
-        type=float,
-        default=0.7,
-        metavar="R",
-        help="flag cells with nucleus/cell ratio >= R (default 0.7, the Paris "
-        "System's high-grade criterion)",
-    )
-    p.add_argument(
-        "--proba",
-        action="store_true",
-        help="the inputs are probability maps (STEM_proba.tif from `seglab predict --proba`):"
-        " the mask is their argmax, and nc_low, nc_high give the ratio with the nucleus"
-        " probability divided and multiplied by --odds (a wide range flags a ratio to check)",
-    )
-    p.add_argument(
-        "--odds",
-        type=float,
-        default=NC_RANGE_ODDS,
-        metavar="F",
-        help=f"with --proba: the factor of the N/C range (default {NC_RANGE_ODDS:g})",
-    )
-
-    p = add(
-        "features",
-        cmd_features,
-        "What a pixel classifier relies on: its filter-bank features ranked by importance. "
-        "To keep only the N most important (prediction then computes only those), train with "
-        "--set select_features=N (rf, extra-trees, tree). For an ensemble, each member "
-        "that has a filter bank.",
-    )
-    p.add_argument("model", metavar="MODEL.seglab")
-    p.add_argument("--top", type=int, default=30, help="how many to list (default 30)")
-
-    p = add("bench", cmd_bench, "Fit and score methods on one split: leaderboard, JSON, report.")
-    data_options(p)
-    p.add_argument(
-        "--methods", metavar="A,B", help="comma-separated methods (default: the fast ones)"
-    )
-    p.add_argument("--json", metavar="FILE", help="write the result as JSON (DESIGN.md §5)")
-    p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
-    p.set_defaults(output_files=("json", "report"))
-    p.add_argument(
-        "--uncertainty",
-        action="store_true",
-        help="also measure each test image's mean uncertainty (entropy of the probabilities)"
-        " and its correlation with the image's error, for methods with probabilities",
-    )
-    p.add_argument(
-        "--keep-going",
-        action="store_true",
-        help="skip images that cannot be read; the exit code is then 2",
-    )
+    add_demo_parser(sub)
+    add_methods_parser(sub)
+    add_train_parser(sub)
+    add_tune_parser(sub)
+    add_predict_parser(sub)
+    add_evaluate_parser(sub)
+    add_nc_ratio_parser(sub)
+    add_features_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 
