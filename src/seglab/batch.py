@@ -48,6 +48,7 @@ def output_paths(out: Path, stem: str, fmt: str) -> dict[str, Path]:
         "mask": out / f"{stem}.{fmt}",
         "proba": out / f"{stem}_proba.tif",
         "uncertainty": out / f"{stem}_uncertainty.tif",
+        "geojson": out / f"{stem}.geojson",
     }
 
 
@@ -68,12 +69,14 @@ def predict_file(
     proba: bool = False,
     uncertainty: bool = False,
     nc_odds: float | None = None,
+    geojson: bool = False,
 ) -> dict | None:
     """Predict one image file and write its mask (and probabilities, uncertainty) to ``out``.
 
     With ``nc_odds``, the image's N/C row is returned (:func:`seglab.measure.nc_row`, its
-    range at those odds). On any failure, the outputs of ``path`` already in ``out`` are
-    removed before the error propagates.
+    range at those odds). With ``geojson``, the mask's cells are written to STEM.geojson as
+    QuPath objects (:func:`seglab.qupath.write_cells_geojson`). On any failure, the outputs of
+    ``path`` already in ``out`` are removed before the error propagates.
     """
     nc = nc_odds is not None
     paths = output_paths(out, path.stem, fmt)
@@ -88,6 +91,10 @@ def predict_file(
             save_image(paths["proba"], probabilities)
         if uncertainty:
             save_image(paths["uncertainty"], entropy_uncertainty(probabilities))
+        if geojson:
+            from .qupath import write_cells_geojson
+
+            write_cells_geojson(paths["geojson"], mask, path.stem)
     except SeglabError as exc:
         _remove_outputs(paths)
         named = naming(exc, path)
@@ -120,6 +127,7 @@ def predict_files(
     progress: bool = True,
     nc_rows: list[dict] | None = None,
     nc_odds: float = NC_RANGE_ODDS,
+    geojson: bool = False,
 ) -> list[str]:
     """Predict ``files`` into ``out``; the list of failures (one line each).
 
@@ -127,7 +135,8 @@ def predict_files(
     with it, every file is tried and the failures are returned. ``scheduler`` (threads,
     processes, synchronous or a ``dask.distributed`` address) runs files in parallel. With an
     ``nc_rows`` list, each predicted image's N/C row (:func:`seglab.measure.nc_row`, its
-    range at ``nc_odds``) is appended to it, in the order of ``files``.
+    range at ``nc_odds``) is appended to it, in the order of ``files``. With ``geojson``,
+    each mask's cells are also written to STEM.geojson as QuPath objects.
     """
     from tqdm.auto import tqdm
 
@@ -142,7 +151,7 @@ def predict_files(
         )
     if nc and not nc_odds > 1:
         raise ParameterError(f"the N/C range's odds must be > 1, got {nc_odds}")
-    options = (fmt, normalize, proba, uncertainty, nc_odds if nc else None)
+    options = (fmt, normalize, proba, uncertainty, nc_odds if nc else None, geojson)
     failures: list[str] = []
     bar = tqdm(
         total=len(files),

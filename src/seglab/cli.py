@@ -348,6 +348,16 @@ def cmd_predict(args) -> int:
                 scheduler=args.scheduler,
                 normalize=args.normalize,
             )
+            if args.geojson:
+                from .qupath import write_cells_geojson
+
+                write_cells_geojson(
+                    out / f"{path.stem}.geojson",
+                    out / f"{path.stem}{suffix}",
+                    path.stem,
+                    chunk=args.chunk,
+                    progress=True,
+                )
         except SeglabError as exc:
             if not args.keep_going:
                 raise
@@ -364,6 +374,7 @@ def cmd_predict(args) -> int:
         keep_going=args.keep_going,
         nc_rows=nc_rows,
         nc_odds=args.odds,
+        geojson=args.geojson,
     )
     for line in failures:
         print(f"seglab: error: {line}", file=sys.stderr)
@@ -422,6 +433,12 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
         default=NC_RANGE_ODDS,
         metavar="F",
         help=f"with --nc: the factor of the N/C range (default {NC_RANGE_ODDS:g})",
+    )
+    p.add_argument(
+        "--geojson",
+        action="store_true",
+        help="also write STEM.geojson: each cell with its nucleus and per-cell measurements as"
+        " QuPath objects (File > Object data > Import objects); slides cell by cell",
     )
     p.add_argument(
         "--keep-going",
@@ -681,7 +698,7 @@ def _expand_masks(inputs: list[str], proba: bool) -> list[Path]:
 def cmd_nc_ratio(args) -> int:
     from .errors import ParameterError
     from .io import load_mask, load_probabilities
-    from .measure import CELL_FIELDS, image_cell_summary, nc_ratio_range, per_cell_nc
+    from .measure import CELL_FIELDS, image_cell_summary, label_cells, nc_ratio_range, per_cell_nc
 
     if args.proba and args.chunk is not None:
         raise ParameterError("--proba reads whole probability maps; it does not take --chunk")
@@ -691,8 +708,15 @@ def cmd_nc_ratio(args) -> int:
         from .tiled import check_chunk
 
         check_chunk(args.chunk)  # the rest is checked where it is used, per_cell_nc and tiled
+    paths = _expand_masks(args.masks, args.proba)
+    if args.geojson and len(paths) > 1:
+        raise ParameterError(
+            f"--geojson writes one image's objects, and {len(paths)} masks were given: give one"
+            " mask (or use `seglab predict --geojson`, which writes one file per image)"
+        )
+    features = [] if args.geojson else None
     rows = []
-    for path in _expand_masks(args.masks, args.proba):
+    for path in paths:
         nc_range = {}
         if args.proba:
             proba = load_probabilities(path)
@@ -722,6 +746,16 @@ def cmd_nc_ratio(args) -> int:
             n_nucleus, n_cytoplasm = int((mask == 2).sum()), int((mask == 1).sum())
         ratio = n_nucleus / n_cytoplasm if n_cytoplasm else float("nan")
         if not args.per_cell:
+            if args.geojson:
+                if tiled:
+                    raise ParameterError(
+                        "--geojson without --per-cell traces the regions of the whole mask;"
+                        " for a mask read tile by tile add --per-cell (cells are streamed)"
+                    )
+                from .qupath import region_features
+
+                names = ("background", "cytoplasm", "nucleus")
+                features += region_features(mask, names, args.object_type, image_id=path.stem)
             rows.append(
                 {
                     "image": path.stem,
@@ -734,16 +768,29 @@ def cmd_nc_ratio(args) -> int:
             continue
         if tiled:
             cells = per_cell_nc_tiled(
-                mask, path.stem, args.chunk, args.halo, args.pixel_size, args.high_ratio, True
+                mask,
+                path.stem,
+                args.chunk,
+                args.halo,
+                args.pixel_size,
+                args.high_ratio,
+                True,
+                features=features,
             )
         else:
+            labels = label_cells(mask)
             cells = per_cell_nc(
                 mask,
                 path.stem,
                 args.pixel_size,
                 args.high_ratio,
+                cells=labels,
                 **({"proba": proba, "odds": args.odds} if args.proba else {}),
             )
+            if features is not None:
+                from .qupath import cell_features
+
+                features += cell_features(mask, labels, cells, high_ratio=args.high_ratio)
         rows.extend(cells)
         total = n_nucleus + n_cytoplasm
         summary = {field: "" for field in CELL_FIELDS}
@@ -774,6 +821,10 @@ def cmd_nc_ratio(args) -> int:
     text = _csv_text(rows, CELL_FIELDS)  # cell rows, then image summaries
     if args.csv:
         _write_text(args.csv, text)
+    if args.geojson:
+        from .qupath import write_geojson
+
+        write_geojson(args.geojson, features)
     sys.stdout.write(text)
     return 0
 
@@ -794,7 +845,20 @@ def add_nc_ratio_parser(sub: argparse._SubParsersAction) -> None:
         " folder of `seglab predict` or a data set's masks/",
     )
     p.add_argument("--csv", metavar="FILE", help="also write the CSV to FILE")
-    p.set_defaults(output_files=("csv",))
+    p.add_argument(
+        "--geojson",
+        metavar="FILE",
+        help="also write the objects for QuPath (File > Object data > Import objects): with"
+        " --per-cell each cell with its nucleus and every per-cell column as measurements;"
+        " otherwise one polygon per region and class (FILE.geojson.gz is compressed)",
+    )
+    p.add_argument(
+        "--object-type",
+        choices=["annotation", "detection"],
+        default="annotation",
+        help="with --geojson and no --per-cell: the QuPath object type of the regions",
+    )
+    p.set_defaults(output_files=("csv", "geojson"))
     p.add_argument(
         "--chunk",
         type=int,

@@ -414,6 +414,7 @@ def per_cell_nc_tiled(
     pixel_size: float | None = None,
     high_ratio: float | None = None,
     progress: bool = False,
+    features: list | None = None,
 ) -> list[dict]:
     """:func:`seglab.measure.per_cell_nc` of a mask too large for memory, tile by tile.
 
@@ -421,7 +422,9 @@ def per_cell_nc_tiled(
     the one tile that holds its first pixel (row-major), read with ``halo`` pixels of its
     neighbours; so a cell crossing a tile border is counted once and measured whole. Cells
     are numbered as in whole-image measurement (order of first pixel). A group larger than
-    the halo raises ParameterError naming a larger ``halo`` to use.
+    the halo raises ParameterError naming a larger ``halo`` to use. Given a list as
+    ``features``, each cell's QuPath object (:func:`seglab.qupath.cell_features`, in
+    full-resolution coordinates) is appended to it, in the order of the rows.
     """
     from scipy import ndimage as ndi
 
@@ -484,6 +487,7 @@ def per_cell_nc_tiled(
         )
         _, cell_first = np.unique(cells.ravel(), return_index=True)
         cell_first = cell_first[1:]  # label 0 first
+        firsts = []
         for row, index in zip(rows, cell_first, strict=True):
             r, c = divmod(int(index), block.shape[1])
             row["centroid_row"] += y0
@@ -496,10 +500,21 @@ def per_cell_nc_tiled(
                 or row["max_row"] == h - 1
                 or row["max_col"] == w - 1
             )
-            found.append(((r + y0, c + x0), row))
+            firsts.append((r + y0, c + x0))
+        tile_features = [None] * len(rows)
+        if features is not None:
+            from .qupath import cell_features
+
+            tile_features = cell_features(sub, cells, rows, (y0, x0), high_ratio)
+        found += zip(firsts, rows, tile_features, strict=True)
     found.sort(key=lambda item: item[0])
     out = []
-    for k, (_, row) in enumerate(found, start=1):
+    for k, (_, row, feature) in enumerate(found, start=1):
         row["cell"] = k
         out.append(row)
+        if features is not None:
+            from .qupath import _feature_id
+
+            feature["id"] = _feature_id(image_id, k)  # the id whole-image measurement gives
+            features.append(feature)
     return out

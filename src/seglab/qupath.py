@@ -1,0 +1,210 @@
+"""Cells and regions as QuPath objects: GeoJSON that QuPath 0.4 and later import.
+
+A cell is a Feature whose ``geometry`` is the cell, ``nucleusGeometry`` its nucleus, and whose
+``properties`` hold ``objectType: "cell"``, a ``classification`` (name and RGB colour: high
+N/C or not) and ``measurements``: every numeric per-cell column of
+:func:`seglab.measure.per_cell_nc` (booleans as 0 or 1; NaN left out, which QuPath 0.4 cannot
+read). Regions of any label image are ``"annotation"`` or ``"detection"`` objects. Polygons
+follow pixel edges (:mod:`seglab.contours`), so their areas equal pixel counts; coordinates are
+full-resolution pixels. Import in QuPath with File > Object data > Import objects, or by
+dragging the file onto the viewer; a ``.geojson.gz`` file is written compressed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .contours import _libraries, label_polygons, region_polygons
+from .io import atomic_path
+from .measure import HIGH_NC_CELL_RATIO, NUCLEUS
+
+__all__ = ["cell_features", "region_features", "write_cells_geojson", "write_geojson"]
+
+#: classifications of cells by the high-N/C flag, with QuPath's RGB colours
+HIGH_NC_CLASS = {"name": "High N/C", "color": [220, 40, 40]}
+CELL_CLASS = {"name": "Cell", "color": [40, 150, 70]}
+#: colours of region classes 1, 2, ... (cytoplasm green, nucleus blue, as the course draws them)
+REGION_COLOURS = [[0, 170, 0], [30, 60, 220], [230, 160, 0], [200, 0, 200], [0, 180, 200]]
+_NAMESPACE = uuid.UUID("5b4e0a8e-3c1f-4f5e-9a57-6a1e0d2c9b11")  # seglab's, for stable ids
+#: per-cell columns that are not measurements (where the cell is, or which image)
+_NOT_MEASURED = {"image", "cell", "min_row", "min_col", "max_row", "max_col"}
+
+
+def _measurements(row: dict) -> dict:
+    out = {}
+    for key, value in row.items():
+        if key in _NOT_MEASURED or isinstance(value, str) or value is None:
+            continue
+        value = float(value)  # bools and numpy numbers as plain floats
+        if math.isfinite(value):
+            out[key] = value
+    return out
+
+
+def _geometry(geometry) -> dict:
+    _, shapely, _ = _libraries()
+    return json.loads(shapely.to_geojson(geometry))
+
+
+def _feature_id(*parts) -> str:
+    return str(uuid.uuid5(_NAMESPACE, ":".join(str(p) for p in parts)))
+
+
+def cell_features(
+    mask,
+    cells,
+    rows: list[dict],
+    offset: tuple[int, int] = (0, 0),
+    high_ratio: float = HIGH_NC_CELL_RATIO,
+    nucleus: int = NUCLEUS,
+) -> list[dict]:
+    """QuPath cell objects, one per row of :func:`seglab.measure.per_cell_nc`.
+
+    Parameters
+    ----------
+    mask : (H, W) array of int
+        The class mask (``nucleus`` marks nuclei).
+    cells : (H, W) array of int
+        The mask's cells (:func:`seglab.measure.label_cells`): row ``k`` describes cell
+        ``k + 1``, as ``per_cell_nc`` numbers them.
+    rows : list of dict
+        The per-cell rows; their numeric columns become the measurements.
+    offset : (row, column)
+        Where ``mask`` sits in the whole image (a tile's corner).
+    high_ratio : float
+        Cells with ``nucleus_cell_ratio >= high_ratio`` are classified "High N/C".
+
+    Examples
+    --------
+    >>> from seglab.measure import label_cells, per_cell_nc
+    >>> mask = np.array([[1, 1, 1, 0], [1, 2, 1, 0], [1, 1, 1, 0]])
+    >>> cells = label_cells(mask, min_seed_px=1)
+    >>> (feature,) = cell_features(mask, cells, per_cell_nc(mask, cells=cells))
+    >>> feature["properties"]["measurements"]["nucleus_px"], feature["nucleusGeometry"]["type"]
+    (1.0, 'Polygon')
+    """
+    cells = np.asarray(cells)
+    cell_shapes = label_polygons(cells, offset)
+    nucleus_shapes = label_polygons(np.where(np.asarray(mask) == nucleus, cells, 0), offset)
+    features = []
+    for k, row in enumerate(rows, start=1):
+        ratio = row.get("nucleus_cell_ratio", float("nan"))
+        high = bool(ratio >= high_ratio) if math.isfinite(ratio) else False
+        feature = {
+            "type": "Feature",
+            "id": _feature_id(row.get("image", ""), row.get("cell", k)),
+            "geometry": _geometry(cell_shapes[k]),
+        }
+        if k in nucleus_shapes:
+            feature["nucleusGeometry"] = _geometry(nucleus_shapes[k])
+        feature["properties"] = {
+            "objectType": "cell",
+            "classification": dict(HIGH_NC_CLASS if high else CELL_CLASS),
+            "measurements": _measurements(row),
+            "isLocked": True,
+        }
+        features.append(feature)
+    return features
+
+
+def region_features(
+    mask,
+    class_names: Iterable[str] | None = None,
+    object_type: str = "annotation",
+    offset: tuple[int, int] = (0, 0),
+    image_id: str = "",
+) -> list[dict]:
+    """One QuPath object per connected region of each class of any label image.
+
+    ``class_names[k]`` names class ``k`` (class 0, the background, is not written); the
+    measurements are the region's area in pixels and its class.
+
+    Examples
+    --------
+    >>> features = region_features(np.array([[1, 0], [2, 2]]), ["bg", "cytoplasm", "nucleus"])
+    >>> [f["properties"]["classification"]["name"] for f in features]
+    ['cytoplasm', 'nucleus']
+    """
+    if object_type not in ("annotation", "detection"):
+        raise ValueError(f"object_type {object_type!r}: expected annotation or detection")
+    names = list(class_names) if class_names is not None else []
+    features = []
+    for k, (value, geometry) in enumerate(region_polygons(mask, offset=offset)):
+        name = names[value] if value < len(names) else f"class {value}"
+        colour = REGION_COLOURS[(value - 1) % len(REGION_COLOURS)]
+        features.append(
+            {
+                "type": "Feature",
+                "id": _feature_id(image_id, offset, value, k),
+                "geometry": _geometry(geometry),
+                "properties": {
+                    "objectType": object_type,
+                    "classification": {"name": name, "color": list(colour)},
+                    "measurements": {"area_px": float(geometry.area), "class": float(value)},
+                },
+            }
+        )
+    return features
+
+
+def write_geojson(path, features: Iterable[dict]) -> Path:
+    """Write features as one GeoJSON FeatureCollection, streamed, to ``path`` atomically.
+
+    A path ending in ``.gz`` is gzip-compressed (QuPath 0.4 and later read it). Nothing is
+    left at ``path`` if writing fails. Returns the path.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(tmp, "wt", encoding="utf-8") as out:
+            for chunk in _collection(features):
+                out.write(chunk)
+    return path
+
+
+def write_cells_geojson(
+    path,
+    mask,
+    image_id: str = "",
+    pixel_size: float | None = None,
+    high_ratio: float = HIGH_NC_CELL_RATIO,
+    chunk: int | None = None,
+    halo: int = 512,
+    progress: bool = False,
+) -> list[dict]:
+    """Measure a mask's cells and write them to ``path`` as QuPath cell objects.
+
+    ``mask`` is an array, or with ``chunk`` a TIFF or Zarr mask (path or lazy array) read tile
+    by tile (:func:`seglab.tiled.per_cell_nc_tiled`: each cell once, with ``halo`` pixels of
+    context). Returns the per-cell rows, as :func:`seglab.measure.per_cell_nc` gives them.
+    """
+    from .measure import label_cells, per_cell_nc
+
+    features: list[dict] = []
+    if chunk is not None:
+        from .tiled import per_cell_nc_tiled
+
+        rows = per_cell_nc_tiled(
+            mask, image_id, chunk, halo, pixel_size, high_ratio, progress, features=features
+        )
+    else:
+        mask = np.asarray(mask)
+        cells = label_cells(mask)
+        rows = per_cell_nc(mask, image_id, pixel_size, high_ratio, cells=cells)
+        features = cell_features(mask, cells, rows, high_ratio=high_ratio)
+    write_geojson(path, features)
+    return rows
+
+
+def _collection(features: Iterable[dict]) -> Iterator[str]:
+    yield '{"type": "FeatureCollection", "features": ['
+    for k, feature in enumerate(features):
+        yield ("\n" if k == 0 else ",\n") + json.dumps(feature, allow_nan=False)
+    yield "\n]}\n"
