@@ -321,10 +321,26 @@ def cmd_predict(args) -> int:
         if wanted and not segmenter.has_proba:
             raise ParameterError(f"{flag}: method {segmenter.name!r} gives labels only")
     files = _expand_inputs(args.inputs)
+    from .slides import is_slide, open_level
+
+    slide_options = args.level is not None or args.mpp is not None
+    slides = [p for p in files if is_slide(p) or (slide_options and _is_tiff(p))]
+    if slide_options and not slides:
+        raise ParameterError("--level and --mpp choose a level of a slide; no input is a slide")
+    failures = []
+    levels = {}  # each slide opened, and its level checked, before anything is written
+    for path in slides:
+        try:
+            levels[path] = open_level(path, args.level, args.mpp)
+        except SeglabError as exc:
+            if not args.keep_going:
+                raise
+            failures.append(str(exc))
+    files = [p for p in files if p not in slides or p in levels]
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(out)  # left by an earlier run that was killed
-    large = [p for p in files if args.chunk and _larger_than(p, args.chunk)]
+    large = [p for p in files if p in levels or (args.chunk and _larger_than(p, args.chunk))]
     if large and (args.proba or args.uncertainty):
         raise ParameterError("--proba and --uncertainty are not available with --chunk tiling")
     if large and args.nc:
@@ -333,31 +349,10 @@ def cmd_predict(args) -> int:
             " `seglab nc-ratio OUT --chunk N` instead"
         )
     small = [p for p in files if p not in large]
-    failures = []
     nc_rows: list[dict] | None = [] if args.nc else None
     for path in large:
-        from .tiled import predict_to_file
-
-        suffix = ".zarr" if path.suffix.lower() == ".zarr" else ".tif"
         try:
-            predict_to_file(
-                segmenter,
-                path,
-                out / f"{path.stem}{suffix}",
-                chunk=args.chunk,
-                scheduler=args.scheduler,
-                normalize=args.normalize,
-            )
-            if args.geojson:
-                from .qupath import write_cells_geojson
-
-                write_cells_geojson(
-                    out / f"{path.stem}.geojson",
-                    out / f"{path.stem}{suffix}",
-                    path.stem,
-                    chunk=args.chunk,
-                    progress=True,
-                )
+            _predict_large(segmenter, path, out, args, levels.get(path))
         except SeglabError as exc:
             if not args.keep_going:
                 raise
@@ -378,7 +373,8 @@ def cmd_predict(args) -> int:
     )
     for line in failures:
         print(f"seglab: error: {line}", file=sys.stderr)
-    done = len(files) - len(failures)
+    total = len(files) + len(slides) - len(levels)  # the slides that failed to open too
+    done = total - len(failures)
     tiled = f" ({len(large)} tiled)" if large else ""
     print(f"wrote {done} mask(s){tiled} to {out}")
     if args.nc:
@@ -387,9 +383,48 @@ def cmd_predict(args) -> int:
         )
         print(f"wrote the N/C ratios of {len(nc_rows)} image(s) to {args.nc}")
     if failures:
-        print(f"seglab: {len(failures)} of {len(files)} input(s) failed", file=sys.stderr)
+        print(f"seglab: {len(failures)} of {total} input(s) failed", file=sys.stderr)
         return 2
     return 0
+
+
+def _is_tiff(path: Path) -> bool:
+    return path.suffix.lower() in (".tif", ".tiff")
+
+
+def _predict_large(segmenter, path: Path, out: Path, args, level=None) -> None:
+    """Predict one image tile by tile into OUT/STEM.tif (or .zarr): a slide at its ``level``
+    (:func:`seglab.slides.open_level`), skipping tiles without tissue; then its cells to
+    STEM.geojson if asked."""
+    from .slides import slide_id, tissue_mask
+    from .tiled import predict_to_file
+
+    chunk = args.chunk or 2048
+    source, tissue, pixel_size, stem = path, None, args.pixel_size, path.stem
+    if level is not None:
+        source = level
+        stem = slide_id(path)
+        pixel_size = pixel_size or source.mpp
+        if not args.all_tiles and len(source.levels) > 1:
+            tissue = tissue_mask(source)
+    suffix = ".zarr" if path.suffix.lower() == ".zarr" else ".tif"
+    mask_path = out / f"{stem}{suffix}"
+    predict_to_file(
+        segmenter,
+        source,
+        mask_path,
+        chunk=chunk,
+        scheduler=args.scheduler,
+        normalize=args.normalize,
+        tissue=tissue,
+        pixel_size=pixel_size,
+    )
+    if args.geojson:
+        from .qupath import write_cells_geojson
+
+        write_cells_geojson(
+            out / f"{stem}.geojson", mask_path, stem, pixel_size, chunk=chunk, progress=True
+        )
 
 
 def add_predict_parser(sub: argparse._SubParsersAction) -> None:
@@ -439,6 +474,32 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write STEM.geojson: each cell with its nucleus and per-cell measurements as"
         " QuPath objects (File > Object data > Import objects); slides cell by cell",
+    )
+    p.add_argument(
+        "--level",
+        type=int,
+        metavar="N",
+        help="slides (SVS, NDPI, MRXS, SCN, pyramidal TIFF): predict pyramid level N"
+        " (0, the default, is full resolution)",
+    )
+    p.add_argument(
+        "--mpp",
+        type=float,
+        metavar="UM",
+        help="slides: predict at UM micrometres per pixel (the nearest finer level, resampled)",
+    )
+    p.add_argument(
+        "--all-tiles",
+        action="store_true",
+        help="slides: predict every tile; by default tiles without tissue (found on a"
+        " low-resolution level) are left as background",
+    )
+    p.add_argument(
+        "--pixel-size",
+        type=float,
+        metavar="UM",
+        help="micrometres per pixel of the predicted image, for the µm² columns of --geojson"
+        " (default: the slide's own, where it states one)",
     )
     p.add_argument(
         "--keep-going",
@@ -745,6 +806,11 @@ def cmd_nc_ratio(args) -> int:
             mask = proba.argmax(-1) if args.proba else load_mask(path)
             n_nucleus, n_cytoplasm = int((mask == 2).sum()), int((mask == 1).sum())
         ratio = n_nucleus / n_cytoplasm if n_cytoplasm else float("nan")
+        pixel_size = args.pixel_size
+        if pixel_size is None and _is_tiff(path):  # `predict` stores a slide's pixel size
+            from .slides import tiff_pixel_size
+
+            pixel_size = tiff_pixel_size(path)
         if not args.per_cell:
             if args.geojson:
                 if tiled:
@@ -772,7 +838,7 @@ def cmd_nc_ratio(args) -> int:
                 path.stem,
                 args.chunk,
                 args.halo,
-                args.pixel_size,
+                pixel_size,
                 args.high_ratio,
                 True,
                 features=features,
@@ -782,7 +848,7 @@ def cmd_nc_ratio(args) -> int:
             cells = per_cell_nc(
                 mask,
                 path.stem,
-                args.pixel_size,
+                pixel_size,
                 args.high_ratio,
                 cells=labels,
                 **({"proba": proba, "odds": args.odds} if args.proba else {}),
@@ -810,8 +876,8 @@ def cmd_nc_ratio(args) -> int:
         )
         summary.update(image_cell_summary(cells, args.high_ratio))
         summary.update(nc_range)
-        if args.pixel_size is not None:
-            area = args.pixel_size**2
+        if pixel_size is not None:
+            area = pixel_size**2
             summary.update(
                 cell_um2=total * area,
                 nucleus_um2=n_nucleus * area,

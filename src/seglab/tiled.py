@@ -197,11 +197,43 @@ def _chunks_along(length: int, chunk: int, halo: int) -> tuple[int, ...]:
 
 
 # ---------------------------------------------------------------------- prediction
-def _predict_block(block: np.ndarray, segmenter, low: float, high: float, normalize: str):
+def _predict_block(
+    block: np.ndarray,
+    segmenter,
+    low: float,
+    high: float,
+    normalize: str,
+    wanted: np.ndarray | None = None,
+    block_info=None,
+):
+    if wanted is not None:
+        i, j = block_info[0]["chunk-location"][:2]
+        if not wanted[i, j]:  # no tissue here: background, without reading the features
+            return np.zeros(block.shape[:2], np.uint8)
     return segmenter.predict(_to_unit(block, low, high, normalize))
 
 
-def predict_lazy(segmenter, source, chunk: int = 2048, normalize: str = "dtype"):
+def tiles_with_tissue(chunks, tissue: np.ndarray, factor: float, halo: int = 0) -> np.ndarray:
+    """Which tiles of a level hold tissue: a boolean grid, one entry per Dask block.
+
+    ``chunks`` are the level's row and column chunk sizes, ``tissue`` a map of the level
+    reduced by ``factor`` (:func:`seglab.slides.tissue_mask`); a tile counts when tissue lies
+    within ``halo`` pixels of it.
+    """
+    from .slides import tile_has_tissue
+
+    row_edges = np.cumsum((0, *chunks[0]))
+    col_edges = np.cumsum((0, *chunks[1]))
+    grid = np.zeros((len(chunks[0]), len(chunks[1])), bool)
+    for i in range(len(chunks[0])):
+        for j in range(len(chunks[1])):
+            rows = (row_edges[i] - halo, row_edges[i + 1] + halo)
+            cols = (col_edges[j] - halo, col_edges[j + 1] + halo)
+            grid[i, j] = tile_has_tissue(tissue, factor, rows, cols)
+    return grid
+
+
+def predict_lazy(segmenter, source, chunk: int = 2048, normalize: str = "dtype", tissue=None):
     """Lazy ``(H, W)`` uint8 labels of ``source`` predicted tile by tile.
 
     Parameters
@@ -214,6 +246,9 @@ def predict_lazy(segmenter, source, chunk: int = 2048, normalize: str = "dtype")
         Tile side in pixels (rounded up to the method's alignment).
     normalize : {"dtype", "minmax"}
         As for whole images; "minmax" first computes the image's minimum and maximum.
+    tissue : (array of bool, float), optional
+        A tissue map and its downsample (:func:`seglab.slides.tissue_mask`): tiles without
+        tissue are background (0) and are neither read nor predicted.
 
     Examples
     --------
@@ -234,6 +269,7 @@ def predict_lazy(segmenter, source, chunk: int = 2048, normalize: str = "dtype")
         low, high = (float(v) for v in dask.compute(array.min(), array.max()))
     elif normalize != "dtype":
         raise ParameterError(f"normalize={normalize!r}: use 'dtype' or 'minmax'")
+    wanted = None if tissue is None else tiles_with_tissue(array.chunks, *tissue, halo=halo)
     return da.map_overlap(
         _predict_block,
         array,
@@ -247,6 +283,7 @@ def predict_lazy(segmenter, source, chunk: int = 2048, normalize: str = "dtype")
         low=low,
         high=high,
         normalize=normalize,
+        wanted=wanted,
     )
 
 
@@ -296,13 +333,17 @@ def _block_rows(labels, compute_kwargs, progress: bool, desc: str) -> Iterator[n
     dask, _ = _dask()
     from tqdm.auto import tqdm
 
-    n_rows = labels.numblocks[0]
+    n_rows, n_cols = labels.numblocks
     with tqdm(
-        total=n_rows, desc=desc, unit="row", file=sys.stderr, disable=None if progress else True
+        total=n_rows * n_cols,
+        desc=desc,
+        unit="tile",
+        file=sys.stderr,
+        disable=None if progress else True,
     ) as bar:
         for i in range(n_rows):
             (row,) = dask.compute(labels.blocks[i], **compute_kwargs)
-            bar.update(1)
+            bar.update(n_cols)
             yield np.asarray(row, np.uint8)
 
 
@@ -338,23 +379,28 @@ def predict_to_file(
     scheduler: str | None = "threads",
     normalize: str = "dtype",
     progress: bool = True,
+    tissue=None,
+    pixel_size: float | None = None,
 ) -> Path:
     """Predict ``source`` tile by tile and write the mask to ``output`` (.tif/.tiff or .zarr).
 
     The mask is computed one row of tiles at a time on ``scheduler`` ("threads",
     "processes", "synchronous" or a ``dask.distributed`` scheduler address) and written
-    under a temporary name, renamed when complete.
+    under a temporary name, renamed when complete. ``tissue`` skips tiles without tissue
+    (:func:`predict_lazy`); ``pixel_size`` (µm per pixel) is stored in a TIFF's resolution
+    tags, where `seglab nc-ratio` finds it.
     """
     output = Path(output)
     suffix = output.suffix.lower()
     if suffix not in (".tif", ".tiff", ".zarr"):
         raise ParameterError(f"{output}: a tiled mask is written as .tif, .tiff or .zarr")
-    labels = predict_lazy(segmenter, source, chunk, normalize)
+    labels = predict_lazy(segmenter, source, chunk, normalize, tissue)
     h, w = labels.shape
+    name = Path(str(getattr(source, "path", source))).name
     tmp = _temporary_sibling(output)
     try:
         with scheduler_context(scheduler) as kwargs:
-            rows = _block_rows(labels, kwargs, progress, f"predict {Path(str(source)).name}")
+            rows = _block_rows(labels, kwargs, progress, f"predict {name}")
             if suffix == ".zarr":
                 import zarr
 
@@ -376,6 +422,12 @@ def predict_to_file(
                     tile=(TIFF_TILE, TIFF_TILE),
                     compression="zlib",
                     photometric="minisblack",
+                    **(
+                        {"resolution": (1e4 / pixel_size, 1e4 / pixel_size)}
+                        | {"resolutionunit": "CENTIMETER"}
+                        if pixel_size
+                        else {}
+                    ),
                 )
         if output.is_dir():
             shutil.rmtree(output)
