@@ -337,10 +337,20 @@ def cmd_predict(args) -> int:
                 raise
             failures.append(str(exc))
     files = [p for p in files if p not in slides or p in levels]
+    if args.output.lower().endswith(".ome.zarr"):
+        if failures:
+            raise SeglabError(failures[0])
+        return _predict_ome_zarr(segmenter, files, args, levels)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(out)  # left by an earlier run that was killed
-    large = [p for p in files if p in levels or (args.chunk and _larger_than(p, args.chunk))]
+    from .omezarr import is_ome_zarr
+
+    large = [
+        p
+        for p in files
+        if p in levels or is_ome_zarr(p) or (args.chunk and _larger_than(p, args.chunk))
+    ]
     if large and (args.proba or args.uncertainty):
         raise ParameterError("--proba and --uncertainty are not available with --chunk tiling")
     if large and args.nc:
@@ -388,6 +398,59 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def _predict_ome_zarr(segmenter, files: list[Path], args, levels: dict) -> int:
+    """`predict -o OUT.ome.zarr`: one image and its mask as an OME-Zarr (image + labels)."""
+    import dask
+
+    from .datasets import class_names_for
+    from .errors import ParameterError
+    from .omezarr import write_labelled_image
+    from .tiled import open_lazy, predict_to_file, scheduler_context
+
+    if len(files) != 1:
+        raise ParameterError(f"-o {args.output}: an OME-Zarr holds one image; {len(files)} given")
+    for flag, used in (("--proba", args.proba), ("--uncertainty", args.uncertainty)):
+        if used:
+            raise ParameterError(f"{flag} is not written into an OME-Zarr; use -o FOLDER")
+    if args.nc or args.geojson:
+        raise ParameterError("--nc and --geojson write beside masks; use -o FOLDER")
+    (path,) = files
+    source = levels.get(path, path)
+    chunk = args.chunk or 2048
+    tissue = None
+    if path in levels and not args.all_tiles and len(source.levels) > 1:
+        from .slides import tissue_mask
+
+        tissue = tissue_mask(source)
+    out = Path(args.output)
+    mask_path = out.with_name(f".{out.name}.mask.zarr")  # predicted once, then pyramided
+    try:
+        predict_to_file(
+            segmenter,
+            source,
+            mask_path,
+            chunk=chunk,
+            scheduler=args.scheduler,
+            normalize=args.normalize,
+            tissue=tissue,
+        )
+        import dask.array as da
+
+        mask = da.from_zarr(str(mask_path))
+        names = list(class_names_for(max(int(c) for c in segmenter.classes_)))
+        with scheduler_context(args.scheduler) as kwargs, dask.config.set(**kwargs):
+            write_labelled_image(
+                out, open_lazy(source, chunk), mask, names, chunk=min(chunk, 1024),
+                version=args.ngff,
+            )  # fmt: skip
+    finally:
+        import shutil
+
+        shutil.rmtree(mask_path, ignore_errors=True)
+    print(f"wrote {out} (the image, and its mask as labels/seglab, OME-NGFF {args.ngff})")
+    return 0
+
+
 def _is_tiff(path: Path) -> bool:
     return path.suffix.lower() in (".tif", ".tiff")
 
@@ -400,10 +463,9 @@ def _predict_large(segmenter, path: Path, out: Path, args, level=None) -> None:
     from .tiled import predict_to_file
 
     chunk = args.chunk or 2048
-    source, tissue, pixel_size, stem = path, None, args.pixel_size, path.stem
+    source, tissue, pixel_size, stem = path, None, args.pixel_size, slide_id(path)
     if level is not None:
         source = level
-        stem = slide_id(path)
         pixel_size = pixel_size or source.mpp
         if not args.all_tiles and len(source.levels) > 1:
             tissue = tissue_mask(source)
@@ -437,7 +499,14 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL.seglab")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUTDIR",
+        help="output folder (one mask per input, named by its stem); OUT.ome.zarr writes one"
+        " image and its mask as an OME-Zarr label image instead",
+    )
     p.set_defaults(output_folders=("output",), output_files=("nc",))
     p.add_argument(
         "--format",
@@ -474,6 +543,13 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write STEM.geojson: each cell with its nucleus and per-cell measurements as"
         " QuPath objects (File > Object data > Import objects); slides cell by cell",
+    )
+    p.add_argument(
+        "--ngff",
+        choices=["0.4", "0.5"],
+        default="0.4",
+        help="with -o OUT.ome.zarr: the OME-NGFF version, 0.4 on Zarr v2 (QuPath, Fiji read it;"
+        " the default) or 0.5 on Zarr v3",
     )
     p.add_argument(
         "--level",

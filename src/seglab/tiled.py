@@ -115,7 +115,14 @@ def open_lazy(source, chunk: int):
         path = Path(source)
         if not path.exists():
             raise ImageReadError(f"{path}: no such file")
-        if path.suffix.lower() in (".tif", ".tiff", ".zarr") or path.is_dir():
+        from .omezarr import OmeZarrImage, is_ome_zarr
+
+        if is_ome_zarr(path):
+            lazy = OmeZarrImage(path)  # its base level, channels last
+            array = da.from_array(
+                lazy, chunks=(chunk, chunk, -1), lock=False, meta=np.empty((0, 0, 0), lazy.dtype)
+            )
+        elif path.suffix.lower() in (".tif", ".tiff", ".zarr") or path.is_dir():
             lazy = _FileArray(path)
             array = da.from_array(
                 lazy,
