@@ -327,16 +327,22 @@ def cmd_predict(args) -> int:
     slides = [p for p in files if is_slide(p) or (slide_options and _is_tiff(p))]
     if slide_options and not slides:
         raise ParameterError("--level and --mpp choose a level of a slide; no input is a slide")
-    failures = []
+    from .omezarr import OmeZarrImage, is_ome_zarr
+
+    failures, unopened = [], []
     levels = {}  # each slide opened, and its level checked, before anything is written
-    for path in slides:
+    for path in files:
         try:
-            levels[path] = open_level(path, args.level, args.mpp)
+            if path in slides:
+                levels[path] = open_level(path, args.level, args.mpp)
+            elif is_ome_zarr(path):
+                OmeZarrImage(path)  # its metadata checked
         except SeglabError as exc:
             if not args.keep_going:
                 raise
             failures.append(str(exc))
-    files = [p for p in files if p not in slides or p in levels]
+            unopened.append(path)
+    files = [p for p in files if p not in unopened]
     if args.output.lower().endswith(".ome.zarr"):
         if failures:
             raise SeglabError(failures[0])
@@ -344,8 +350,6 @@ def cmd_predict(args) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(out)  # left by an earlier run that was killed
-    from .omezarr import is_ome_zarr
-
     large = [
         p
         for p in files
@@ -383,7 +387,7 @@ def cmd_predict(args) -> int:
     )
     for line in failures:
         print(f"seglab: error: {line}", file=sys.stderr)
-    total = len(files) + len(slides) - len(levels)  # the slides that failed to open too
+    total = len(files) + len(unopened)
     done = total - len(failures)
     tiled = f" ({len(large)} tiled)" if large else ""
     print(f"wrote {done} mask(s){tiled} to {out}")
