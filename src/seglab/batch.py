@@ -70,12 +70,14 @@ def predict_file(
     uncertainty: bool = False,
     nc_odds: float | None = None,
     geojson: bool = False,
+    pixel_size: float | None = None,
 ) -> dict | None:
     """Predict one image file and write its mask (and probabilities, uncertainty) to ``out``.
 
     With ``nc_odds``, the image's N/C row is returned (:func:`seglab.measure.nc_row`, its
     range at those odds). With ``geojson``, the mask's cells are written to STEM.geojson as
-    QuPath objects (:func:`seglab.qupath.write_cells_geojson`). On any failure, the outputs of
+    QuPath objects (:func:`seglab.qupath.write_cells_geojson`; areas in µm² with
+    ``pixel_size``). On any failure, the outputs of
     ``path`` already in ``out`` are removed before the error propagates.
     """
     nc = nc_odds is not None
@@ -94,7 +96,7 @@ def predict_file(
         if geojson:
             from .qupath import write_cells_geojson
 
-            write_cells_geojson(paths["geojson"], mask, path.stem)
+            write_cells_geojson(paths["geojson"], mask, path.stem, pixel_size)
     except SeglabError as exc:
         _remove_outputs(paths)
         named = naming(exc, path)
@@ -128,6 +130,7 @@ def predict_files(
     nc_rows: list[dict] | None = None,
     nc_odds: float = NC_RANGE_ODDS,
     geojson: bool = False,
+    pixel_size: float | None = None,
 ) -> list[str]:
     """Predict ``files`` into ``out``; the list of failures (one line each).
 
@@ -136,7 +139,8 @@ def predict_files(
     processes, synchronous or a ``dask.distributed`` address) runs files in parallel. With an
     ``nc_rows`` list, each predicted image's N/C row (:func:`seglab.measure.nc_row`, its
     range at ``nc_odds``) is appended to it, in the order of ``files``. With ``geojson``,
-    each mask's cells are also written to STEM.geojson as QuPath objects.
+    each mask's cells are also written to STEM.geojson as QuPath objects (areas in µm² with
+    ``pixel_size``).
     """
     from tqdm.auto import tqdm
 
@@ -151,7 +155,7 @@ def predict_files(
         )
     if nc and not nc_odds > 1:
         raise ParameterError(f"the N/C range's odds must be > 1, got {nc_odds}")
-    options = (fmt, normalize, proba, uncertainty, nc_odds if nc else None, geojson)
+    options = (fmt, normalize, proba, uncertainty, nc_odds if nc else None, geojson, pixel_size)
     failures: list[str] = []
     bar = tqdm(
         total=len(files),

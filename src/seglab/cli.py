@@ -316,6 +316,8 @@ def cmd_predict(args) -> int:
     if args.chunk is not None:
         check_chunk(args.chunk)
     check_scheduler(args.scheduler)
+    if args.pixel_size is not None and not args.pixel_size > 0:
+        raise ParameterError(f"--pixel-size {args.pixel_size}: expected micrometres, > 0")
     segmenter = load(args.model)  # once, for every input
     for flag, wanted in (("--proba", args.proba), ("--uncertainty", args.uncertainty)):
         if wanted and not segmenter.has_proba:
@@ -384,6 +386,7 @@ def cmd_predict(args) -> int:
         nc_rows=nc_rows,
         nc_odds=args.odds,
         geojson=args.geojson,
+        pixel_size=args.pixel_size,
     )
     for line in failures:
         print(f"seglab: error: {line}", file=sys.stderr)

@@ -6,7 +6,11 @@ Steps are plain dicts, so they travel through ``get_params``, ``clone``, the com
 - pre: ``{"op": "gaussian", "sigma": 1.5}`` (Gaussian blur of every channel);
 - post, per class ``label``: ``{"op": "opening" | "closing", "label": L, "radius": R}``,
   ``{"op": "fill_holes", "label": L}`` (optionally ``"max_size": S``),
-  ``{"op": "remove_small", "label": L, "min_size": S}``.
+  ``{"op": "remove_small", "label": L, "min_size": S}``;
+- post, first of all, for a method with probabilities: ``{"op": "mrf", "weight": W}``
+  (optionally ``"contrast": true``, ``"solver": "graphcut" | "icm"``), the labelling that
+  minimises -log p per pixel plus a Potts term between neighbours (:mod:`seglab.mrf`) in place
+  of the argmax; the segmenter applies it, with the probabilities, before the other steps.
 
 Pixels a step removes from a class get ``fill`` (default 0, background); pixels it adds take
 the class. The course's "targeted cleanup" is::
@@ -42,8 +46,9 @@ _POST_OPS = {
     "closing": {"label", "radius"},
     "fill_holes": {"label"},
     "remove_small": {"label", "min_size"},
+    "mrf": {"weight"},
 }
-_OPTIONAL = {"fill", "max_size"}
+_OPTIONAL = {"fill", "max_size", "contrast", "solver"}
 # 4-connectivity, as scikit-image's remove_small_objects and the course code use.
 _CONNECTIVITY = ndi.generate_binary_structure(2, 1)
 
@@ -80,10 +85,25 @@ def check_steps(steps, kind: str) -> list[dict]:
             raise ParameterError(f"{kind} step {step!r} {word}")
         for key in needed - {"label"}:
             value = step[key]
-            if not isinstance(value, (int, float)) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ParameterError(f"{kind} step {step!r}: {key} must be a number >= 0")
+        if step["op"] == "mrf":
+            if out:
+                raise ParameterError(
+                    f"post step {step!r} must come first: it replaces the argmax of the"
+                    " probabilities, before any step on labels"
+                )
+            if not isinstance(step.get("contrast", False), bool):
+                raise ParameterError(f"post step {step!r}: contrast must be true or false")
+            if step.get("solver", "auto") not in ("auto", "graphcut", "icm"):
+                raise ParameterError(f"post step {step!r}: solver must be graphcut or icm")
         out.append(step)
     return out
+
+
+def label_steps(steps) -> list[dict]:
+    """The steps :func:`apply_post` applies: all but a leading ``mrf`` (the segmenter's)."""
+    return [s for s in check_steps(steps, "post") if s["op"] != "mrf"]
 
 
 def apply_pre(image: np.ndarray, steps) -> np.ndarray:
@@ -115,8 +135,12 @@ def _fill_holes(binary: np.ndarray, max_size: int | None) -> np.ndarray:
 
 
 def apply_post(labels: np.ndarray, steps) -> np.ndarray:
-    """Apply post-processing steps to an (H, W) label mask; returns a new mask."""
-    steps = check_steps(steps, "post")
+    """Apply post-processing steps to an (H, W) label mask; returns a new mask.
+
+    A leading ``mrf`` step is left out: it needs the probabilities, and
+    :meth:`seglab.segmenters.Segmenter.predict` applies it before calling this.
+    """
+    steps = label_steps(steps)
     if not steps:
         return labels
     labels = labels.copy()
@@ -158,7 +182,7 @@ def steps_halo(pre, post) -> int:
             halo += 2 * int(step["radius"])
         elif op == "remove_small":
             halo += int(step["min_size"])
-        elif step.get("max_size") is not None:
+        elif op == "fill_holes" and step.get("max_size") is not None:
             halo += int(step["max_size"])
         else:
             return UNBOUNDED_HALO

@@ -85,8 +85,23 @@ class Segmenter(BaseEstimator):
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Labels ``(H, W)`` uint8, values from ``classes_``."""
         image = self._check_predict_input(image)
-        labels = np.asarray(self._predict(image)).astype(np.uint8, copy=False)
-        return apply_post(labels, getattr(self, "post", None))
+        post = check_steps(getattr(self, "post", None), "post")
+        if post and post[0]["op"] == "mrf":
+            from ..mrf import mrf_labels
+
+            step = post[0]
+            contrast = bool(step.get("contrast", False))
+            index = mrf_labels(
+                self._predict_proba(image),
+                float(step["weight"]),
+                image if contrast else None,
+                contrast,
+                step.get("solver", "auto"),
+            )
+            labels = np.asarray(self.classes_)[index].astype(np.uint8)
+        else:
+            labels = np.asarray(self._predict(image)).astype(np.uint8, copy=False)
+        return apply_post(labels, post)
 
     def predict_proba(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities ``(H, W, K)`` float32, columns in the order of ``classes_``."""
@@ -161,7 +176,12 @@ class Segmenter(BaseEstimator):
 
     def _check_steps(self) -> None:
         check_steps(getattr(self, "pre", None), "pre")
-        check_steps(getattr(self, "post", None), "post")
+        post = check_steps(getattr(self, "post", None), "post")
+        if post and post[0]["op"] == "mrf" and not self.has_proba:
+            raise ParameterError(
+                f"post step mrf needs class probabilities; method {self.name!r} gives labels"
+                " only (use a pixel classifier, clustering with probabilities, or unet)"
+            )
 
     # ------------------------------------------------------------------ for subclasses
     def _fit(self, images: list[np.ndarray], masks: list[np.ndarray] | None) -> None:
