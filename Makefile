@@ -42,7 +42,7 @@ docs: $(STAMP)
 	rm -rf $(DOCS_RUN) && mkdir -p $(DOCS_RUN)/project && ln -s $(abspath ../shared) $(DOCS_RUN)/shared
 	$(BIN)/python docs/run.py --write --root $(DOCS_RUN)/project docs/guide/*.md README.md
 
-# The slow checks, then every script whose figures are in BENCHMARKS.md (about three hours on
+# The slow checks, then every script whose figures are in BENCHMARKS.md (about two hours on
 # 2 cores): record.py runs each and replaces its section; leaderboards.py writes its own.
 RECORD := $(BIN)/python benchmarks/record.py
 bench: $(STAMP)
@@ -55,7 +55,6 @@ bench: $(STAMP)
 	$(RECORD) slide-io --fence -- benchmarks/slide_io.py --chunk 1024
 	$(BIN)/python benchmarks/leaderboards.py
 	$(RECORD) unet --fence --keep '^(command|machine|unet on|  .*trained in)' -- benchmarks/unet.py
-	$(RECORD) crossval-rf --fence -- benchmarks/crossval.py --method rf --split groupkfold
 
 clean:
 	rm -rf $(VENV) seglab-demo .pytest_cache build site src/*.egg-info
