@@ -139,3 +139,22 @@ def test_wrong_mrf_parameters_give_one_line(tmp_path, capsys, shared_data, metho
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0], err
     assert not out.exists()
+
+
+def test_tune_searches_the_post_step_weight_without_refitting(monkeypatch):
+    from seglab.segmenters import get_segmenter_class
+    from seglab.tune import MRF_WEIGHT, tune
+
+    images, masks = _cells()
+    cls = get_segmenter_class("rf")
+    fits = []
+    original = cls._fit
+    monkeypatch.setattr(cls, "_fit", lambda self, *a: fits.append(1) or original(self, *a))
+    # every parameter of rf's own search space fixed: only the MRF weight is left to search
+    fixed = {name: getattr(cls(), name) for name in cls.search_space}
+    fixed.update(n_estimators=5, context=False, post=[{"op": "mrf", "weight": 1.0}])
+    best = tune("rf", images, masks, n_trials=4, fixed=fixed)
+    weight = best.tuning_["best_params"][MRF_WEIGHT]
+    assert set(best.tuning_["best_params"]) == {MRF_WEIGHT} and 0 <= weight <= 4
+    assert best.post == [{"op": "mrf", "weight": weight}]
+    assert len(fits) == 2  # one fit for the four trials, one refit of the best on all images

@@ -19,6 +19,9 @@ from .metrics import image_score
 
 __all__ = ["optimize", "suggest", "tune"]
 
+#: the name under which `tune` searches the weight of a leading ``mrf`` post step
+MRF_WEIGHT = "mrf_weight"
+
 
 def suggest(trial, name: str, spec) -> object:
     """Ask an Optuna trial for parameter ``name`` following ``spec``."""
@@ -86,13 +89,29 @@ def tune(
 ):
     """Tune ``method``'s declared search space; returns the refitted best segmenter.
 
-    The result carries ``tuning_`` (best params, best value, trial history) so it is saved with
-    the model.
+    When ``fixed`` holds ``post`` steps that start with an ``mrf`` step, that step's weight is
+    searched too (as ``mrf_weight``, 0 to 4); a trial that changes only the weight reuses the
+    fitted model, since the step acts on prediction alone. The result carries ``tuning_``
+    (best params, best value, trial history) so it is saved with the model.
     """
+    from .postprocess import check_steps
     from .segmenters.base import get_segmenter_class, make_segmenter
 
     cls = get_segmenter_class(method)
-    space = {k: v for k, v in cls.search_space.items() if k not in (fixed or {})}
+    fixed = dict(fixed or {})
+    space = {k: v for k, v in cls.search_space.items() if k not in fixed}
+    steps = check_steps(fixed.get("post"), "post")
+    if steps and steps[0]["op"] == "mrf":
+        space[MRF_WEIGHT] = ("float", 0.0, 4.0)
+
+    def with_weight(params: dict) -> dict:
+        """The method's parameters, with a searched MRF weight put into its post step."""
+        params = {**fixed, **params}
+        if MRF_WEIGHT in params:
+            weight = params.pop(MRF_WEIGHT)
+            params["post"] = [{**steps[0], "weight": weight}, *steps[1:]]
+        return params
+
     n_classes = int(max(int(np.max(m)) for m in masks)) + 1
     if cls.supervised and len(images) >= 2:
         rng = np.random.default_rng(seed)
@@ -102,15 +121,22 @@ def tune(
     else:
         val = fit = np.arange(len(images))
 
+    fitted: dict = {}  # by the parameters other than the MRF weight
+
     def objective(params: dict) -> float:
-        segmenter = make_segmenter(method, **(fixed or {}), **params)
-        segmenter.fit([images[i] for i in fit], [masks[i] for i in fit])
+        key = repr(sorted((k, v) for k, v in params.items() if k != MRF_WEIGHT))
+        if key not in fitted:
+            fitted.clear()  # one model kept: TPE's trials rarely repeat the others
+            segmenter = make_segmenter(method, **with_weight(params))
+            fitted[key] = segmenter.fit([images[i] for i in fit], [masks[i] for i in fit])
+        segmenter = fitted[key]
+        segmenter.post = with_weight(params).get("post")
         return float(
             np.mean([image_score(masks[i], segmenter.predict(images[i]), n_classes) for i in val])
         )
 
     best, value, history = optimize(objective, space, n_trials, seed, desc=f"tune {method}")
-    segmenter = make_segmenter(method, **(fixed or {}), **best)
+    segmenter = make_segmenter(method, **with_weight(best))
     segmenter.fit(images, masks)
     segmenter.tuning_ = {
         "best_params": best,
