@@ -133,7 +133,6 @@ def main() -> None:
     args = parser.parse_args()
     params = _parse_sets(args.set)  # as `seglab train --set`: VALUE read as JSON where it parses
     dataset = open_dataset(DATA)
-    dataset.class_names = ("background", "cytoplasm", "nucleus")
     ((train, test),) = make_splits(dataset, "course")
     if args.mode == "fit":
         rows = run_fit(dataset, train, test, args.method, params)

@@ -412,7 +412,7 @@ def _predict_ome_zarr(segmenter, files: list[Path], args, levels: dict) -> int:
     from .datasets import class_names_for
     from .errors import ParameterError
     from .omezarr import write_labelled_image
-    from .tiled import open_lazy, predict_to_file, scheduler_context
+    from .tiled import open_lazy, scheduler_context
 
     if len(files) != 1:
         raise ParameterError(f"-o {args.output}: an OME-Zarr holds one image; {len(files)} given")
@@ -422,25 +422,11 @@ def _predict_ome_zarr(segmenter, files: list[Path], args, levels: dict) -> int:
     if args.nc or args.geojson:
         raise ParameterError("--nc and --geojson write beside masks; use -o FOLDER")
     (path,) = files
-    source = levels.get(path, path)
     chunk = args.chunk or 2048
-    tissue = None
-    if path in levels and not args.all_tiles and len(source.levels) > 1:
-        from .slides import tissue_mask
-
-        tissue = tissue_mask(source)
     out = Path(args.output)
     mask_path = out.with_name(f".{out.name}.mask.zarr")  # predicted once, then pyramided
     try:
-        predict_to_file(
-            segmenter,
-            source,
-            mask_path,
-            chunk=chunk,
-            scheduler=args.scheduler,
-            normalize=args.normalize,
-            tissue=tissue,
-        )
+        source, _ = _predict_mask_file(segmenter, path, mask_path, args, levels.get(path))
         import dask.array as da
 
         mask = da.from_zarr(str(mask_path))
@@ -462,32 +448,41 @@ def _is_tiff(path: Path) -> bool:
     return path.suffix.lower() in (".tif", ".tiff")
 
 
-def _predict_large(segmenter, path: Path, out: Path, args, level=None) -> None:
-    """Predict one image tile by tile into OUT/STEM.tif (or .zarr): a slide at its ``level``
-    (:func:`seglab.slides.open_level`), skipping tiles without tissue; then its cells to
-    STEM.geojson if asked."""
-    from .slides import slide_id, tissue_mask
+def _predict_mask_file(segmenter, path: Path, mask_path: Path, args, level=None):
+    """Predict ``path`` tile by tile into ``mask_path``: a slide at its ``level``
+    (:func:`seglab.slides.open_level`), skipping tiles without tissue unless --all-tiles.
+    Returns what was read (the level, or the path) and the pixel size in µm, if known."""
+    from .slides import tissue_mask
     from .tiled import predict_to_file
 
-    chunk = args.chunk or 2048
-    source, tissue, pixel_size, stem = path, None, args.pixel_size, slide_id(path)
+    source, tissue, pixel_size = path, None, args.pixel_size
     if level is not None:
-        source = level
-        pixel_size = pixel_size or source.mpp
-        if not args.all_tiles and len(source.levels) > 1:
-            tissue = tissue_mask(source)
-    suffix = ".zarr" if path.suffix.lower() == ".zarr" else ".tif"
-    mask_path = out / f"{stem}{suffix}"
+        source, pixel_size = level, pixel_size or level.mpp
+        if not args.all_tiles and len(level.levels) > 1:
+            tissue = tissue_mask(level)
     predict_to_file(
         segmenter,
         source,
         mask_path,
-        chunk=chunk,
+        chunk=args.chunk or 2048,
         scheduler=args.scheduler,
         normalize=args.normalize,
         tissue=tissue,
         pixel_size=pixel_size,
     )
+    return source, pixel_size
+
+
+def _predict_large(segmenter, path: Path, out: Path, args, level=None) -> None:
+    """Predict one image tile by tile into OUT/STEM.tif (or .zarr), then its cells to
+    STEM.geojson if asked."""
+    from .slides import slide_id
+
+    stem = slide_id(path)
+    suffix = ".zarr" if path.suffix.lower() == ".zarr" else ".tif"
+    mask_path = out / f"{stem}{suffix}"
+    _, pixel_size = _predict_mask_file(segmenter, path, mask_path, args, level)
+    chunk = args.chunk or 2048
     if args.geojson:
         from .qupath import write_cells_geojson
 
