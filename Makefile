@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(RECORD) slides --fence -- benchmarks/scale.py
 	$(RECORD) slide-io --fence -- benchmarks/slide_io.py --chunk 1024
 	$(BIN)/python benchmarks/leaderboards.py
+	$(RECORD) mrf -- benchmarks/mrf_course.py
 	$(RECORD) unet --fence --keep '^(command|machine|unet on|  .*trained in)' -- benchmarks/unet.py
 
 clean:
