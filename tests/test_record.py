@@ -53,3 +53,13 @@ def test_every_section_of_benchmarks_is_recorded_by_make_bench():
     for name in re.findall(r"<!-- leaderboard:([\w-]+) -->", page):
         assert name in load_script("benchmarks/leaderboards.py").DATASETS
     assert "benchmarks/leaderboards.py" in bench
+
+
+@pytest.mark.parametrize(
+    "script",
+    sorted(p.name for p in (ROOT / "benchmarks" / "experiments").glob("*.py")),
+)
+def test_experiment_scripts_still_import(script):
+    # kept for their recorded figures (docs/research); they must not rot where they stand
+    module = load_script(f"benchmarks/experiments/{script}")
+    assert callable(module.main)
