@@ -16,7 +16,7 @@ from ..features import luminance
 from ..postprocess import UNBOUNDED_HALO
 from .base import ClusterMapping, Segmenter, register
 
-__all__ = ["GMMSegmenter", "KMeansSegmenter", "pixel_features"]
+__all__ = ["GMMSegmenter", "KMeansSegmenter", "gaussian_log_density", "pixel_features"]
 
 
 def pixel_features(image: np.ndarray, sigma: float, position_weight: float) -> np.ndarray:
@@ -32,6 +32,14 @@ def pixel_features(image: np.ndarray, sigma: float, position_weight: float) -> n
         scale = position_weight / max(h - 1, w - 1, 1)
         parts.append(scale * np.stack([rows.ravel(), cols.ravel()], axis=1))
     return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def gaussian_log_density(features: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """log N(x; mean, cov) of each row of ``features``, from the Cholesky factor ``chol`` of
+    the precision (scikit-learn's ``precisions_cholesky_``: precision = chol @ chol.T)."""
+    y = (features - mean) @ chol
+    log_det = np.sum(np.log(np.diag(chol)))
+    return -0.5 * (features.shape[1] * np.log(2 * np.pi) + (y**2).sum(1)) + log_det
 
 
 class _PixelClusterSegmenter(Segmenter):
@@ -196,8 +204,6 @@ class GMMSegmenter(_PixelClusterSegmenter):
         # model is stored as plain arrays rather than a pickled estimator.
         log_prob = np.empty((len(features), len(self.weights_)))
         for k, (mean, chol) in enumerate(zip(self.means_, self.precisions_cholesky_, strict=True)):
-            y = (features - mean) @ chol
-            log_det = np.sum(np.log(np.diag(chol)))
-            log_prob[:, k] = -0.5 * np.sum(y * y, axis=1) + log_det
+            log_prob[:, k] = gaussian_log_density(features, mean, chol)
         log_prob += np.log(self.weights_)
         return log_prob.argmax(1).reshape(image.shape[:2])

@@ -16,16 +16,9 @@ from ..errors import ParameterError
 from ..features import luminance
 from ..postprocess import UNBOUNDED_HALO
 from .base import Segmenter, register
-from .clustering import pixel_features
+from .clustering import gaussian_log_density, pixel_features
 
 __all__ = ["MRFSegmenter"]
-
-
-def _gaussian_log_density(features: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
-    """log N(x; mean, cov) for the precision's Cholesky factor ``chol`` (as scikit-learn's)."""
-    y = (features - mean) @ chol
-    log_det = np.sum(np.log(np.diag(chol)))
-    return -0.5 * (features.shape[1] * np.log(2 * np.pi) + (y**2).sum(1)) + log_det
 
 
 def _precision_cholesky(covariance: np.ndarray) -> np.ndarray:
@@ -152,7 +145,7 @@ class MRFSegmenter(Segmenter):
         features = pixel_features(image, self.sigma, 0.0).astype(np.float64)
         log_post = np.stack(
             [
-                prior + _gaussian_log_density(features, mean, chol)
+                prior + gaussian_log_density(features, mean, chol)
                 for prior, mean, chol in zip(
                     self.log_priors_, self.means_, self.precisions_cholesky_, strict=True
                 )
