@@ -62,6 +62,16 @@ def write_slide(path: Path, size: int) -> None:
     )
 
 
+def fit_course_rf(path: Path):
+    """The benchmarks' model: `rf` (defaults) fitted on 40 course training images, saved."""
+    dataset = open_dataset(DATA)
+    train, _ = course_split(dataset)
+    pairs = [dataset.pair(int(i)) for i in train[:40]]
+    model = make_segmenter("rf").fit([p[0] for p in pairs], [p[1] for p in pairs])
+    save(model, path)
+    return model
+
+
 def peak_rss_of(command: list[str]) -> tuple[float, float, int]:
     """Run ``command``; its wall seconds, peak resident bytes of its process tree, exit code."""
     start = time.perf_counter()
@@ -107,11 +117,7 @@ def main() -> None:
         print(
             f"wrote a {args.size}x{args.size} RGB tiled TIFF in {time.perf_counter() - start:.0f} s"
         )
-        dataset = open_dataset(DATA)
-        train, _ = course_split(dataset)
-        pairs = [dataset.pair(int(i)) for i in train[:40]]
-        model = make_segmenter("rf").fit([p[0] for p in pairs], [p[1] for p in pairs])
-        save(model, tmp / "rf.seglab")
+        fit_course_rf(tmp / "rf.seglab")
         megapixels = args.size * args.size / 1e6
         predict = [*SEGLAB, "predict", str(tmp / "rf.seglab"), str(slide), "--chunk"]
         predict.append(str(args.chunk))

@@ -24,12 +24,9 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from scale import SEGLAB, peak_rss_of  # the sibling script's process-tree memory sampler
+from scale import SEGLAB, fit_course_rf, peak_rss_of  # the sibling script's model and sampler
 from seglab.bench import run_header
-from seglab.datasets import course_split, open_dataset
 from seglab.io import _read_array
-from seglab.modelfile import save
-from seglab.segmenters import make_segmenter
 from seglab.slides import SlideLevel, tissue_mask
 from seglab.tiled import _chunks_along, tile_geometry, tiles_with_tissue
 
@@ -111,11 +108,7 @@ def main() -> None:
         start = time.perf_counter()
         write_slide(slide, args.size)
         print(f"wrote the slide in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-        dataset = open_dataset(DATA)
-        train, _ = course_split(dataset)
-        pairs = [dataset.pair(int(i)) for i in train[:40]]
-        model = make_segmenter("rf").fit([p[0] for p in pairs], [p[1] for p in pairs])
-        save(model, tmp / "rf.seglab")
+        model = fit_course_rf(tmp / "rf.seglab")
         # the tiles the run should skip, from the same tissue map it computes
         level = SlideLevel(slide, 0)
         tissue, factor = tissue_mask(level)
