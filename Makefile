@@ -52,7 +52,7 @@ bench: $(STAMP)
 	$(RECORD) other-data -- benchmarks/pixel_other_data.py
 	$(RECORD) many-files --fence -- benchmarks/many_files.py
 	$(RECORD) slides --fence -- benchmarks/scale.py
-	$(RECORD) slide-io --fence -- benchmarks/slide_io.py --chunk 1024
+	$(RECORD) slide-io --fence -- benchmarks/slide_io.py
 	$(BIN)/python benchmarks/leaderboards.py
 	$(RECORD) mrf -- benchmarks/mrf_course.py
 	$(RECORD) unet --fence --keep '^(command|machine|unet on|  .*trained in)' -- benchmarks/unet.py

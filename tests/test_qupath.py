@@ -25,7 +25,7 @@ from seglab.qupath import (  # noqa: E402
     write_cells_geojson,
     write_geojson,
 )
-from seglab.tiled import per_cell_nc_tiled  # noqa: E402
+from seglab.tiled import iter_cells_tiled, per_cell_nc_tiled  # noqa: E402
 
 
 def rasterise(geometries: list[dict], shape: tuple[int, int]) -> np.ndarray:
@@ -143,8 +143,9 @@ def _mosaic(shared_data, size: int) -> np.ndarray:
 @pytest.mark.parametrize("size", [1024, pytest.param(4096, marks=pytest.mark.slow)])
 def test_tiled_cells_round_trip_on_a_mosaic(size, shared_data, tmp_path):
     mosaic = _mosaic(shared_data, size)
-    features: list = []
-    rows = per_cell_nc_tiled(mosaic, "m", tile=700, halo=300, features=features)
+    rows = write_cells_geojson(tmp_path / "tiled.geojson", mosaic, "m", chunk=700, halo=300)
+    features = read(tmp_path / "tiled.geojson")
+    assert rows == per_cell_nc_tiled(mosaic, "m", tile=700, halo=300)
     assert len(features) == len(rows) == label_cells(mosaic).max()
     # Polygons in whole-slide coordinates: together they draw the cells and nuclei exactly.
     cells = rasterise([f["geometry"] for f in features], mosaic.shape)
@@ -173,6 +174,28 @@ def test_tiled_cells_round_trip_on_a_mosaic(size, shared_data, tmp_path):
 
 
 _EMPTY = {"type": "Polygon", "coordinates": []}
+
+
+class _RecordingMask:
+    """A mask that notes the last row it was read up to."""
+
+    def __init__(self, array):
+        self.array, self.shape, self.rows_read = array, array.shape, 0
+
+    def __getitem__(self, key):
+        self.rows_read = max(self.rows_read, key[0].stop)
+        return self.array[key]
+
+
+def test_tiled_cells_are_streamed_one_row_of_tiles_at_a_time(shared_data):
+    mosaic = _RecordingMask(_mosaic(shared_data, 1024))
+    cells = iter_cells_tiled(mosaic, "m", tile=256, halo=64, qupath=True)
+    row, feature = next(cells)
+    # the first cell comes after the first row of tiles (and its halo), not after the mask
+    assert mosaic.rows_read == 256 + 64
+    assert row["cell"] == 1 and feature["properties"]["measurements"]["cell_px"] == row["cell_px"]
+    assert sum(1 for _ in cells) + 1 == label_cells(mosaic.array).max()
+    assert mosaic.rows_read == 1024
 
 
 def test_cli_writes_cells_and_refuses_several_masks(shared_data, tmp_path, capsys):

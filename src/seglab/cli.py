@@ -27,6 +27,12 @@ turned, flipped or rescaled, kept in one fold).
 """
 
 
+
+# Tile side for slides and OME-Zarr when --chunk is not given. rf's filter bank and forest hold
+# about 0.45 GiB per 1024-pixel tile in flight: 1024 keeps a 2-core run of the 20,000-pixel
+# benchmark slide near 1.3 GiB, where 2048 would pass 2 GiB (docs/research/2026-12-05-slide-memory.md).
+SLIDE_TILE = 1024
+
 def _parse_value(text: str):
     try:
         return json.loads(text)
@@ -422,7 +428,7 @@ def _predict_ome_zarr(segmenter, files: list[Path], args, levels: dict) -> int:
     if args.nc or args.geojson:
         raise ParameterError("--nc and --geojson write beside masks; use -o FOLDER")
     (path,) = files
-    chunk = args.chunk or 2048
+    chunk = args.chunk or SLIDE_TILE
     out = Path(args.output)
     mask_path = out.with_name(f".{out.name}.mask.zarr")  # predicted once, then pyramided
     try:
@@ -464,7 +470,7 @@ def _predict_mask_file(segmenter, path: Path, mask_path: Path, args, level=None)
         segmenter,
         source,
         mask_path,
-        chunk=args.chunk or 2048,
+        chunk=args.chunk or SLIDE_TILE,
         scheduler=args.scheduler,
         normalize=args.normalize,
         tissue=tissue,
@@ -482,7 +488,7 @@ def _predict_large(segmenter, path: Path, out: Path, args, level=None) -> None:
     suffix = ".zarr" if path.suffix.lower() == ".zarr" else ".tif"
     mask_path = out / f"{stem}{suffix}"
     _, pixel_size = _predict_mask_file(segmenter, path, mask_path, args, level)
-    chunk = args.chunk or 2048
+    chunk = args.chunk or SLIDE_TILE
     if args.geojson:
         from .qupath import write_cells_geojson
 
@@ -590,7 +596,8 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
         type=int,
         metavar="N",
         help="predict images larger than N pixels a side tile by tile with Dask, reading them"
-        " lazily (tiled TIFF or Zarr) and writing STEM.tif (or STEM.zarr) tile by tile",
+        " lazily (tiled TIFF or Zarr) and writing STEM.tif (or STEM.zarr) tile by tile;"
+        f" slides and OME-Zarr are always tiled, by {SLIDE_TILE} pixels unless N is given",
     )
     p.add_argument(
         "--scheduler",
@@ -910,16 +917,17 @@ def cmd_nc_ratio(args) -> int:
                 }
             )
             continue
-        if tiled:
+        if tiled and args.geojson:  # cells streamed into the file as they are measured
+            from .qupath import write_cells_geojson
+
+            cells = write_cells_geojson(
+                args.geojson, mask, path.stem, pixel_size, args.high_ratio, args.chunk,
+                args.halo, progress=True,
+            )  # fmt: skip
+            features = None
+        elif tiled:
             cells = per_cell_nc_tiled(
-                mask,
-                path.stem,
-                args.chunk,
-                args.halo,
-                pixel_size,
-                args.high_ratio,
-                True,
-                features=features,
+                mask, path.stem, args.chunk, args.halo, pixel_size, args.high_ratio, True
             )
         else:
             labels = label_cells(mask)
@@ -965,7 +973,7 @@ def cmd_nc_ratio(args) -> int:
     text = _csv_text(rows, CELL_FIELDS)  # cell rows, then image summaries
     if args.csv:
         _write_text(args.csv, text)
-    if args.geojson:
+    if features is not None:
         from .qupath import write_geojson
 
         write_geojson(args.geojson, features)

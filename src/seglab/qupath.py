@@ -187,19 +187,24 @@ def write_cells_geojson(
     """
     from .measure import label_cells, per_cell_nc
 
-    features: list[dict] = []
-    if chunk is not None:
-        from .tiled import per_cell_nc_tiled
-
-        rows = per_cell_nc_tiled(
-            mask, image_id, chunk, halo, pixel_size, high_ratio, progress, features=features
-        )
-    else:
+    if chunk is None:
         mask = np.asarray(mask)
         cells = label_cells(mask)
         rows = per_cell_nc(mask, image_id, pixel_size, high_ratio, cells=cells)
-        features = cell_features(mask, cells, rows, high_ratio=high_ratio)
-    write_geojson(path, features)
+        write_geojson(path, cell_features(mask, cells, rows, high_ratio=high_ratio))
+        return rows
+    from .tiled import iter_cells_tiled
+
+    rows = []
+
+    def streamed() -> Iterator[dict]:  # each cell written as soon as its row of tiles is done
+        for row, feature in iter_cells_tiled(
+            mask, image_id, chunk, halo, pixel_size, high_ratio, progress, qupath=True
+        ):
+            rows.append(row)
+            yield feature
+
+    write_geojson(path, streamed())
     return rows
 
 

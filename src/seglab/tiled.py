@@ -35,6 +35,7 @@ __all__ = [
     "SCHEDULERS",
     "count_labels",
     "open_lazy",
+    "iter_cells_tiled",
     "per_cell_nc_tiled",
     "predict_lazy",
     "predict_to_file",
@@ -473,7 +474,6 @@ def per_cell_nc_tiled(
     pixel_size: float | None = None,
     high_ratio: float | None = None,
     progress: bool = False,
-    features: list | None = None,
 ) -> list[dict]:
     """:func:`seglab.measure.per_cell_nc` of a mask too large for memory, tile by tile.
 
@@ -481,13 +481,32 @@ def per_cell_nc_tiled(
     the one tile that holds its first pixel (row-major), read with ``halo`` pixels of its
     neighbours; so a cell crossing a tile border is counted once and measured whole. Cells
     are numbered as in whole-image measurement (order of first pixel). A group larger than
-    the halo raises ParameterError naming a larger ``halo`` to use. Given a list as
-    ``features``, each cell's QuPath object (:func:`seglab.qupath.cell_features`, in
-    full-resolution coordinates) is appended to it, in the order of the rows.
+    the halo raises ParameterError naming a larger ``halo`` to use. See
+    :func:`iter_cells_tiled` for the cells one at a time, with their QuPath objects.
     """
-    from scipy import ndimage as ndi
+    cells = iter_cells_tiled(mask, image_id, tile, halo, pixel_size, high_ratio, progress)
+    return [row for row, _ in cells]
 
-    from .measure import CYTOPLASM, HIGH_NC_CELL_RATIO, NUCLEUS, label_cells, per_cell_nc
+
+def iter_cells_tiled(
+    mask,
+    image_id: str = "",
+    tile: int = 2048,
+    halo: int = 256,
+    pixel_size: float | None = None,
+    high_ratio: float | None = None,
+    progress: bool = False,
+    qupath: bool = False,
+) -> Iterator[tuple[dict, dict | None]]:
+    """The cells of :func:`per_cell_nc_tiled`, in order, as ``(row, feature)`` pairs.
+
+    ``feature`` is the cell's QuPath object (:func:`seglab.qupath.cell_features`, in
+    full-resolution coordinates) when ``qupath`` is true, else None. Cells are yielded one
+    row of tiles at a time: once a row of tiles is read, every cell whose first pixel lies
+    in it or above is known (later rows own only groups that start below), so only a row of
+    tiles' cells (and those of its groups reaching lower) is held in memory.
+    """
+    from .measure import HIGH_NC_CELL_RATIO
 
     if high_ratio is None:
         high_ratio = HIGH_NC_CELL_RATIO
@@ -499,81 +518,102 @@ def per_cell_nc_tiled(
     if not isinstance(halo, (int, np.integer)) or halo < 0:
         raise ParameterError(f"--halo {halo}: expected a number of pixels, 0 or more")
     h, w = (int(s) for s in mask.shape)
-    found = []  # (first pixel (row, col), row dict)
     from tqdm.auto import tqdm
 
-    starts = [(y, x) for y in range(0, h, tile) for x in range(0, w, tile)]
-    for ty, tx in tqdm(starts, desc="cells", unit="tile", disable=None if progress else True):
-        y0, y1 = max(0, ty - halo), min(h, ty + tile + halo)
-        x0, x1 = max(0, tx - halo), min(w, tx + tile + halo)
-        block = np.asarray(mask[y0:y1, x0:x1])
-        region = (block == NUCLEUS) | (block == CYTOPLASM)
-        groups, n_groups = ndi.label(region)
-        if not n_groups:
-            continue
-        ids, first = np.unique(groups.ravel(), return_index=True)
-        first_row, first_col = np.divmod(first[ids > 0], block.shape[1])
-        ids = ids[ids > 0]
-        owned = (
-            (first_row + y0 >= ty)
-            & (first_row + y0 < ty + tile)
-            & (first_col + x0 >= tx)
-            & (first_col + x0 < tx + tile)
-        )
-        if not owned.any():
-            continue
-        # A group touching a cut edge (not an image edge) was not read whole.
-        cut = np.zeros(n_groups + 1, bool)
-        for edge, is_cut in (
-            (groups[0], y0 > 0),
-            (groups[-1], y1 < h),
-            (groups[:, 0], x0 > 0),
-            (groups[:, -1], x1 < w),
-        ):
-            if is_cut:
-                cut[edge] = True
-        if cut[ids[owned]].any():
-            raise ParameterError(
-                f"a group of touching cells near row {ty}, column {tx} is larger than the halo of"
-                f" {halo} pixels; use a larger halo (at least the largest cell group's extent)"
+    bar = tqdm(
+        total=len(range(0, h, tile)) * len(range(0, w, tile)),
+        desc="cells",
+        unit="tile",
+        disable=None if progress else True,
+    )
+    numbered = 0
+    pending = []  # (first pixel (row, col), row dict, feature), not yet numbered
+    for ty in range(0, h, tile):
+        for tx in range(0, w, tile):
+            bar.update()
+            pending += _tile_cells(
+                mask, (h, w), (ty, tx), tile, halo, image_id, pixel_size, high_ratio, qupath
             )
-        keep = np.zeros(n_groups + 1, bool)
-        keep[ids[owned]] = True
-        sub = np.where(keep[groups], block, 0)
-        cells = label_cells(sub)
-        rows = per_cell_nc(
-            sub, image_id=image_id, pixel_size=pixel_size, high_ratio=high_ratio, cells=cells
+        # Later rows of tiles own groups starting below this row, so every cell starting
+        # in it or above is found; cells of this row's groups starting lower wait.
+        pending.sort(key=lambda item: item[0])
+        done = sum(1 for first, _, _ in pending if first[0] < ty + tile)
+        for _, row, feature in pending[:done]:
+            numbered += 1
+            row["cell"] = numbered
+            if feature is not None:
+                from .qupath import _feature_id
+
+                feature["id"] = _feature_id(image_id, numbered)  # as whole-image measurement
+            yield row, feature
+        del pending[:done]
+    bar.close()
+
+
+def _tile_cells(mask, shape, start, tile, halo, image_id, pixel_size, high_ratio, qupath):
+    """The cells whose first pixel lies in the tile at ``start``: (first pixel, row, feature)."""
+    from scipy import ndimage as ndi
+
+    from .measure import CYTOPLASM, NUCLEUS, label_cells, per_cell_nc
+
+    (h, w), (ty, tx) = shape, start
+    y0, y1 = max(0, ty - halo), min(h, ty + tile + halo)
+    x0, x1 = max(0, tx - halo), min(w, tx + tile + halo)
+    block = np.asarray(mask[y0:y1, x0:x1])
+    region = (block == NUCLEUS) | (block == CYTOPLASM)
+    groups, n_groups = ndi.label(region)
+    if not n_groups:
+        return []
+    ids, first = np.unique(groups.ravel(), return_index=True)
+    first_row, first_col = np.divmod(first[ids > 0], block.shape[1])
+    ids = ids[ids > 0]
+    owned = (
+        (first_row + y0 >= ty)
+        & (first_row + y0 < ty + tile)
+        & (first_col + x0 >= tx)
+        & (first_col + x0 < tx + tile)
+    )
+    if not owned.any():
+        return []
+    # A group touching a cut edge (not an image edge) was not read whole.
+    cut = np.zeros(n_groups + 1, bool)
+    for edge, is_cut in (
+        (groups[0], y0 > 0),
+        (groups[-1], y1 < h),
+        (groups[:, 0], x0 > 0),
+        (groups[:, -1], x1 < w),
+    ):
+        if is_cut:
+            cut[edge] = True
+    if cut[ids[owned]].any():
+        raise ParameterError(
+            f"a group of touching cells near row {ty}, column {tx} is larger than the halo of"
+            f" {halo} pixels; use a larger halo (at least the largest cell group's extent)"
         )
-        _, cell_first = np.unique(cells.ravel(), return_index=True)
-        cell_first = cell_first[1:]  # label 0 first
-        firsts = []
-        for row, index in zip(rows, cell_first, strict=True):
-            r, c = divmod(int(index), block.shape[1])
-            row["centroid_row"] += y0
-            row["centroid_col"] += x0
-            for key, offset in (("min_row", y0), ("max_row", y0), ("min_col", x0), ("max_col", x0)):
-                row[key] += offset
-            row["touches_border"] = bool(
-                row["min_row"] == 0
-                or row["min_col"] == 0
-                or row["max_row"] == h - 1
-                or row["max_col"] == w - 1
-            )
-            firsts.append((r + y0, c + x0))
-        tile_features = [None] * len(rows)
-        if features is not None:
-            from .qupath import cell_features
+    keep = np.zeros(n_groups + 1, bool)
+    keep[ids[owned]] = True
+    sub = np.where(keep[groups], block, 0)
+    cells = label_cells(sub)
+    rows = per_cell_nc(
+        sub, image_id=image_id, pixel_size=pixel_size, high_ratio=high_ratio, cells=cells
+    )
+    _, cell_first = np.unique(cells.ravel(), return_index=True)
+    cell_first = cell_first[1:]  # label 0 first
+    firsts = []
+    for row, index in zip(rows, cell_first, strict=True):
+        r, c = divmod(int(index), block.shape[1])
+        row["centroid_row"] += y0
+        row["centroid_col"] += x0
+        for key, offset in (("min_row", y0), ("max_row", y0), ("min_col", x0), ("max_col", x0)):
+            row[key] += offset
+        row["touches_border"] = bool(
+            row["min_row"] == 0 or row["min_col"] == 0 or row["max_row"] == h - 1
+            or row["max_col"] == w - 1
+        )  # fmt: skip
+        firsts.append((r + y0, c + x0))
+    features = [None] * len(rows)
+    if qupath:
+        from .qupath import cell_features
 
-            tile_features = cell_features(sub, cells, rows, (y0, x0), high_ratio)
-        found += zip(firsts, rows, tile_features, strict=True)
-    found.sort(key=lambda item: item[0])
-    out = []
-    for k, (_, row, feature) in enumerate(found, start=1):
-        row["cell"] = k
-        out.append(row)
-        if features is not None:
-            from .qupath import _feature_id
-
-            feature["id"] = _feature_id(image_id, k)  # the id whole-image measurement gives
-            features.append(feature)
-    return out
+        features = cell_features(sub, cells, rows, (y0, x0), high_ratio)
+    return list(zip(firsts, rows, features, strict=True))
