@@ -34,8 +34,8 @@ from .postprocess import UNBOUNDED_HALO
 __all__ = [
     "SCHEDULERS",
     "count_labels",
-    "open_lazy",
     "iter_cells_tiled",
+    "open_lazy",
     "per_cell_nc_tiled",
     "predict_lazy",
     "predict_to_file",
