@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch's CPU build first, so that the deep extra does not pull CUDA (DESIGN.md section 8)
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[dev,deep,scale,interop,mrf,docs]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,deep,scale,interop,mrf,docs,napari]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -35,10 +35,9 @@ SLIDE_TILE = 1024
 
 
 def _parse_value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+    from .segmenters.base import parse_param_value
+
+    return parse_param_value(text)
 
 
 def _parse_sets(pairs: list[str] | None) -> dict:
@@ -789,29 +788,15 @@ def _report_failures(failures: list[str] | None, total: int) -> int:
 
 
 def _csv_text(rows: list[dict], default_fields) -> str:
-    """Rows as CSV: every key of every row, in order of first appearance; floats to 6 digits."""
-    import csv
-    import io
+    from .io import csv_text
 
-    def fmt(value):
-        if isinstance(value, float):
-            return "nan" if math.isnan(value) else f"{value:.6g}"
-        return value
-
-    fields = list(dict.fromkeys(k for row in rows for k in row)) or list(default_fields)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: fmt(v) for k, v in row.items()})
-    return buffer.getvalue()
+    return csv_text(rows, default_fields)
 
 
 def _write_text(path, text: str) -> None:
-    from .io import atomic_path
+    from .io import write_text
 
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
+    write_text(path, text)
 
 
 def _expand_masks(inputs: list[str], proba: bool) -> list[Path]:

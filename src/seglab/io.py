@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -472,3 +472,37 @@ def _write_array(tmp: Path, suffix: str, data: np.ndarray) -> None:
         import imageio.v3 as iio
 
         iio.imwrite(tmp, data, extension=suffix)
+
+
+def csv_text(rows: list[dict], default_fields: Sequence[str] = ()) -> str:
+    """Rows as CSV text, as the CLI writes them: every key of every row, in order of first
+    appearance (``default_fields`` when there are no rows); floats to 6 significant digits.
+
+    Examples
+    --------
+    >>> print(csv_text([{"image": "a", "nc_ratio": 1 / 3}]), end="")
+    image,nc_ratio
+    a,0.333333
+    """
+    import csv
+    import io
+    import math
+
+    def fmt(value):
+        if isinstance(value, float):
+            return "nan" if math.isnan(value) else f"{value:.6g}"
+        return value
+
+    fields = list(dict.fromkeys(k for row in rows for k in row)) or list(default_fields)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: fmt(v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically: all of it, or nothing."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")

@@ -212,13 +212,22 @@ def _predict_block(
     high: float,
     normalize: str,
     wanted: np.ndarray | None = None,
+    what: str = "labels",
     block_info=None,
 ):
+    dtype = np.uint8 if what == "labels" else np.float32
     if wanted is not None:
         i, j = block_info[0]["chunk-location"][:2]
         if not wanted[i, j]:  # no tissue here: background, without reading the features
-            return np.zeros(block.shape[:2], np.uint8)
-    return segmenter.predict(_to_unit(block, low, high, normalize))
+            return np.zeros(block.shape[:2], dtype)
+    image = _to_unit(block, low, high, normalize)
+    if what == "labels":
+        return segmenter.predict(image)
+    if not segmenter.has_proba:  # labels only: no uncertainty to show
+        return np.zeros(block.shape[:2], dtype)
+    from .live import normalised_entropy
+
+    return normalised_entropy(segmenter.predict_proba(image))
 
 
 def tiles_with_tissue(chunks, tissue: np.ndarray, factor: float, halo: int = 0) -> np.ndarray:
@@ -241,7 +250,14 @@ def tiles_with_tissue(chunks, tissue: np.ndarray, factor: float, halo: int = 0) 
     return grid
 
 
-def predict_lazy(segmenter, source, chunk: int = 2048, normalize: str = "dtype", tissue=None):
+def predict_lazy(
+    segmenter,
+    source,
+    chunk: int = 2048,
+    normalize: str = "dtype",
+    tissue=None,
+    what: str = "labels",
+):
     """Lazy ``(H, W)`` uint8 labels of ``source`` predicted tile by tile.
 
     Parameters
@@ -257,6 +273,9 @@ def predict_lazy(segmenter, source, chunk: int = 2048, normalize: str = "dtype",
     tissue : (array of bool, float), optional
         A tissue map and its downsample (:func:`seglab.slides.tissue_mask`): tiles without
         tissue are background (0) and are neither read nor predicted.
+    what : {"labels", "entropy"}
+        ``"entropy"`` gives instead the float32 uncertainty of each pixel,
+        :func:`seglab.live.normalised_entropy` of the probabilities (0 for a method without).
 
     Examples
     --------
@@ -277,6 +296,9 @@ def predict_lazy(segmenter, source, chunk: int = 2048, normalize: str = "dtype",
         low, high = (float(v) for v in dask.compute(array.min(), array.max()))
     elif normalize != "dtype":
         raise ParameterError(f"normalize={normalize!r}: use 'dtype' or 'minmax'")
+    if what not in ("labels", "entropy"):
+        raise ParameterError(f"what={what!r}: use 'labels' or 'entropy'")
+    dtype = np.uint8 if what == "labels" else np.float32
     wanted = None if tissue is None else tiles_with_tissue(array.chunks, *tissue, halo=halo)
     return da.map_overlap(
         _predict_block,
@@ -285,13 +307,14 @@ def predict_lazy(segmenter, source, chunk: int = 2048, normalize: str = "dtype",
         boundary="none",
         trim=True,
         drop_axis=2,
-        dtype=np.uint8,
-        meta=np.empty((0, 0), np.uint8),
+        dtype=dtype,
+        meta=np.empty((0, 0), dtype),
         segmenter=segmenter,
         low=low,
         high=high,
         normalize=normalize,
         wanted=wanted,
+        what=what,
     )
 
 

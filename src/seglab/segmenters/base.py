@@ -243,6 +243,23 @@ def get_segmenter_class(name: str) -> type[Segmenter]:
     return cls
 
 
+def parse_param_value(text: str):
+    """A parameter's value from text, as ``--set NAME=VALUE`` reads it: JSON where it
+    parses (numbers, true/false, null, lists, objects), else the text itself.
+
+    Examples
+    --------
+    >>> parse_param_value("40"), parse_param_value("null"), parse_param_value("auto")
+    (40, None, 'auto')
+    """
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def make_segmenter(name: str, **params) -> Segmenter:
     """A new segmenter of the registered method ``name`` with ``params``.
 

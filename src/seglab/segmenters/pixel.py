@@ -212,18 +212,9 @@ class PixelClassifier(Segmenter):
 
     # ------------------------------------------------------------------ fit / predict
     def _fit(self, images, masks):
-        if self.scale == "auto":
-            self.factor_ = choose_scale(images)
-        elif isinstance(self.scale, (int, np.integer)) and 1 <= self.scale <= 8:
-            self.factor_ = int(self.scale)
-        else:
-            raise ParameterError(f"scale={self.scale!r}: use 'auto' or an integer from 1 to 8")
-        if not isinstance(self.samples_per_class, (int, np.integer)) or self.samples_per_class < 1:
-            raise ParameterError(f"samples_per_class={self.samples_per_class!r}: must be >= 1")
-        self._check_classifier_params()
-        rng = np.random.default_rng(self.random_state)
-        factor = self._factor()
+        self._set_factor(images)
         self.__dict__.pop("selected_features_", None)  # a refit starts from the whole bank
+        factor = self._factor()
         bank = self._bank(factor)
         from tqdm.auto import tqdm
 
@@ -242,13 +233,37 @@ class PixelClassifier(Segmenter):
             f = bank.compute(downscale(image, factor))
             feats.append(f)
             labels.append(_labels_at_scale(mask, factor, f.shape[:2]))
+        self._fit_features(feats, labels, int(images[0].shape[-1]))
+
+    def _set_factor(self, images) -> None:
+        """Choose the work scale (``factor_``) for these training images and check the
+        parameters that the filter bank does not."""
+        if self.scale == "auto":
+            self.factor_ = choose_scale(images)
+        elif isinstance(self.scale, (int, np.integer)) and 1 <= self.scale <= 8:
+            self.factor_ = int(self.scale)
+        else:
+            raise ParameterError(f"scale={self.scale!r}: use 'auto' or an integer from 1 to 8")
+        if not isinstance(self.samples_per_class, (int, np.integer)) or self.samples_per_class < 1:
+            raise ParameterError(f"samples_per_class={self.samples_per_class!r}: must be >= 1")
+        self._check_classifier_params()
+
+    def _fit_features(self, feats: list, labels: list, n_channels: int) -> None:
+        """Everything of :meth:`_fit` after the filter bank.
+
+        ``feats`` are the whole bank's work-scale features of each training image (or of
+        parts of images: seglab.live fits on the tiles that hold scribbles), ``labels`` the
+        labels at that scale (-1 unlabelled).
+        """
+        self.__dict__.pop("selected_features_", None)  # names below are the whole bank's
+        rng = np.random.default_rng(self.random_state)
         samples = [self._sample(f, lab, rng) for f, lab in zip(feats, labels, strict=True)]
         x = np.concatenate([s[0] for s in samples])
         y = np.concatenate([s[1] for s in samples])
         if len(np.unique(y)) < 2:
             raise DataSetError(f"{self.name}: the training masks hold fewer than two classes")
         self.classes_ = np.unique(y)
-        self.feature_names_ = bank.names(images[0].shape[-1])
+        self.feature_names_ = self._bank(self._factor()).names(n_channels)
         self.n_bank_features_ = len(self.feature_names_)
         if getattr(self, "select_features", None) is not None:
             keep = self._select(x, y)
@@ -355,7 +370,10 @@ class PixelClassifier(Segmenter):
 
     def _work_proba(self, image) -> np.ndarray:
         """The classifier's probabilities at the work scale, before prior correction."""
-        features = self._features(image)
+        return self._proba_of_features(self._features(image))
+
+    def _proba_of_features(self, features: np.ndarray) -> np.ndarray:
+        """Work-scale probabilities from the (selected) bank features of an image or region."""
         proba = self._proba_small(self.classifier_, features)
         if self.context:
             stacked = np.concatenate([features, self._context(proba)], axis=-1)

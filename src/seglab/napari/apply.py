@@ -1,0 +1,202 @@
+"""The apply widget: a ``.seglab`` model file on any Image layer.
+
+In-memory images are predicted whole, as ``seglab predict`` does; dask, zarr and multiscale
+layers (possibly larger than memory) tile by tile on their full-resolution level through
+:func:`seglab.tiled.predict_lazy`, into zarr arrays on disk that the output layers read.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..errors import ParameterError
+from .layers import (
+    base_level,
+    image_array,
+    is_lazy,
+    notify_error,
+    one_line,
+    output_layers,
+    spatial_shape,
+    write_region,
+)
+
+if TYPE_CHECKING:
+    import napari
+
+#: Tile side for layers predicted tile by tile.
+TILE = 1024
+
+
+class ApplyWidget(QWidget):
+    """Predict an Image layer with a saved seglab model (``.seglab``)."""
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__()
+        self.viewer = viewer
+        self.worker = None
+        self.model = None
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("model.seglab")
+        self.browse_button = QPushButton("Open...")
+        self.image_box = QComboBox()
+        self.normalize_box = QComboBox()
+        self.normalize_box.addItems(["dtype", "minmax"])
+        self.predict_button = QPushButton("Predict")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        chooser = QHBoxLayout()
+        chooser.addWidget(self.path_edit)
+        chooser.addWidget(self.browse_button)
+        form = QFormLayout()
+        form.addRow("model", chooser)
+        form.addRow("image", self.image_box)
+        form.addRow("normalize", self.normalize_box)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.predict_button)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addStretch()
+
+        self.browse_button.clicked.connect(self._browse)
+        self.predict_button.clicked.connect(lambda: self.predict())
+        for event in ("inserted", "removed", "reordered"):
+            getattr(viewer.layers.events, event).connect(self._refresh_layers)
+        self._refresh_layers()
+
+    def _refresh_layers(self, *_) -> None:
+        from napari.layers import Image
+
+        current = self.image_box.currentText()
+        self.image_box.clear()
+        names = [layer.name for layer in self.viewer.layers if isinstance(layer, Image)]
+        self.image_box.addItems(names)
+        if current in names:
+            self.image_box.setCurrentText(current)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open seglab model", "", "seglab (*.seglab)")
+        if path:
+            self.path_edit.setText(path)
+
+    def predict(self):
+        """Load the model and predict the chosen layer in a worker thread."""
+        if self.worker is not None:
+            notify_error("a prediction is running: wait for it to finish")
+            return None
+        try:
+            path = self.path_edit.text().strip()
+            if not path:
+                raise ParameterError("choose a .seglab model file first")
+            name = self.image_box.currentText()
+            if not name:
+                raise ParameterError("choose an Image layer first")
+        except ParameterError as exc:
+            notify_error(one_line(exc))
+            return None
+        layer = self.viewer.layers[name]
+        from napari.qt.threading import thread_worker
+
+        lazy = is_lazy(layer)
+        source = base_level(layer) if lazy else image_array(layer)
+        worker = thread_worker(self._run, ignore_errors=True, start_thread=False)(
+            path, source, lazy, layer.rgb, self.normalize_box.currentText()
+        )
+        worker.yielded.connect(self.progress.setValue)
+        worker.returned.connect(lambda result: self._show(result, layer))
+        worker.errored.connect(self._failed)
+        worker.finished.connect(self._finished)
+        self.worker = worker
+        self.predict_button.setEnabled(False)
+        self.progress.setValue(0)
+        self.status.setText(f"predicting {name}...")
+        worker.start()
+        return worker
+
+    def _run(self, path: str, source, lazy: bool, rgb: bool, normalize: str):
+        from ..io import check_image
+        from ..live import normalised_entropy
+        from ..modelfile import load
+
+        model = load(path)
+        yield 5
+        if not lazy:
+            image = check_image(source, normalize=normalize)
+            labels = model.predict(image)
+            yield 60
+            if model.has_proba:
+                uncertainty = normalised_entropy(model.predict_proba(image))
+            else:
+                uncertainty = np.zeros(labels.shape, np.float32)
+            return model, labels, uncertainty
+        return (model, *(yield from _predict_tiles(model, source, rgb, normalize)))
+
+    def _show(self, result, layer) -> None:
+        model, labels, uncertainty = result
+        self.model = model
+        n_classes = int(max(model.classes_)) + 1
+        prediction, unsure = output_layers(self.viewer, layer, spatial_shape(layer), n_classes)
+        if isinstance(labels, np.ndarray):
+            write_region(prediction, (0, labels.shape[0], 0, labels.shape[1]), labels)
+            write_region(unsure, (0, labels.shape[0], 0, labels.shape[1]), uncertainty)
+        else:  # zarr arrays on disk, read by the layers as they draw
+            prediction.data, unsure.data = labels, uncertainty
+        self.progress.setValue(100)
+        self.status.setText(f"predicted {layer.name} with {model.name}")
+
+    def _failed(self, exc: BaseException) -> None:
+        self.progress.setValue(0)
+        self.status.setText(f"failed: {one_line(exc)}")
+        notify_error(one_line(exc))
+
+    def _finished(self) -> None:
+        self.worker = None
+        self.predict_button.setEnabled(True)
+
+
+def _predict_tiles(model, source, rgb: bool, normalize: str):
+    """Predict a lazy layer row of tiles by row into zarr arrays (labels, uncertainty);
+    yields percentages, returns the two arrays."""
+    import dask
+    import dask.array as da
+    import zarr
+
+    from ..tiled import predict_lazy
+
+    array = source if isinstance(source, da.Array) else da.from_array(source)
+    if array.ndim == 3 and not rgb:
+        array = da.moveaxis(array, 0, -1)  # a channel stack (C, H, W)
+    outputs = [predict_lazy(model, array, TILE, normalize, what=w) for w in ("labels", "entropy")]
+    folder = Path(tempfile.mkdtemp(prefix="seglab-napari-"))
+    stores = [
+        zarr.open(str(folder / f"{name}.zarr"), mode="w", shape=a.shape, dtype=a.dtype)
+        for name, a in zip(("labels", "entropy"), outputs, strict=True)
+    ]
+    rows = outputs[0].numblocks[0]
+    edges = np.cumsum((0, *outputs[0].chunks[0]))
+    for i in range(rows):
+        labels, entropy = dask.compute(outputs[0].blocks[i], outputs[1].blocks[i])
+        stores[0][edges[i] : edges[i + 1]] = labels
+        stores[1][edges[i] : edges[i + 1]] = entropy
+        yield 5 + int(95 * (i + 1) / rows)
+    return stores[0], stores[1]

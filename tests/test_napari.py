@@ -1,0 +1,365 @@
+"""The napari plugin, headless: napari's viewer fixture on a virtual display (pytest-xvfb).
+
+Scribbles are drawn from a course image's true mask as a few short strokes per class; results
+are checked against the true mask, against `seglab predict` and `seglab nc-ratio` run through
+the CLI, and against Dice and CSV text computed here by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+if not (os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM")):
+    # without a display Qt aborts the whole test run; pytest-xvfb starts Xvfb when it exists
+    pytest.fail("napari's tests need Xvfb and Qt's X libraries: run .ci/gui-packages", False)
+
+from scipy import ndimage as ndi
+
+from seglab.cli import main
+from seglab.io import load_image, load_mask
+from seglab.napari.apply import ApplyWidget
+from seglab.napari.cells import CellsWidget
+from seglab.napari.layers import PREDICTION, UNCERTAINTY
+from seglab.napari.train import TrainWidget
+
+IMAGE = 3  # a course image with cells of each class
+FAST_RF = '{"n_estimators": 20, "n_jobs": 2}'
+
+
+@pytest.fixture
+def notifications(monkeypatch):
+    """Every error notification's message, in order (and nothing printed as a traceback)."""
+    shown: list[str] = []
+    from napari.utils import notifications as module
+
+    monkeypatch.setattr(module, "show_error", lambda message: shown.append(str(message)))
+    monkeypatch.setattr(module, "show_info", lambda message: None)
+    return shown
+
+
+def strokes(mask: np.ndarray, per_class: int = 4, length: int = 30) -> np.ndarray:
+    """napari scribbles (label = class + 1): ``per_class`` horizontal strokes, 3 pixels
+    thick and up to ``length`` long, well inside each class's regions."""
+    out = np.zeros(mask.shape, np.uint8)
+    for c in np.unique(mask):
+        inside = ndi.binary_erosion(mask == c, iterations=4)
+        rows = np.flatnonzero(inside.any(axis=1))
+        for r in rows[np.linspace(0, len(rows) - 1, per_class + 2).astype(int)[1:-1]]:
+            cols = np.flatnonzero(inside[r])
+            start = cols[len(cols) // 2]
+            run = cols[(cols >= start) & (cols < start + length)]
+            run = run[: np.argmax(np.diff(run, append=run[-1] + 2) > 1) + 1]  # one piece
+            out[r - 1 : r + 2, run] = c + 1
+    return out
+
+
+def dice_by_hand(truth: np.ndarray, pred: np.ndarray, classes=(1, 2)) -> float:
+    scores = []
+    for c in classes:
+        a, b = truth == c, pred == c
+        scores.append(2 * (a & b).sum() / (a.sum() + b.sum()))
+    return float(np.mean(scores))
+
+
+def wait_for(qtbot, widget, timeout=120_000):
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=timeout)
+
+
+def trained(viewer, qtbot, image, mask, params=FAST_RF, name="course image"):
+    viewer.add_image(image, name=name, rgb=image.ndim == 3)
+    widget = TrainWidget(viewer)
+    widget.image_box.setCurrentText(name)
+    widget.param_edits["n_estimators"].setText("20")
+    widget.param_edits["n_jobs"].setText("2")
+    layer = widget.add_scribble_layer()
+    layer.data = strokes(mask)
+    assert widget.train() is not None
+    wait_for(qtbot, widget)
+    return widget, layer
+
+
+@pytest.fixture
+def course(voced):
+    return load_image(voced / "images" / f"{IMAGE}.png"), load_mask(
+        voced / "masks" / f"{IMAGE}.png"
+    )
+
+
+def test_import_seglab_and_its_cli_load_neither_napari_nor_qt():
+    code = (
+        "import sys, contextlib, io\n"
+        "import seglab\n"
+        "from seglab.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        "print(sorted(m for m in ('napari', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6',"
+        " 'magicgui', 'vispy') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_manifest_names_three_widgets_and_two_samples():
+    from npe2 import PluginManager
+
+    manager = PluginManager.instance()
+    manager.discover()
+    manifest = manager.get_manifest("seglab")
+    widgets = {w.display_name for w in manifest.contributions.widgets}
+    assert widgets == {"Train (scribbles)", "Apply model", "Cells and N/C"}
+    assert {s.key for s in manifest.contributions.sample_data} == {
+        "synthetic_cells",
+        "course_image",
+    }
+
+
+def test_scribbles_train_rf_through_the_widget(make_napari_viewer, qtbot, course, notifications):
+    image, mask = course
+    viewer = make_napari_viewer()
+    widget, layer = trained(viewer, qtbot, image, mask)
+    assert not notifications
+    assert (layer.data > 0).mean() < 0.05  # a few strokes, not the mask
+    assert set(np.unique(layer.data)) == {0, 1, 2, 3}
+    prediction = viewer.layers[PREDICTION].data
+    assert prediction.shape == mask.shape and prediction.dtype == np.uint8
+    assert dice_by_hand(mask, prediction) > 0.75
+    uncertainty = viewer.layers[UNCERTAINTY].data
+    assert 0 <= uncertainty.min() and uncertainty.max() <= 1 and uncertainty.max() > 0
+    # the outputs are updated in place by a second run, never duplicated
+    first = viewer.layers[PREDICTION]
+    widget.train()
+    wait_for(qtbot, widget)
+    assert viewer.layers[PREDICTION] is first
+    assert [lay.name for lay in viewer.layers].count(PREDICTION) == 1
+
+
+def test_saved_model_reloaded_gives_the_masks_of_seglab_predict(
+    make_napari_viewer, qtbot, course, voced, tmp_path, notifications
+):
+    image, mask = course
+    viewer = make_napari_viewer()
+    widget, _ = trained(viewer, qtbot, image, mask)
+    live_prediction = np.array(viewer.layers[PREDICTION].data)
+    model = widget.save_model(str(tmp_path / "painted.seglab"))
+    assert model is not None
+    assert (
+        main(["predict", model, str(voced / "images" / f"{IMAGE}.png"), "-o", str(tmp_path)]) == 0
+    )
+    cli_mask = load_mask(tmp_path / f"{IMAGE}.png")
+    assert np.array_equal(live_prediction, cli_mask)  # the train widget's own prediction too
+    viewer.layers.remove(PREDICTION)
+    apply = ApplyWidget(viewer)
+    apply.path_edit.setText(model)
+    apply.image_box.setCurrentText("course image")
+    apply.predict()
+    wait_for(qtbot, apply)
+    assert np.array_equal(viewer.layers[PREDICTION].data, cli_mask)
+    assert not notifications
+
+
+def test_apply_widget_predicts_a_dask_layer_tile_by_tile(
+    make_napari_viewer, qtbot, course, tmp_path, monkeypatch, notifications
+):
+    import dask.array as da
+    import tifffile
+
+    import seglab
+    from seglab.napari import apply as apply_module
+
+    image, mask = course
+    model = seglab.make_segmenter("rf", n_estimators=10, n_jobs=2)
+    model.fit([image], [mask])
+    seglab.save(model, tmp_path / "m.seglab")
+    row = np.concatenate([image, image[:, ::-1]], axis=1)
+    mosaic = (np.concatenate([row, row[::-1]], axis=0) * 255).round().astype(np.uint8)
+    tifffile.imwrite(tmp_path / "mosaic.tif", mosaic, tile=(128, 128))
+    monkeypatch.setattr(apply_module, "TILE", 256)  # four tiles, borders across cells
+    viewer = make_napari_viewer()
+    viewer.add_image(da.from_array(mosaic, chunks=(128, 128, 3)), name="lazy", rgb=True)
+    apply = ApplyWidget(viewer)
+    apply.path_edit.setText(str(tmp_path / "m.seglab"))
+    apply.image_box.setCurrentText("lazy")
+    apply.predict()
+    wait_for(qtbot, apply)
+    assert not notifications
+    shown = np.asarray(viewer.layers[PREDICTION].data)
+    out = tmp_path / "out"
+    args = ["predict", str(tmp_path / "m.seglab"), str(tmp_path / "mosaic.tif"), "--chunk", "256"]
+    assert main([*args, "-o", str(out)]) == 0
+    assert np.array_equal(shown, tifffile.imread(out / "mosaic.tif"))
+    # and whole-image prediction, but where two classes tie (a 10-tree forest's votes),
+    # which float rounding of a different batch of pixels may break either way
+    proba = np.sort(model.predict_proba(mosaic), axis=-1)
+    tied = proba[..., -1] - proba[..., -2] < 1e-4
+    assert np.array_equal(shown[~tied], model.predict(mosaic)[~tied]) and tied.mean() < 0.01
+    uncertainty = np.asarray(viewer.layers[UNCERTAINTY].data)
+    assert uncertainty.shape == mosaic.shape[:2] and uncertainty[tied].min() > 0.5
+
+
+def test_cells_table_equals_nc_ratio_per_cell(
+    make_napari_viewer, qtbot, voced, tmp_path, capsys, notifications
+):
+    path = voced / "masks" / f"{IMAGE}.png"
+    assert main(["nc-ratio", str(path), "--per-cell", "--pixel-size", "0.5"]) == 0
+    cli_lines = capsys.readouterr().out.splitlines()
+    viewer = make_napari_viewer()
+    viewer.add_labels(load_mask(path), name=str(IMAGE))
+    widget = CellsWidget(viewer)
+    widget.mask_box.setCurrentText(str(IMAGE))
+    widget.pixel_size.setValue(0.5)
+    widget.measure()
+    wait_for(qtbot, widget)
+    exported = widget.export_csv(str(tmp_path / "cells.csv"))
+    lines = (tmp_path / "cells.csv").read_text().splitlines()
+    cell_lines = [line for line in cli_lines if ",all," not in line]
+    assert exported and len(widget.rows) == len(cell_lines) - 1 >= 2
+    header = cli_lines[0].split(",")
+    # row for row: each exported value equals the CLI's in the same column
+    for mine, theirs in zip(lines[1:], cell_lines[1:], strict=True):
+        assert dict(zip(lines[0].split(","), mine.split(","), strict=True)) == {
+            k: v for k, v in zip(header, theirs.split(","), strict=True) if k in lines[0]
+        }
+    layer = viewer.layers["seglab cells"]
+    assert list(layer.features["index"]) == [row["cell"] for row in widget.rows]
+    assert widget.table.rowCount() == len(widget.rows)
+    # a row selects and centres its cell
+    widget.table.selectRow(1)
+    second = widget.rows[1]
+    assert layer.selected_label == second["cell"] and layer.show_selected_label
+    assert np.allclose(viewer.camera.center[-2:], (second["centroid_row"], second["centroid_col"]))
+    # clicking a cell selects its row
+    first = widget.rows[0]
+    inside = np.argwhere(layer.data == first["cell"])[0]
+
+    class Click:
+        position = tuple(float(v) for v in inside)
+
+    widget._clicked(layer, Click())
+    assert widget.table.currentRow() == 0 and layer.selected_label == first["cell"]
+    assert str(first["cell"]) in widget.summary_label.text() or widget.summary_label.text()
+
+
+def test_the_ui_processes_events_while_training(make_napari_viewer, qtbot, voced, notifications):
+    from qtpy.QtCore import QTimer
+
+    tiles = [load_image(voced / "images" / f"{k}.png") for k in range(4)]
+    masks = [load_mask(voced / "masks" / f"{k}.png") for k in range(4)]
+    image = np.concatenate(
+        [np.concatenate(tiles[:2], axis=1), np.concatenate(tiles[2:], axis=1)], axis=0
+    )
+    mask = np.concatenate(
+        [np.concatenate(masks[:2], axis=1), np.concatenate(masks[2:], axis=1)], axis=0
+    )
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="mosaic", rgb=True)
+    widget = TrainWidget(viewer)
+    widget.image_box.setCurrentText("mosaic")
+    layer = widget.add_scribble_layer()
+    layer.data = strokes(mask, per_class=8)
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    start = time.perf_counter()
+    widget.train()
+    wait_for(qtbot, widget)
+    timer.stop()
+    seconds = time.perf_counter() - start
+    during = [t for t in ticks if t < start + seconds]
+    assert seconds > 0.3 and widget.model is not None and not notifications
+    # the event loop ran all along: no gap between timer ticks near the whole run
+    gaps = np.diff([start, *during, start + seconds])
+    assert gaps.max() < 0.5 * seconds
+
+
+def test_live_mode_retrains_after_a_stroke_and_scribbles_on_two_images_train_one_model(
+    make_napari_viewer, qtbot, voced, notifications
+):
+    first, second = (load_image(voced / "images" / f"{k}.png") for k in (3, 4))
+    masks = [load_mask(voced / "masks" / f"{k}.png") for k in (3, 4)]
+    viewer = make_napari_viewer()
+    viewer.add_image(first, name="a", rgb=True)
+    viewer.add_image(second, name="b", rgb=True)
+    widget = TrainWidget(viewer)
+    widget.param_edits["n_estimators"].setText("10")
+    widget.image_box.setCurrentText("b")
+    layer_b = widget.add_scribble_layer()
+    only_nucleus = strokes(masks[1])
+    only_nucleus[only_nucleus != 3] = 0  # image b's scribbles: nucleus only
+    layer_b.data = only_nucleus
+    widget.image_box.setCurrentText("a")
+    layer_a = widget.add_scribble_layer()
+    scribbles_a = strokes(masks[0])
+    scribbles_a[scribbles_a == 3] = 0  # image a's: background and cytoplasm only
+    layer_a.data = scribbles_a
+    widget.live_check.setChecked(True)
+    layer_a.events.paint(value=None)  # what napari emits at the end of a stroke
+    qtbot.waitUntil(lambda: widget.model is not None, timeout=120_000)
+    wait_for(qtbot, widget)
+    assert list(widget.model.classes_) == [0, 1, 2]  # nucleus learnt from image b
+    assert not notifications
+
+
+def test_bad_input_gives_one_notification_and_keeps_the_outputs(
+    make_napari_viewer, qtbot, course, tmp_path, notifications
+):
+    import seglab
+
+    image, mask = course
+    viewer = make_napari_viewer()
+    widget, layer = trained(viewer, qtbot, image, mask)
+    before = np.array(viewer.layers[PREDICTION].data)
+    # a class without scribbles
+    layer.data = np.where(layer.data == 3, 0, layer.data).astype(np.uint8)
+    widget.train()
+    wait_for(qtbot, widget)
+    assert notifications[-1] == (
+        "class 'nucleus' has no scribbles: paint a few strokes of it (or remove it from the"
+        " classes)"
+    )
+    # scribbles of another shape than the image
+    viewer.add_labels(np.zeros((100, 120), np.uint8), name="small")
+    widget.scribble_box.setCurrentText("small")
+    widget.train()
+    wait_for(qtbot, widget)
+    assert notifications[-1].startswith("the scribbles are 100x120 but their image is 256x256")
+    assert np.array_equal(viewer.layers[PREDICTION].data, before)
+    # a 3-channel model on a grey image, and a broken model file
+    seglab.save(widget.model, tmp_path / "rgb.seglab")
+    (tmp_path / "broken.seglab").write_bytes(b"PK\x03\x04 not a model")
+    viewer.add_image(image[..., 0], name="grey")
+    apply = ApplyWidget(viewer)
+    for model, layer_name, expected in (
+        ("rgb.seglab", "grey", "the model was trained on 3-channel images but this image has 1"),
+        ("broken.seglab", "course image", "broken.seglab"),
+    ):
+        apply.path_edit.setText(str(tmp_path / model))
+        apply.image_box.setCurrentText(layer_name)
+        apply.predict()
+        wait_for(qtbot, apply)
+        assert expected in notifications[-1] and "\n" not in notifications[-1]
+        assert np.array_equal(viewer.layers[PREDICTION].data, before)
+    assert len(notifications) == 4
+
+
+def test_sample_data_open_in_napari(make_napari_viewer, voced, monkeypatch):
+    monkeypatch.setenv("SEGLAB_COURSE_DATA", str(voced))
+    viewer = make_napari_viewer()
+    viewer.open_sample("seglab", "synthetic_cells")
+    viewer.open_sample("seglab", "course_image")
+    names = [layer.name for layer in viewer.layers]
+    assert names == [
+        "synthetic cells",
+        "synthetic cells: true mask",
+        f"course image {IMAGE}",
+        f"course image {IMAGE}: mask",
+    ]
+    assert np.array_equal(viewer.layers[-1].data, load_mask(voced / "masks" / f"{IMAGE}.png"))
