@@ -247,6 +247,37 @@ def test_cells_table_equals_nc_ratio_per_cell(
     assert str(first["cell"]) in widget.summary_label.text() or widget.summary_label.text()
 
 
+def test_cells_of_a_trained_prediction_carry_the_nc_range_of_nc_ratio_proba(
+    make_napari_viewer, qtbot, course, voced, tmp_path, capsys, notifications
+):
+    image, mask = course
+    viewer = make_napari_viewer()
+    widget, _ = trained(viewer, qtbot, image, mask)
+    model = widget.save_model(str(tmp_path / "m.seglab"))
+    source = str(voced / "images" / f"{IMAGE}.png")
+    assert main(["predict", model, source, "--proba", "--format", "tif", "-o", str(tmp_path)]) == 0
+    capsys.readouterr()
+    proba = str(tmp_path / f"{IMAGE}_proba.tif")
+    assert main(["nc-ratio", proba, "--proba", "--per-cell"]) == 0
+    cli_lines = [line for line in capsys.readouterr().out.splitlines() if ",all," not in line]
+    cells = CellsWidget(viewer)
+    cells.mask_box.setCurrentText(PREDICTION)
+    cells.measure()
+    wait_for(qtbot, cells)
+    cells.export_csv(str(tmp_path / "cells.csv"))
+    lines = (tmp_path / "cells.csv").read_text().splitlines()
+    header = cli_lines[0].split(",")
+    assert {"nc_low", "nc_high", "high_nc_unsure"} <= set(lines[0].split(","))
+    assert len(lines) == len(cli_lines) >= 3
+    for mine, theirs in zip(lines[1:], cli_lines[1:], strict=True):
+        expected = dict(zip(header, theirs.split(","), strict=True))
+        expected["image"] = PREDICTION  # the CLI names rows by file, the widget by layer
+        assert dict(zip(lines[0].split(","), mine.split(","), strict=True)) == {
+            k: v for k, v in expected.items() if k in lines[0]
+        }
+    assert not notifications
+
+
 def test_the_ui_processes_events_while_training(make_napari_viewer, qtbot, voced, notifications):
     from qtpy.QtCore import QTimer
 

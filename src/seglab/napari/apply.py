@@ -27,6 +27,8 @@ from qtpy.QtWidgets import (
 
 from ..errors import ParameterError
 from .layers import (
+    CLASSES,
+    PROBABILITIES,
     base_level,
     image_array,
     is_lazy,
@@ -144,15 +146,17 @@ class ApplyWidget(QWidget):
             image = check_image(source, normalize=normalize)
             labels = model.predict(image)
             yield 60
-            if model.has_proba:
-                uncertainty = normalised_entropy(model.predict_proba(image))
+            proba = model.predict_proba(image) if model.has_proba else None
+            if proba is not None:
+                uncertainty = normalised_entropy(proba)
             else:
                 uncertainty = np.zeros(labels.shape, np.float32)
-            return model, labels, uncertainty
-        return (model, *(yield from _predict_tiles(model, source, rgb, normalize)))
+            return model, labels, uncertainty, proba
+        labels, uncertainty = yield from _predict_tiles(model, source, rgb, normalize)
+        return model, labels, uncertainty, None  # no probabilities kept for a lazy layer
 
     def _show(self, result, layer) -> None:
-        model, labels, uncertainty = result
+        model, labels, uncertainty, proba = result
         self.model = model
         n_classes = int(max(model.classes_)) + 1
         prediction, unsure = output_layers(self.viewer, layer, spatial_shape(layer), n_classes)
@@ -161,6 +165,10 @@ class ApplyWidget(QWidget):
             write_region(unsure, (0, labels.shape[0], 0, labels.shape[1]), uncertainty)
         else:  # zarr arrays on disk, read by the layers as they draw
             prediction.data, unsure.data = labels, uncertainty
+        prediction.metadata.pop(PROBABILITIES, None)
+        if proba is not None:
+            prediction.metadata[PROBABILITIES] = proba
+            prediction.metadata[CLASSES] = [int(c) for c in model.classes_]
         self.progress.setValue(100)
         self.status.setText(f"predicted {layer.name} with {model.name}")
 

@@ -2,10 +2,10 @@
 
 The cells and their rows are those of ``seglab nc-ratio --per-cell``
 (:func:`seglab.measure.label_cells`, :func:`seglab.measure.per_cell_nc`): both ratio
-definitions, areas (in µm² given the pixel size), the N/C range where probabilities are
-known, the flags. The rows become the ``seglab cells`` layer's features (column ``index`` is
-the cell's label). Selecting a row selects and centres its cell; clicking a cell selects its
-row.
+definitions, areas (in µm² given the pixel size), the flags, and each cell's N/C range when
+the prediction came from seglab's widgets with its probabilities (as ``nc-ratio --proba``).
+The rows become the ``seglab cells`` layer's features (column ``index`` is the cell's
+label). Selecting a row selects and centres its cell; clicking a cell selects its row.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from qtpy.QtWidgets import (
 
 from ..errors import ParameterError
 from ..measure import HIGH_NC_CELL_RATIO
-from .layers import notify_error, notify_info, one_line
+from .layers import CLASSES, PROBABILITIES, notify_error, notify_info, one_line
 
 if TYPE_CHECKING:
     import napari
@@ -44,7 +44,10 @@ SHOWN = (
     "nucleus_px",
     "cell_um2",
     "nucleus_um2",
+    "nc_low",
+    "nc_high",
     "high_nc",
+    "high_nc_unsure",
     "touches_border",
     "several_nuclei",
 )
@@ -127,8 +130,12 @@ class CellsWidget(QWidget):
         from napari.qt.threading import thread_worker
 
         size = self.pixel_size.value() or None
+        proba = layer.metadata.get(PROBABILITIES)
+        if proba is not None and tuple(proba.shape[:2]) != mask.shape:
+            proba = None  # probabilities of another prediction: no ranges
+        classes = layer.metadata.get(CLASSES)
         worker = thread_worker(_measure, ignore_errors=True, start_thread=False)(
-            mask, name, size, self.high_ratio.value()
+            mask, name, size, self.high_ratio.value(), proba, classes
         )
         worker.returned.connect(lambda result: self._show(result, layer))
         worker.errored.connect(lambda exc: notify_error(one_line(exc)))
@@ -223,13 +230,14 @@ class CellsWidget(QWidget):
         return path
 
 
-def _measure(mask: np.ndarray, image_id: str, pixel_size, high_ratio: float):
+def _measure(mask: np.ndarray, image_id: str, pixel_size, high_ratio: float, proba, classes):
     from ..measure import image_cell_summary, label_cells, per_cell_nc
 
     if mask.ndim != 2:
         raise ParameterError(f"the prediction must be 2-D, got shape {mask.shape}")
     cells = label_cells(mask)
-    rows = per_cell_nc(mask, image_id, pixel_size, high_ratio, cells=cells)
+    ranges = {} if proba is None else {"proba": proba, "classes": classes}
+    rows = per_cell_nc(mask, image_id, pixel_size, high_ratio, cells=cells, **ranges)
     return cells, rows, image_cell_summary(rows, high_ratio)
 
 

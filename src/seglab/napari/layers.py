@@ -7,6 +7,9 @@ import numpy as np
 PREDICTION = "seglab prediction"
 UNCERTAINTY = "seglab uncertainty"
 SCRIBBLES = "seglab scribbles"
+#: Keys of the prediction layer's metadata: its class probabilities (H, W, K) and their classes,
+#: from which the cells widget gives each cell's N/C range
+PROBABILITIES, CLASSES = "seglab_probabilities", "seglab_classes"
 #: Class colours (RGBA): class 0, 1, 2 ... (scribble label k is class k - 1)
 PALETTE = (
     (0.55, 0.55, 0.55, 1.0),  # background: grey

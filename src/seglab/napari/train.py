@@ -31,6 +31,8 @@ from qtpy.QtWidgets import (
 from ..errors import ParameterError
 from ..live import LiveTrainer, normalised_entropy
 from .layers import (
+    CLASSES,
+    PROBABILITIES,
     SCRIBBLES,
     class_colormap,
     image_array,
@@ -101,6 +103,7 @@ class TrainWidget(QWidget):
         self._trainer_key = None
         self._rerun = False
         self._previous = None  # output layers' data before a run, restored if it fails
+        self._proba = None
         self._connected: set[int] = set()
 
         self.image_box = QComboBox()
@@ -305,18 +308,26 @@ class TrainWidget(QWidget):
         model = trainer.fit(scribbles, names, progress=self._fit_progress.changed.emit)
         for k, region in enumerate(regions):
             labels, proba = trainer.predict_region(model, active, region)
-            yield region, labels, normalised_entropy(proba), (k + 1) / len(regions)
+            entropy = normalised_entropy(proba)
+            yield region, labels, proba, entropy, model.classes_, (k + 1) / len(regions)
         return model
 
     def _show(self, item, image_layer, n_classes: int) -> None:
-        region, labels, uncertainty, done = item
+        region, labels, proba, uncertainty, classes, done = item
         prediction, unsure = output_layers(
             self.viewer, image_layer, spatial_shape(image_layer), n_classes
         )
         if self._previous is None:
             self._previous = (np.array(prediction.data), np.array(unsure.data))
+            shape = (*spatial_shape(image_layer), proba.shape[-1])
+            self._proba = np.zeros(shape, np.float32)  # the run's probabilities, region by region
+        y0, y1, x0, x1 = region
+        self._proba[y0:y1, x0:x1] = proba
         write_region(prediction, region, labels)
         write_region(unsure, region, uncertainty)
+        if done == 1:
+            prediction.metadata[PROBABILITIES] = self._proba
+            prediction.metadata[CLASSES] = list(classes)
         self.progress.setValue(80 + int(20 * done))
 
     def _done(self, model) -> None:
