@@ -7,11 +7,11 @@ filter bank), 20 strokes are painted one at a time, 3 pixels thick and 30 long, 
 class of the true mask chosen in turn, 1.5 s apart (while the rest of the image is predicted,
 which the next stroke stops). For each stroke, the time from napari's paint event to the
 moment the field's new prediction is written into the `seglab prediction` layer: it includes
-Live mode's 300 ms wait for further strokes, the fit on the scribbled tiles and the field's
+Live mode's 150 ms wait for further strokes, the fit on the scribbled tiles and the field's
 prediction from the kept features. Needs a display (run under `xvfb-run -a` on a headless
 machine). Usage, from the project root:
 
-    xvfb-run -a .venv/bin/python benchmarks/napari_live.py [--strokes 20]
+    xvfb-run -a .venv/bin/python benchmarks/napari_live.py [--strokes 20] [--set scale=2]
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def pump(app, until, timeout: float = 120.0) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strokes", type=int, default=20)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
 
     import napari
@@ -78,6 +79,9 @@ def main() -> None:
     viewer.add_image(image, name="mosaic", rgb=True)
     widget = train_module.TrainWidget(viewer)
     widget.image_box.setCurrentText("mosaic")
+    for pair in args.set:  # rf's parameters, as the widget's form takes them
+        name, _, value = pair.partition("=")
+        widget.param_edits[name].setText(value)
     scribbles = widget.add_scribble_layer()
     inside = {c: ndi.binary_erosion(mask == c, iterations=3) for c in (0, 1, 2)}
     rng = np.random.default_rng(0)
@@ -98,7 +102,7 @@ def main() -> None:
     widget._show = recording_show
     start = time.perf_counter()
     widget.train()
-    pump(app, lambda: widget.model is not None and shown)
+    pump(app, lambda: bool(shown))
     first_fit = time.perf_counter() - start
     widget.live_check.setChecked(True)
     latencies = []
@@ -113,17 +117,18 @@ def main() -> None:
         latencies.append(shown[-1] - painted)
         pause = time.perf_counter() + 1.5
         pump(app, lambda pause=pause: time.perf_counter() > pause)
+    widget._stop.set()  # the rest of the image is not waited for
     pump(app, lambda: widget.worker is None)
     viewer.close()
     seconds = np.array(latencies)
     print(run_header())
     print(
-        f"rf (defaults) in napari's Live mode, {SIDE} x {SIDE} RGB mosaic, a 1024 x 1024 field in"
-        f" view, work scale 1/{widget._trainer.factor}"
+        f"rf ({', '.join(args.set) or 'defaults'}) in napari's Live mode, {SIDE} x {SIDE} RGB"
+        f" mosaic, a 1024 x 1024 field in view, work scale 1/{widget._trainer.factor}"
     )
     print(f"first fit and field (filter bank of the field computed): {first_fit:.2f} s")
     print(
-        f"stroke to updated field, {len(seconds)} strokes (incl. the 300 ms wait):"
+        f"stroke to updated field, {len(seconds)} strokes (incl. the 150 ms wait):"
         f" median {np.median(seconds):.2f} s, 90th percentile {np.percentile(seconds, 90):.2f} s,"
         f" max {seconds.max():.2f} s"
     )

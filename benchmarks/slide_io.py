@@ -4,13 +4,13 @@ Builds a pyramidal tiled TIFF (levels 1, 1/2, 1/4, 1/8, 1/16, pixel size 0.5 µm
 40% is a mosaic of course images, each framed by 32 pixels of glass so that cells do not join
 across images, and whose right 60% is white glass; it is written tile by tile, never
 whole in memory. `rf` (defaults, trained on 40 course training images) then predicts it with
-`seglab predict SLIDE --geojson` (1024-pixel tiles, the default): tissue found on a
+`seglab predict SLIDE --geojson` (768-pixel tiles, the default): tissue found on a
 low-resolution level, empty tiles skipped, the mask written tile by tile, then every cell
 measured tile by tile and written as a QuPath object. Reports wall time, throughput, peak
 memory of the process tree, the cells written and the share of tiles skipped. Usage, from
 the project root:
 
-    .venv/bin/python benchmarks/slide_io.py [--size 20000] [--chunk 1024]
+    .venv/bin/python benchmarks/slide_io.py [--size 20000] [--chunk 768]
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def write_slide(path: Path, size: int, levels: int = 5) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=20000)
-    parser.add_argument("--chunk", type=int, default=1024)
+    parser.add_argument("--chunk", type=int, default=768)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="seglab-slide-") as tmp:
         tmp = Path(tmp)

@@ -27,11 +27,11 @@ turned, flipped or rescaled, kept in one fold).
 """
 
 
-# Tile side for slides and OME-Zarr when --chunk is not given. rf's filter bank and forest hold
-# about 0.45 GiB per 1024-pixel tile in flight: 1024 keeps a 2-core run of the 20,000-pixel
-# benchmark slide near 1.3 GiB, where 2048 would pass 2 GiB
-# (docs/research/2026-12-05-slide-memory.md).
-SLIDE_TILE = 1024
+# Tile side for slides and OME-Zarr when --chunk is not given. Each of the two tiles in flight
+# holds `rf`'s filter bank over the tile and its context: on an 8,000-pixel slide, 768-pixel
+# tiles peak at 1.12 GiB in 56 s, 1024 at 1.35 GiB in 50 s, and 2048 would pass 2 GiB
+# (docs/research/2026-12-06-slide-memory-streamed.md).
+SLIDE_TILE = 768
 
 
 def _parse_value(text: str):

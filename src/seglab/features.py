@@ -314,12 +314,14 @@ class FilterBank:
         """The largest Gaussian sigma a kept feature uses (0 if none smooths)."""
         return max((e.sigma for e in self._any_image_entries()), default=0.0)
 
-    def compute(self, image: np.ndarray) -> np.ndarray:
-        """(H, W, F) float32 features of an (H, W, C) image."""
+    def compute(self, image: np.ndarray, spare: int = 0) -> np.ndarray:
+        """(H, W, F) float32 features of an (H, W, C) image; with ``spare``, (H, W, F + spare)
+        whose last ``spare`` columns are left for the caller to fill (the pixel classifiers'
+        context stage writes there instead of concatenating a copy)."""
         planes, plane_names = colour_planes(image, self.spec["colours"])
         kept = self._kept(plane_names)
         h, w = image.shape[:2]
-        out = np.empty((h, w, len(kept)), np.float32)
+        out = np.empty((h, w, len(kept) + spare), np.float32)
         # One task per colour plane and scale (a Gaussian is shared by that scale's features;
         # only `dog` needs the next scale's too, and computes it again): the filters release
         # the GIL, so the tasks run in parallel.

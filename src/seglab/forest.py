@@ -108,7 +108,6 @@ def forest_proba(model, x: np.ndarray, n_jobs: int | None = -1) -> np.ndarray:
     """
     from joblib import effective_n_jobs
 
-    x = np.ascontiguousarray(x, dtype=np.float32)
     pairs = _leaf_tables(model)
     n_classes = int(model.n_classes_)
     n = x.shape[0]
@@ -117,7 +116,9 @@ def forest_proba(model, x: np.ndarray, n_jobs: int | None = -1) -> np.ndarray:
     starts = range(0, n, block)
 
     def walk(start: int) -> np.ndarray:
-        part = x[start : start + block]
+        # converted block by block: a strided view of a larger feature array (the context
+        # stage's spare columns) is never copied whole
+        part = np.ascontiguousarray(x[start : start + block], dtype=np.float32)
         acc = np.zeros((part.shape[0], pairs[0][1].shape[1]), np.float32)
         for tree, table in pairs:
             acc += np.take(table, tree.apply(part), axis=0)

@@ -33,12 +33,16 @@ from .segmenters.pixel import (
     upsample,
 )
 
-__all__ = ["LiveTrainer", "normalised_entropy", "scribbles_to_mask"]
+__all__ = ["Cancelled", "LiveTrainer", "normalised_entropy", "scribbles_to_mask"]
 
 #: Work-scale pixels a side of the tiles whose features are kept.
 FEATURE_TILE = 256
 #: Features kept at most, in bytes (least recently used tiles go first).
 FEATURE_CACHE_BYTES = 1 << 30
+
+
+class Cancelled(Exception):
+    """Raised inside :meth:`LiveTrainer.predict_region` when its ``should_stop`` says so."""
 
 
 def scribbles_to_mask(scribbles: np.ndarray) -> np.ndarray:
@@ -180,7 +184,7 @@ class LiveTrainer:
             ]
 
     # ------------------------------------------------------------------ features
-    def _tile_features(self, index: int, ty: int, tx: int) -> np.ndarray:
+    def _tile_features(self, index: int, ty: int, tx: int, keep: bool = True) -> np.ndarray:
         key = (index, ty, tx)
         if key in self._cache:
             self._cache.move_to_end(key)
@@ -195,6 +199,8 @@ class LiveTrainer:
         crop = self.images[index][cy0 * f : cy1 * f, cx0 * f : cx1 * f]
         feats = self.bank.compute(downscale(crop, f))
         tile = np.ascontiguousarray(feats[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0])
+        if not keep:
+            return tile
         self._cache[key] = tile
         self._cached_bytes += tile.nbytes
         while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
@@ -202,19 +208,33 @@ class LiveTrainer:
             self._cached_bytes -= old.nbytes
         return tile
 
-    def features(self, index: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    def features(
+        self,
+        index: int,
+        y0: int,
+        y1: int,
+        x0: int,
+        x1: int,
+        should_stop=None,
+        keep: bool = True,
+        spare: int = 0,
+    ) -> np.ndarray:
         """The whole filter bank over work-scale rows ``y0:y1`` and columns ``x0:x1`` of
-        image ``index``, assembled from kept tiles (computing those not kept)."""
+        image ``index``, assembled from kept tiles (computing those not kept, and keeping them
+        if ``keep``), with ``spare`` free columns after them (as ``FilterBank.compute``).
+        Between tiles, raises :class:`Cancelled` if ``should_stop()`` is true."""
         out = None
         for ty in range(y0 // FEATURE_TILE, (y1 - 1) // FEATURE_TILE + 1):
             for tx in range(x0 // FEATURE_TILE, (x1 - 1) // FEATURE_TILE + 1):
-                tile = self._tile_features(index, ty, tx)
+                if should_stop is not None and should_stop():
+                    raise Cancelled
+                tile = self._tile_features(index, ty, tx, keep)
                 if out is None:
-                    out = np.empty((y1 - y0, x1 - x0, tile.shape[-1]), np.float32)
+                    out = np.empty((y1 - y0, x1 - x0, tile.shape[-1] + spare), np.float32)
                 ty0, tx0 = ty * FEATURE_TILE, tx * FEATURE_TILE
                 sy0, sy1 = max(y0, ty0), min(y1, ty0 + tile.shape[0])
                 sx0, sx1 = max(x0, tx0), min(x1, tx0 + tile.shape[1])
-                out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = tile[
+                out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0, : tile.shape[-1]] = tile[
                     sy0 - ty0 : sy1 - ty0, sx0 - tx0 : sx1 - tx0
                 ]
         return out
@@ -264,11 +284,19 @@ class LiveTrainer:
         return model
 
     def predict_region(
-        self, model: Segmenter, index: int, region: tuple[int, int, int, int]
+        self,
+        model: Segmenter,
+        index: int,
+        region: tuple[int, int, int, int],
+        should_stop: Callable[[], bool] | None = None,
+        keep_features: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Labels ``(h, w)`` uint8 and probabilities ``(h, w, K)`` of ``model`` over rows
         ``y0:y1`` and columns ``x0:x1`` of image ``index`` (``region = (y0, y1, x0, x1)``),
-        as the model gives them on the whole image."""
+        as the model gives them on the whole image. ``should_stop`` is asked between feature
+        tiles; when it answers true, :class:`Cancelled` is raised (a newer stroke, say).
+        ``keep_features=False`` computes the features it does not hold without keeping
+        them, so that a pass over a large image does not push out those of the view."""
         image = self.images[index]
         y0, y1, x0, x1 = _clip_region(region, image.shape)
         if not self.cached or not isinstance(model, PixelClassifier) or model.post:
@@ -279,12 +307,13 @@ class LiveTrainer:
         h, w = self.work_shapes[index]
         wy0, wx0 = max(0, y0 // f - reach), max(0, x0 // f - reach)
         wy1, wx1 = min(h, -(-y1 // f) + reach), min(w, -(-x1 // f) + reach)
-        feats = self.features(index, wy0, wy1, wx0, wx1)
         selected = getattr(model, "selected_features_", None)
+        spare = 0 if selected is not None else model._context_columns()
+        feats = self.features(index, wy0, wy1, wx0, wx1, should_stop, keep_features, spare)
         if selected is not None:
             names = self.bank.names(model.n_channels_)
             feats = feats[..., [names.index(n) for n in selected]]
-        work = model._proba_of_features(feats)
+        work = model._proba_of_features(feats, spare)
         full = (min(image.shape[0], wy1 * f) - wy0 * f, min(image.shape[1], wx1 * f) - wx0 * f)
         proba = model._prior_corrected(upsample(work, f, full))
         proba = proba[y0 - wy0 * f : y1 - wy0 * f, x0 - wx0 * f : x1 - wx0 * f]

@@ -9,6 +9,7 @@ tiles and predicts the part of the image in view first, then the rest tile by ti
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import ParameterError
-from ..live import LiveTrainer, normalised_entropy
+from ..live import Cancelled, LiveTrainer, normalised_entropy
 from .layers import (
     CLASSES,
     PROBABILITIES,
@@ -50,10 +51,12 @@ if TYPE_CHECKING:
 
 #: Images up to this many pixels are predicted in one piece; larger ones by the view, then tiles.
 WHOLE_IMAGE_PIXELS = 1024 * 1024
-#: Full-resolution tile side for the rest of a large image.
-REST_TILE = 1024
-#: Milliseconds after the last paint stroke before Live mode retrains.
-LIVE_DELAY_MS = 300
+#: Full-resolution tile side for the rest of a large image (small: a stroke stops the rest at
+#: the next feature tile, and a tile's forest runs to its end)
+REST_TILE = 512
+#: Milliseconds after the last paint stroke before Live mode retrains (napari reports a stroke
+#: when the button is released; the wait gathers a quick series of strokes into one fit)
+LIVE_DELAY_MS = 150
 HELP = (
     "Scribbles: label 0 is unlabelled (napari's eraser); paint label 1 for the first class"
     " named below, label 2 for the second, and so on (seglab's class = label - 1)."
@@ -67,19 +70,23 @@ class _Progress(QObject):
 
 
 def _regions(shape: tuple[int, int], view: tuple[int, int, int, int]) -> list[tuple]:
-    """The visible region first, then the tiles of the rest of an image."""
+    """The visible region first, then the tiles of the rest of an image, nearest first."""
     rows, cols = shape
     if rows * cols <= WHOLE_IMAGE_PIXELS:
         return [(0, rows, 0, cols)]
     y0, y1, x0, x1 = view
-    out = [view]
+    rest = []
     for ty in range(0, rows, REST_TILE):
         for tx in range(0, cols, REST_TILE):
             tile = (ty, min(rows, ty + REST_TILE), tx, min(cols, tx + REST_TILE))
             inside = tile[0] >= y0 and tile[1] <= y1 and tile[2] >= x0 and tile[3] <= x1
             if not inside:
-                out.append(tile)
-    return out
+                rest.append(tile)
+    centre = ((y0 + y1) / 2, (x0 + x1) / 2)
+    rest.sort(
+        key=lambda t: ((t[0] + t[1]) / 2 - centre[0]) ** 2 + ((t[2] + t[3]) / 2 - centre[1]) ** 2
+    )
+    return [view, *rest]
 
 
 class TrainWidget(QWidget):
@@ -102,8 +109,9 @@ class TrainWidget(QWidget):
         self._trainer: LiveTrainer | None = None
         self._trainer_key = None
         self._rerun = False
-        self._previous = None  # output layers' data before a run, restored if it fails
-        self._proba = None
+        self._undo: list = []  # regions of the output layers before a run, restored if it fails
+        self._proba = None  # the prediction's probabilities, for the cells widget's N/C ranges
+        self._stop = threading.Event()
         self._connected: set[int] = set()
 
         self.image_box = QComboBox()
@@ -266,7 +274,7 @@ class TrainWidget(QWidget):
         if self.worker is not None:
             self._rerun = True
             if live:  # a new stroke makes the rest of the old prediction moot
-                self.worker.quit()  # stops at its next tile; _finished starts the new run
+                self._stop.set()  # the run stops at its next tile; _finished starts the new one
             return None
         try:
             pairs, active = self._pairs()
@@ -292,7 +300,8 @@ class TrainWidget(QWidget):
         worker.errored.connect(self._failed)
         worker.finished.connect(self._finished)
         self.worker = worker
-        self._previous = None
+        self._undo = []
+        self._stop.clear()
         self._started = time.perf_counter()
         self.train_button.setEnabled(False)
         self.progress.setValue(0)
@@ -307,7 +316,11 @@ class TrainWidget(QWidget):
             self._trainer, self._trainer_key = trainer, key
         model = trainer.fit(scribbles, names, progress=self._fit_progress.changed.emit)
         for k, region in enumerate(regions):
-            labels, proba = trainer.predict_region(model, active, region)
+            try:  # the field in view always; the rest until a newer stroke asks to stop
+                stop = None if k == 0 else self._stop.is_set
+                labels, proba = trainer.predict_region(model, active, region, stop, k == 0)
+            except Cancelled:
+                return model
             entropy = normalised_entropy(proba)
             yield region, labels, proba, entropy, model.classes_, (k + 1) / len(regions)
         return model
@@ -317,11 +330,14 @@ class TrainWidget(QWidget):
         prediction, unsure = output_layers(
             self.viewer, image_layer, spatial_shape(image_layer), n_classes
         )
-        if self._previous is None:
-            self._previous = (np.array(prediction.data), np.array(unsure.data))
-            shape = (*spatial_shape(image_layer), proba.shape[-1])
-            self._proba = np.zeros(shape, np.float32)  # the run's probabilities, region by region
         y0, y1, x0, x1 = region
+        # what this region held, put back if the run fails (a region's copy, not the image's)
+        self._undo.append(
+            (region, np.array(prediction.data[y0:y1, x0:x1]), np.array(unsure.data[y0:y1, x0:x1]))
+        )
+        shape = (*spatial_shape(image_layer), proba.shape[-1])
+        if self._proba is None or self._proba.shape != shape:
+            self._proba = np.zeros(shape, np.float32)  # kept across runs, written region by region
         self._proba[y0:y1, x0:x1] = proba
         write_region(prediction, region, labels)
         write_region(unsure, region, uncertainty)
@@ -339,10 +355,10 @@ class TrainWidget(QWidget):
     def _failed(self, exc: BaseException) -> None:
         from .layers import PREDICTION, UNCERTAINTY
 
-        if self._previous is not None:  # nothing half-written: the outputs as they were
-            for name, data in zip((PREDICTION, UNCERTAINTY), self._previous, strict=True):
+        for region, labels, uncertainty in reversed(self._undo):  # the outputs as they were
+            for name, data in ((PREDICTION, labels), (UNCERTAINTY, uncertainty)):
                 if name in self.viewer.layers:
-                    self.viewer.layers[name].data = data
+                    write_region(self.viewer.layers[name], region, data)
         self.progress.setValue(0)
         self.status.setText(f"failed: {one_line(exc)}")
         notify_error(one_line(exc))

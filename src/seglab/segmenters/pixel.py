@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .. import forest
+from .._threads import parallel_map
 from ..errors import DataSetError, ParameterError
 from ..features import FilterBank, check_bank
 from .base import Segmenter, register
@@ -178,15 +179,21 @@ class PixelClassifier(Segmenter):
     def _factor(self) -> int:
         return int(getattr(self, "factor_", 1))
 
-    def _features(self, image: np.ndarray) -> np.ndarray:
+    def _features(self, image: np.ndarray, spare: int = 0) -> np.ndarray:
         factor = self._factor()
-        return self._bank(factor).compute(downscale(image, factor))
+        return self._bank(factor).compute(downscale(image, factor), spare)
 
     @staticmethod
     def _context(proba: np.ndarray) -> np.ndarray:
-        return np.concatenate(
-            [ndi.gaussian_filter(proba, (s, s, 0), mode="reflect") for s in CONTEXT_SIGMAS], axis=-1
+        # one Gaussian per scale, in parallel (ndimage releases the GIL): the same numbers
+        blurred = parallel_map(
+            lambda s: ndi.gaussian_filter(proba, (s, s, 0), mode="reflect"), CONTEXT_SIGMAS
         )
+        return np.concatenate(blurred, axis=-1)
+
+    def _context_columns(self) -> int:
+        """Columns the context stage adds to the filter bank's (0 without it)."""
+        return len(CONTEXT_SIGMAS) * len(self.classes_) if self.context else 0
 
     def _sample(self, features, labels, rng) -> tuple[np.ndarray, np.ndarray]:
         flat_labels = labels.ravel()
@@ -370,13 +377,25 @@ class PixelClassifier(Segmenter):
 
     def _work_proba(self, image) -> np.ndarray:
         """The classifier's probabilities at the work scale, before prior correction."""
-        return self._proba_of_features(self._features(image))
+        spare = self._context_columns()
+        return self._proba_of_features(self._features(image, spare), spare)
 
-    def _proba_of_features(self, features: np.ndarray) -> np.ndarray:
-        """Work-scale probabilities from the (selected) bank features of an image or region."""
-        proba = self._proba_small(self.classifier_, features)
+    def _proba_of_features(self, features: np.ndarray, spare: int = 0) -> np.ndarray:
+        """Work-scale probabilities from the (selected) bank features of an image or region.
+
+        With ``spare`` = :meth:`_context_columns`, the last columns of ``features`` are free
+        and receive the context: no concatenated copy (on a 1024-pixel slide tile with its
+        context, 0.2 GB less at once).
+        """
+        n = features.shape[-1] - spare
+        proba = self._proba_small(self.classifier_, features[..., :n])
         if self.context:
-            stacked = np.concatenate([features, self._context(proba)], axis=-1)
+            context = self._context(proba)
+            if spare == context.shape[-1]:
+                features[..., n:] = context
+                stacked = features
+            else:
+                stacked = np.concatenate([features[..., :n], context], axis=-1)
             proba = self._proba_small(self.context_classifier_, stacked)
         return proba
 
