@@ -17,10 +17,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/seglab demo --out seglab-demo
 
+# napari's tests run on Xvfb: .ci/gui-packages installs it and Qt's X libraries where missing
 test: $(STAMP)
+	.ci/gui-packages
 	$(BIN)/python -m pytest -q
 
 test-all: $(STAMP)
+	.ci/gui-packages
 	$(BIN)/python -m pytest -q -m ""
 
 lint: $(STAMP)
@@ -53,6 +56,7 @@ bench: $(STAMP)
 	$(RECORD) many-files --fence -- benchmarks/many_files.py
 	$(RECORD) slides --fence -- benchmarks/scale.py
 	$(RECORD) slide-io --fence -- benchmarks/slide_io.py
+	$(RECORD) napari-live --fence -- benchmarks/napari_live.py
 	$(BIN)/python benchmarks/leaderboards.py
 	$(RECORD) mrf -- benchmarks/mrf_course.py
 	$(RECORD) unet --fence --keep '^(command|machine|unet on|  .*trained in)' -- benchmarks/unet.py

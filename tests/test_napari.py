@@ -202,6 +202,13 @@ def test_apply_widget_predicts_a_dask_layer_tile_by_tile(
     assert np.array_equal(shown[~tied], model.predict(mosaic)[~tied]) and tied.mean() < 0.01
     uncertainty = np.asarray(viewer.layers[UNCERTAINTY].data)
     assert uncertainty.shape == mosaic.shape[:2] and uncertainty[tied].min() > 0.5
+    # a multiscale layer: its full-resolution level, tile by tile
+    viewer.add_image([mosaic, mosaic[::2, ::2]], name="pyramid", rgb=True, multiscale=True)
+    apply.image_box.setCurrentText("pyramid")
+    apply.predict()
+    wait_for(qtbot, apply)
+    assert np.array_equal(np.asarray(viewer.layers[PREDICTION].data), shown)
+    assert not notifications
 
 
 def test_cells_table_equals_nc_ratio_per_cell(
@@ -244,7 +251,11 @@ def test_cells_table_equals_nc_ratio_per_cell(
 
     widget._clicked(layer, Click())
     assert widget.table.currentRow() == 0 and layer.selected_label == first["cell"]
-    assert str(first["cell"]) in widget.summary_label.text() or widget.summary_label.text()
+    # the summary: the top-5 cells' mean N/C and the largest nucleus, computed here
+    ratios = sorted((row["nc_ratio"] for row in widget.rows), reverse=True)[:5]
+    largest = max(row["nucleus_px"] for row in widget.rows)
+    text = widget.summary_label.text()
+    assert f"top-5 N/C {np.mean(ratios):.3g}" in text and f"largest nucleus {largest} px" in text
 
 
 def test_cells_of_a_trained_prediction_carry_the_nc_range_of_nc_ratio_proba(
