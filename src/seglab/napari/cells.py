@@ -193,7 +193,9 @@ class CellsWidget(QWidget):
             centre * np.asarray(self.cells_layer.scale)[-2:]
             + np.asarray(self.cells_layer.translate)[-2:]
         )
-        self.viewer.camera.center = tuple(world)
+        # napari 0.9 moved the camera to viewer.scene; earlier releases have viewer.camera
+        camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else self.viewer.camera
+        camera.center = tuple(world)
         if self.table.currentRow() != index:
             self.table.blockSignals(True)
             self.table.selectRow(index)
