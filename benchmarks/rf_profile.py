@@ -48,6 +48,7 @@ def profile_image(model, image, parts: dict) -> np.ndarray:
     spare = model._context_columns()
     features = np.empty((h, w, len(kept) + spare), np.float32)
     filters: dict = {}
+    bank_ms: dict[str, float] = defaultdict(float)  # this image's total per kind and per scale
     for col, entry in enumerate(kept):
         group = (max(entry.plane, 0), entry.scale)
         if group not in filters:
@@ -56,8 +57,10 @@ def profile_image(model, image, parts: dict) -> np.ndarray:
         features[..., col] = filters[group].value(entry, h, w)
         ms = 1000 * (time.perf_counter() - start)
         sigma = f"sigma {bank.spec['sigmas'][entry.scale]:g}" if entry.scale >= 0 else "no scale"
-        parts[f"bank: {entry.filter}"].append(ms)
-        parts[f"bank at {sigma}"].append(ms)
+        bank_ms[f"bank: {entry.filter}"] += ms
+        bank_ms[f"bank at {sigma}"] += ms
+    for key, ms in bank_ms.items():
+        parts[key].append(ms)
     n = len(kept)
     x = features[..., :n].reshape(-1, n)
     proba = _timed(parts, "forest, stage 1", forest.forest_proba, model.classifier_, x, None)
