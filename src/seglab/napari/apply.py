@@ -30,12 +30,14 @@ from .layers import (
     CLASSES,
     PROBABILITIES,
     base_level,
+    fill_layer_box,
     image_array,
     is_lazy,
     notify_error,
     one_line,
     output_layers,
     spatial_shape,
+    watch_layers,
     write_region,
 )
 
@@ -82,19 +84,12 @@ class ApplyWidget(QWidget):
 
         self.browse_button.clicked.connect(self._browse)
         self.predict_button.clicked.connect(lambda: self.predict())
-        for event in ("inserted", "removed", "reordered"):
-            getattr(viewer.layers.events, event).connect(self._refresh_layers)
-        self._refresh_layers()
+        watch_layers(viewer, self._refresh_layers)
 
     def _refresh_layers(self, *_) -> None:
         from napari.layers import Image
 
-        current = self.image_box.currentText()
-        self.image_box.clear()
-        names = [layer.name for layer in self.viewer.layers if isinstance(layer, Image)]
-        self.image_box.addItems(names)
-        if current in names:
-            self.image_box.setCurrentText(current)
+        fill_layer_box(self.image_box, self.viewer, Image)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open seglab model", "", "seglab (*.seglab)")

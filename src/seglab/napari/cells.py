@@ -29,7 +29,16 @@ from qtpy.QtWidgets import (
 
 from ..errors import ParameterError
 from ..measure import HIGH_NC_CELL_RATIO
-from .layers import CLASSES, PROBABILITIES, notify_error, notify_info, one_line
+from .layers import (
+    CLASSES,
+    PREDICTION,
+    PROBABILITIES,
+    fill_layer_box,
+    notify_error,
+    notify_info,
+    one_line,
+    watch_layers,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -97,25 +106,12 @@ class CellsWidget(QWidget):
         self.measure_button.clicked.connect(lambda: self.measure())
         self.export_button.clicked.connect(lambda: self.export_csv())
         self.table.itemSelectionChanged.connect(self._row_selected)
-        for event in ("inserted", "removed", "reordered"):
-            getattr(viewer.layers.events, event).connect(self._refresh_layers)
-        self._refresh_layers()
+        watch_layers(viewer, self._refresh_layers)
 
     def _refresh_layers(self, *_) -> None:
         from napari.layers import Labels
 
-        current = self.mask_box.currentText()
-        self.mask_box.clear()
-        names = [
-            layer.name
-            for layer in self.viewer.layers
-            if isinstance(layer, Labels) and layer.name != CELLS
-        ]
-        self.mask_box.addItems(names)
-        if current in names:
-            self.mask_box.setCurrentText(current)
-        elif "seglab prediction" in names:
-            self.mask_box.setCurrentText("seglab prediction")
+        fill_layer_box(self.mask_box, self.viewer, Labels, skip=(CELLS,), prefer=PREDICTION)
 
     def measure(self):
         """Label and measure the cells of the chosen prediction in a worker thread."""

@@ -42,6 +42,30 @@ def notify_info(message: str) -> None:
     show_info(message)
 
 
+def fill_layer_box(box, viewer, kind, skip: tuple[str, ...] = (), prefer: str = "") -> None:
+    """Refill a combo box with the names of the viewer's layers of type ``kind`` (less
+    ``skip``), keeping the current choice, else choosing ``prefer`` where present."""
+    current = box.currentText()
+    names = [
+        layer.name for layer in viewer.layers if isinstance(layer, kind) and layer.name not in skip
+    ]
+    box.blockSignals(True)
+    box.clear()
+    box.addItems(names)
+    for name in (current, prefer):
+        if name in names:
+            box.setCurrentText(name)
+            break
+    box.blockSignals(False)
+
+
+def watch_layers(viewer, callback) -> None:
+    """Call ``callback`` now and whenever layers are added, removed or reordered."""
+    for event in ("inserted", "removed", "reordered"):
+        getattr(viewer.layers.events, event).connect(callback)
+    callback()
+
+
 def class_colormap(n_classes: int, first_label: int):
     """Labels colours where label ``first_label + c`` shows class c's colour."""
     from napari.utils.colormaps import DirectLabelColormap

@@ -36,6 +36,7 @@ from .layers import (
     PROBABILITIES,
     SCRIBBLES,
     class_colormap,
+    fill_layer_box,
     image_array,
     notify_error,
     notify_info,
@@ -43,6 +44,7 @@ from .layers import (
     output_layers,
     spatial_shape,
     visible_region,
+    watch_layers,
     write_region,
 )
 
@@ -170,9 +172,7 @@ class TrainWidget(QWidget):
         self.add_button.clicked.connect(self.add_scribble_layer)
         self.train_button.clicked.connect(lambda: self.train())
         self.save_button.clicked.connect(lambda: self.save_model())
-        for event in ("inserted", "removed", "reordered"):
-            getattr(viewer.layers.events, event).connect(self._refresh_layers)
-        self._refresh_layers()
+        watch_layers(viewer, self._refresh_layers)
 
     # ------------------------------------------------------------------ form
     def _fill_params(self, *_) -> None:
@@ -202,15 +202,8 @@ class TrainWidget(QWidget):
     def _refresh_layers(self, *_) -> None:
         from napari.layers import Image, Labels
 
-        for box, kind in ((self.image_box, Image), (self.scribble_box, Labels)):
-            current = box.currentText()
-            box.blockSignals(True)
-            box.clear()
-            names = [layer.name for layer in self.viewer.layers if isinstance(layer, kind)]
-            box.addItems(names)
-            if current in names:
-                box.setCurrentText(current)
-            box.blockSignals(False)
+        fill_layer_box(self.image_box, self.viewer, Image)
+        fill_layer_box(self.scribble_box, self.viewer, Labels)
         for layer in self.viewer.layers:
             if isinstance(layer, Labels) and id(layer) not in self._connected:
                 layer.events.paint.connect(self._painted)
