@@ -241,9 +241,9 @@ class TrainWidget(QWidget):
         return layer
 
     # ------------------------------------------------------------------ training
-    def _pairs(self) -> tuple[list, int]:
-        """(image layer, scribble layer) pairs to train on, and the index of the one in view:
-        the chosen pair, and every scribble layer tied to an image by this widget."""
+    def _pairs(self) -> list:
+        """(image layer, scribble layer) pairs to train on: the chosen pair first (the one
+        predicted and shown), then every scribble layer tied to another image by this widget."""
         from napari.layers import Image, Labels
 
         image = self._layer(self.image_box, "an Image layer")
@@ -256,7 +256,7 @@ class TrainWidget(QWidget):
             other = self.viewer.layers[tied]
             if isinstance(other, Image) and other is not image:
                 pairs.append((other, layer))
-        return pairs, 0
+        return pairs
 
     def _painted(self, *_) -> None:
         if self.live_check.isChecked():
@@ -270,25 +270,25 @@ class TrainWidget(QWidget):
                 self._stop.set()  # the run stops at its next tile; _finished starts the new one
             return None
         try:
-            pairs, active = self._pairs()
+            pairs = self._pairs()
             names = self.class_names()
             method, params = self.method_box.currentText(), self.params()
             normalize = self.normalize_box.currentText()
-            view = visible_region(pairs[active][0])
+            view = visible_region(pairs[0][0])
         except ParameterError as exc:
             notify_error(one_line(exc))
             return None
         images = [image for image, _ in pairs]
         key = (tuple(id(im.data) for im in images), method, json.dumps(params), normalize)
         scribbles = [np.array(layer.data) for _, layer in pairs]  # a copy: painting goes on
-        shape = spatial_shape(images[active])
+        shape = spatial_shape(images[0])
         from napari.qt.threading import thread_worker
 
         worker = thread_worker(self._run, ignore_errors=True, start_thread=False)(
             key, [image_array(im) for im in images] if key != self._trainer_key else None,
-            scribbles, names, method, params, normalize, active, _regions(shape, view),
+            scribbles, names, method, params, normalize, _regions(shape, view),
         )  # fmt: skip
-        worker.yielded.connect(lambda item: self._show(item, images[active], len(names)))
+        worker.yielded.connect(lambda item: self._show(item, images[0], len(names)))
         worker.returned.connect(self._done)
         worker.errored.connect(self._failed)
         worker.finished.connect(self._finished)
@@ -302,7 +302,7 @@ class TrainWidget(QWidget):
         worker.start()
         return worker
 
-    def _run(self, key, arrays, scribbles, names, method, params, normalize, active, regions):
+    def _run(self, key, arrays, scribbles, names, method, params, normalize, regions):
         trainer = self._trainer if arrays is None else None
         if trainer is None:
             trainer = LiveTrainer(arrays, method, params, normalize)
@@ -311,7 +311,7 @@ class TrainWidget(QWidget):
         for k, region in enumerate(regions):
             try:  # the field in view always; the rest until a newer stroke asks to stop
                 stop = None if k == 0 else self._stop.is_set
-                labels, proba = trainer.predict_region(model, active, region, stop, k == 0)
+                labels, proba = trainer.predict_region(model, 0, region, stop, k == 0)
             except Cancelled:
                 return model
             entropy = normalised_entropy(proba)
