@@ -75,3 +75,36 @@ def test_parallel_map_keeps_order_and_nests_without_deadlock():
     # a task that maps again runs its inner map serially instead of waiting on the pool
     nested = parallel_map(lambda v: parallel_map(lambda u: u + v, range(3)), range(4))
     assert nested == [[u + v for u in range(3)] for v in range(4)]
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize(
+    "make",
+    [
+        # every tree a single leaf: the forest gives the class shares of each bootstrap
+        lambda: RandomForestClassifier(6, min_samples_split=10**6, random_state=0),
+        # unlimited depth, leaves of one sample
+        lambda: RandomForestClassifier(5, max_depth=None, min_samples_leaf=1, random_state=2),
+        lambda: ExtraTreesClassifier(3, max_depth=1, random_state=3),
+    ],
+)
+def test_one_node_and_unlimited_trees(make, n_classes):
+    x, y = _data(1500, n_classes, seed=4)
+    model = make().fit(x, y)
+    new, _ = _data(5000, n_classes, seed=5)
+    np.testing.assert_allclose(
+        forest.forest_proba(model, new), model.predict_proba(new), atol=1e-6
+    )
+
+
+def test_trees_of_bootstraps_missing_a_class():
+    """Three samples of two classes: many bootstraps hold one class only, so some trees are
+    one leaf whose probabilities are all on that class."""
+    x = np.array([[0.0], [1.0], [2.0]], np.float32)
+    model = RandomForestClassifier(25, random_state=0).fit(x, [0, 1, 1])
+    sizes = {tree.tree_.node_count for tree in model.estimators_}
+    assert 1 in sizes and max(sizes) > 1  # the case this test is for
+    new = np.linspace(-1, 3, 101, dtype=np.float32)[:, None]
+    np.testing.assert_allclose(
+        forest.forest_proba(model, new), model.predict_proba(new), atol=1e-6
+    )

@@ -179,11 +179,12 @@ def predict_files(
             return failures
         import dask
 
-        from .tiled import scheduler_context
+        from .tiled import _carrier, scheduler_context
 
-        model = dask.delayed(segmenter, pure=True, traverse=False)
         batch = max(8, 4 * (os.cpu_count() or 1))
-        with scheduler_context(scheduler) as kwargs:
+        with scheduler_context(scheduler) as kwargs, _carrier(segmenter, kwargs) as carried:
+            # one key for the model; worker processes load it once (tiled._CarriedByFile)
+            model = dask.delayed(carried, pure=True, traverse=False)
             for first in range(0, len(files), batch):
                 chunk = files[first : first + batch]
                 tasks = [

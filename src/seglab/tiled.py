@@ -286,6 +286,12 @@ def predict_lazy(
     >>> bool((labels.compute() == seg.predict(ds.image(1))).all())
     True
     """
+    return _predict_lazy(segmenter, source, chunk, normalize, tissue, what, segmenter)
+
+
+def _predict_lazy(segmenter, source, chunk, normalize, tissue, what, carrier):
+    """:func:`predict_lazy`, with ``carrier`` what travels in the graph for the segmenter (the
+    segmenter itself, or a :class:`_CarriedByFile` for worker processes)."""
     dask, da = _dask()
     chunk, halo = tile_geometry(segmenter, chunk)
     array = open_lazy(source, chunk)
@@ -309,7 +315,9 @@ def predict_lazy(
         drop_axis=2,
         dtype=dtype,
         meta=np.empty((0, 0), dtype),
-        segmenter=segmenter,
+        # one key of the graph, not a copy in every task: a dask.distributed cluster sends
+        # it to each worker once (it was pickled with each tile: 46 MB for the default rf)
+        segmenter=dask.delayed(carrier, name=f"seglab-model-{uuid.uuid4().hex}"),
         low=low,
         high=high,
         normalize=normalize,
@@ -339,10 +347,19 @@ def scheduler_context(scheduler: str | None) -> Iterator[dict]:
     """Keyword arguments for ``dask.compute``: a local scheduler by name, or a
     ``dask.distributed`` client connected to the scheduler at an address."""
     check_scheduler(scheduler)
-    if scheduler in (None, "threads"):
-        yield {"scheduler": "threads"}
-    elif scheduler in ("processes", "synchronous"):
-        yield {"scheduler": scheduler}
+    if scheduler in (None, "threads", "synchronous"):
+        yield {"scheduler": scheduler or "threads"}
+    elif scheduler == "processes":
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        import dask
+
+        # One pool for every compute of this context (a slide is computed row by row), so
+        # that each worker process loads the model once (see _carried_by_file).
+        context = multiprocessing.get_context(dask.config.get("multiprocessing.context", "spawn"))
+        with ProcessPoolExecutor(_process_workers(), mp_context=context) as pool:
+            yield {"scheduler": "processes", "pool": pool}
     else:
         try:
             from distributed import Client
@@ -357,6 +374,58 @@ def scheduler_context(scheduler: str | None) -> Iterator[dict]:
             ) from None
         with client:
             yield {"scheduler": client}
+
+
+def _process_workers() -> int:
+    from ._threads import cores
+
+    return cores()
+
+
+class _CarriedByFile:
+    """A segmenter that reaches worker processes as the path of a file it was pickled to.
+
+    Dask's processes scheduler pickles each task with its inputs, so the model went with
+    every tile (the default ``rf`` is 46 MB, an 8k slide 64 tiles). This pickles as a path
+    and a key; each process loads the file once and keeps the model under its key. The
+    file is private to one ``predict_to_file`` call and deleted after it.
+    """
+
+    def __init__(self, path: Path, key: str):
+        self.path, self.key = str(path), key
+
+    def __reduce__(self):
+        return (_carried_segmenter, (self.path, self.key))
+
+
+_carried: dict = {}
+
+
+def _carried_segmenter(path: str, key: str):
+    """The segmenter of a :class:`_CarriedByFile`, loaded once per process."""
+    if key not in _carried:
+        import pickle
+
+        _carried.clear()  # one model per process: a new run's replaces the last
+        with open(path, "rb") as file:
+            _carried[key] = pickle.load(file)
+    return _carried[key]
+
+
+@contextlib.contextmanager
+def _carrier(segmenter, compute_kwargs: dict) -> Iterator[object]:
+    """What stands for ``segmenter`` in the graph under these ``dask.compute`` arguments."""
+    if compute_kwargs.get("scheduler") != "processes":
+        yield segmenter
+        return
+    import pickle
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="seglab-model-") as folder:
+        path = Path(folder) / "model.pickle"
+        with open(path, "wb") as file:
+            pickle.dump(segmenter, file, protocol=pickle.HIGHEST_PROTOCOL)
+        yield _CarriedByFile(path, uuid.uuid4().hex)
 
 
 def _block_rows(labels, compute_kwargs, progress: bool, desc: str) -> Iterator[np.ndarray]:
@@ -425,12 +494,12 @@ def predict_to_file(
     suffix = output.suffix.lower()
     if suffix not in (".tif", ".tiff", ".zarr"):
         raise ParameterError(f"{output}: a tiled mask is written as .tif, .tiff or .zarr")
-    labels = predict_lazy(segmenter, source, chunk, normalize, tissue)
-    h, w = labels.shape
     name = Path(str(getattr(source, "path", source))).name
     tmp = _temporary_sibling(output)
     try:
-        with scheduler_context(scheduler) as kwargs:
+        with scheduler_context(scheduler) as kwargs, _carrier(segmenter, kwargs) as carrier:
+            labels = _predict_lazy(segmenter, source, chunk, normalize, tissue, "labels", carrier)
+            h, w = labels.shape
             rows = _block_rows(labels, kwargs, progress, f"predict {name}")
             if suffix == ".zarr":
                 import zarr
