@@ -297,6 +297,11 @@ def window_starts(length: int, window: int, step: int) -> list[int]:
     return [i * step for i in range(n)]
 
 
+#: windows per forward pass (each with its flips): larger batches keep both cores busy
+#: (docs/research/2026-12-06-unet-cpu-inference.md)
+WINDOW_BATCH = 16
+
+
 @torch.no_grad()
 def sliding_window_proba(
     network: UNet,
@@ -305,7 +310,7 @@ def sliding_window_proba(
     multiple: int,
     flips: bool,
     device: torch.device,
-    batch_size: int = 4,
+    batch_size: int = WINDOW_BATCH,
     turns: bool = False,
 ) -> np.ndarray:
     """Softmax probabilities (h, w, K) of a normalised (h, w, C) image.
@@ -323,6 +328,10 @@ def sliding_window_proba(
     padded_w = max(window, window + math.ceil(max(w - window, 0) / step) * step)
     x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
     x = _pad_reflect(x, padded_h - h, padded_w - w)
+    if device.type == "cpu":
+        # oneDNN's convolutions are faster on channels-last tensors; the weights are
+        # converted in place once (saving makes them contiguous again)
+        network.to(memory_format=torch.channels_last)
     weight = gaussian_window(window).to(device)
     starts = [
         (y0, x0)
@@ -336,6 +345,8 @@ def sliding_window_proba(
         tiles = torch.cat([x[..., y0 : y0 + window, x0 : x0 + window] for y0, x0 in chunk]).to(
             device
         )
+        if device.type == "cpu":
+            tiles = tiles.contiguous(memory_format=torch.channels_last)
         proba = _predict_tiles(network, tiles, flips, turns)
         if out is None:
             out = torch.zeros((proba.shape[1], padded_h, padded_w), device=device)
@@ -370,10 +381,20 @@ def _predict_tiles(
     return (proba + torch.rot90(turned, -1, (2, 3))) / 2
 
 
+_FLIPS = ((3,), (2,), (2, 3))
+
+
 def _flip_average(network: UNet, tiles: torch.Tensor, flips: bool) -> torch.Tensor:
-    proba = torch.softmax(network(tiles), 1)
     if not flips:
-        return proba
-    for dims in ((3,), (2,), (2, 3)):
-        proba += torch.softmax(network(tiles.flip(dims)), 1).flip(dims)
+        return torch.softmax(network(tiles), 1)
+    # the tiles and their three flips in one forward pass: one large batch uses the cores
+    # better than four small ones
+    n = tiles.shape[0]
+    batch = torch.cat([tiles, *(tiles.flip(dims) for dims in _FLIPS)])
+    if tiles.device.type == "cpu":
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    out = torch.softmax(network(batch), 1)
+    proba = out[:n].clone()
+    for k, dims in enumerate(_FLIPS, start=1):
+        proba += out[k * n : (k + 1) * n].flip(dims)
     return proba / 4
