@@ -7,6 +7,7 @@ this module is imported only when a U-Net is fitted or used.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -297,20 +298,15 @@ def window_starts(length: int, window: int, step: int) -> list[int]:
     return [i * step for i in range(n)]
 
 
-#: windows per forward pass (each with its flips): larger batches keep both cores busy
-#: (docs/research/2026-12-06-unet-cpu-inference.md)
-WINDOW_BATCH = 16
-
-
 @torch.no_grad()
 def sliding_window_proba(
-    network: UNet,
+    network: UNet | Callable[[torch.Tensor], torch.Tensor],
     image: np.ndarray,
     window: int,
     multiple: int,
     flips: bool,
     device: torch.device,
-    batch_size: int = WINDOW_BATCH,
+    batch_size: int = 4,
     turns: bool = False,
 ) -> np.ndarray:
     """Softmax probabilities (h, w, K) of a normalised (h, w, C) image.
@@ -328,9 +324,13 @@ def sliding_window_proba(
     padded_w = max(window, window + math.ceil(max(w - window, 0) / step) * step)
     x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
     x = _pad_reflect(x, padded_h - h, padded_w - w)
-    if device.type == "cpu":
-        # oneDNN's convolutions are faster on channels-last tensors; the weights are
-        # converted in place once (saving makes them contiguous again)
+    # a network of torch's own on the CPU; not a forward pass through ONNX Runtime
+    channels_last = device.type == "cpu" and isinstance(network, nn.Module)
+    if channels_last:
+        # oneDNN's convolutions on channels-last tensors: 1.4x faster on 2 cores; batching
+        # more windows or the flips together gained nothing
+        # (docs/research/2026-12-06-unet-cpu-inference.md). The weights are converted in
+        # place (saving makes them contiguous again).
         network.to(memory_format=torch.channels_last)
     weight = gaussian_window(window).to(device)
     starts = [
@@ -345,9 +345,9 @@ def sliding_window_proba(
         tiles = torch.cat([x[..., y0 : y0 + window, x0 : x0 + window] for y0, x0 in chunk]).to(
             device
         )
-        if device.type == "cpu":
+        if channels_last:
             tiles = tiles.contiguous(memory_format=torch.channels_last)
-        proba = _predict_tiles(network, tiles, flips, turns)
+        proba = _predict_tiles(network, tiles, flips, turns, channels_last)
         if out is None:
             out = torch.zeros((proba.shape[1], padded_h, padded_w), device=device)
         for (y0, x0), p in zip(chunk, proba, strict=True):
@@ -372,29 +372,22 @@ def _pad_reflect(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
 
 
 def _predict_tiles(
-    network: UNet, tiles: torch.Tensor, flips: bool, turns: bool = False
+    network, tiles: torch.Tensor, flips: bool, turns: bool = False, channels_last: bool = False
 ) -> torch.Tensor:
-    proba = _flip_average(network, tiles, flips)
+    proba = _flip_average(network, tiles, flips, channels_last)
     if not turns:
         return proba
-    turned = _flip_average(network, torch.rot90(tiles, 1, (2, 3)), flips)
+    turned = _flip_average(network, torch.rot90(tiles, 1, (2, 3)), flips, channels_last)
     return (proba + torch.rot90(turned, -1, (2, 3))) / 2
 
 
-_FLIPS = ((3,), (2,), (2, 3))
-
-
-def _flip_average(network: UNet, tiles: torch.Tensor, flips: bool) -> torch.Tensor:
+def _flip_average(network, tiles: torch.Tensor, flips: bool, channels_last: bool) -> torch.Tensor:
+    proba = torch.softmax(network(tiles), 1)
     if not flips:
-        return torch.softmax(network(tiles), 1)
-    # the tiles and their three flips in one forward pass: one large batch uses the cores
-    # better than four small ones
-    n = tiles.shape[0]
-    batch = torch.cat([tiles, *(tiles.flip(dims) for dims in _FLIPS)])
-    if tiles.device.type == "cpu":
-        batch = batch.contiguous(memory_format=torch.channels_last)
-    out = torch.softmax(network(batch), 1)
-    proba = out[:n].clone()
-    for k, dims in enumerate(_FLIPS, start=1):
-        proba += out[k * n : (k + 1) * n].flip(dims)
+        return proba
+    for dims in ((3,), (2,), (2, 3)):
+        flipped = tiles.flip(dims)
+        if channels_last:
+            flipped = flipped.contiguous(memory_format=torch.channels_last)
+        proba += torch.softmax(network(flipped), 1).flip(dims)
     return proba / 4
