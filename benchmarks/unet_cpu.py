@@ -1,9 +1,7 @@
 """The U-Net's prediction on the CPU: before and after issue 53's changes, in one run.
 
-"before" is the sliding-window loop as it was until 2026-12-06 (PyTorch, contiguous tensors);
-"torch" is seglab's loop where onnxruntime is not installed (PyTorch, channels-last tensors,
-which oneDNN's convolutions run faster); "onnx" is seglab's default on the CPU, each forward
-pass through ONNX Runtime (the network exported when the model first predicts).
+"before" is the sliding-window loop as it was until 2026-12-06 (contiguous tensors); "after"
+is seglab's (channels-last tensors and weights, which oneDNN's convolutions run faster).
 The network is the default architecture trained for two epochs on 20 course images: the
 time per image does not depend on the weights. Reports the median time per 256 x 256 course
 test image (both paths in turns on each image), whether the masks are identical and the
@@ -72,25 +70,16 @@ def sliding_window_before(
 
 
 @contextlib.contextmanager
-def mode(model, name: str):
-    """Predict as ``before`` (the old loop), ``torch`` (seglab's loop, PyTorch's forward
-    pass) or ``onnx`` (seglab's loop, ONNX Runtime's forward pass: the default)."""
-    saved = model.__dict__.pop("_onnx", None)
-    if name in ("before", "torch"):
-        model.__dict__["_onnx"] = (model.network_, None)  # as where onnxruntime is missing
-    try:
-        if name == "before":
-            with mock.patch.object(tu, "sliding_window_proba", sliding_window_before):
-                yield
-        else:
+def mode(name: str):
+    """Predict as ``before`` (the old loop) or ``after`` (seglab's)."""
+    if name == "before":
+        with mock.patch.object(tu, "sliding_window_proba", sliding_window_before):
             yield
-    finally:
-        model.__dict__.pop("_onnx", None)
-        if saved is not None:
-            model.__dict__["_onnx"] = saved
+    else:
+        yield
 
 
-MODES = ("before", "torch", "onnx")
+MODES = ("before", "after")
 
 
 def main() -> None:
@@ -99,8 +88,6 @@ def main() -> None:
     images, masks = zip(*(dataset.pair(int(i)) for i in train[:20]), strict=True)
     model = make_segmenter("unet", max_epochs=2, verbose=False).fit(list(images), list(masks))
     tests = [dataset.pair(int(i))[0] for i in test]
-    with mode(model, "onnx"):
-        model.predict(tests[0])  # the export, once per model
     print(run_header())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; unet (defaults,")
     print(f"  test flips on), work scale 1/{model._factor()}, {model._patch()}-pixel windows")
@@ -111,7 +98,7 @@ def main() -> None:
     for image in tests:
         proba = {}
         for name in MODES:
-            with mode(model, name):
+            with mode(name):
                 start = time.perf_counter()
                 proba[name] = model.predict_proba(image)
                 seconds[name].append(time.perf_counter() - start)
@@ -131,7 +118,7 @@ def main() -> None:
     print(f"1024 x 1024 mosaic, 512-pixel tiles, threads (halo {model.halo} px):")
     labels = {}
     for name in MODES:
-        with mode(model, name):
+        with mode(name):
             start = time.perf_counter()
             labels[name] = predict_lazy(model, mosaic, chunk=512).compute(scheduler="threads")
             took = time.perf_counter() - start

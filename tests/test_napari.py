@@ -332,7 +332,7 @@ def test_live_mode_retrains_after_a_stroke_and_scribbles_on_two_images_train_one
     viewer.add_image(first, name="a", rgb=True)
     viewer.add_image(second, name="b", rgb=True)
     widget = TrainWidget(viewer)
-    widget.param_edits["n_estimators"].setText("10")
+    widget.param_edits["n_estimators"].setText("12")
     widget.image_box.setCurrentText("b")
     layer_b = widget.add_scribble_layer()
     only_nucleus = strokes(masks[1])
@@ -345,8 +345,13 @@ def test_live_mode_retrains_after_a_stroke_and_scribbles_on_two_images_train_one
     layer_a.data = scribbles_a
     widget.live_check.setChecked(True)
     layer_a.events.paint(value=None)  # what napari emits at the end of a stroke
+    # the stroke's preview forest first, then (no further stroke) the full model
+    qtbot.waitUntil(lambda: widget.preview_model is not None, timeout=120_000)
+    assert widget.model is None
+    assert len(widget.preview_model.classifier_.estimators_) == 10
     qtbot.waitUntil(lambda: widget.model is not None, timeout=120_000)
     wait_for(qtbot, widget)
+    assert len(widget.model.classifier_.estimators_) == 12 and widget.model.context
     assert list(widget.model.classes_) == [0, 1, 2]  # nucleus learnt from image b
     assert not notifications
 

@@ -258,7 +258,6 @@ def test_save_load_round_trip_is_exact(fitted, cells, tmp_path):
     assert "weights.safetensors" in names
     assert not any(name.endswith((".pt", ".pth", ".pkl")) for name in names)
     loaded = seglab.load(path)
-    assert "_onnx" not in loaded.__dict__  # no export comes with the file: made on first use
     np.testing.assert_array_equal(loaded.predict_proba(images[9]), fitted.predict_proba(images[9]))
     # Saving the loaded model gives the same weights bytes (deterministic file).
     again = seglab.save(loaded, tmp_path / "v.seglab")
@@ -270,45 +269,6 @@ def test_pickle_round_trip_for_process_pools(fitted, cells):
     images, _ = cells
     copy = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(copy.predict(images[9]), fitted.predict(images[9]))
-
-
-def _torch_only(model):
-    """As where onnxruntime is missing: every forward pass in PyTorch."""
-    model.__dict__["_onnx"] = (model.network_, None)
-    return model
-
-
-def test_onnx_runtime_forward_pass_equals_torchs(fitted, cells):
-    pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
-    images, _ = cells
-    fresh = pickle.loads(pickle.dumps(fitted))
-    assert "_onnx" not in fresh.__dict__  # pickles (for process pools) leave the export out
-    through_onnx = fresh.predict_proba(images[9])
-    assert fresh.__dict__["_onnx"][1] is not None  # exported and used
-    through_torch = _torch_only(fresh).predict_proba(images[9])
-    np.testing.assert_allclose(through_onnx, through_torch, atol=1e-5)
-
-
-def test_without_onnxruntime_prediction_stays_in_torch(fitted, cells, monkeypatch):
-    images, _ = cells
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # its import now fails
-    fresh = pickle.loads(pickle.dumps(fitted))
-    got = fresh.predict_proba(images[9])
-    assert fresh.__dict__["_onnx"][1] is None
-    want = _torch_only(pickle.loads(pickle.dumps(fitted))).predict_proba(images[9])
-    np.testing.assert_array_equal(got, want)
-
-
-def test_a_refit_is_not_predicted_by_the_old_export(cells):
-    pytest.importorskip("onnxruntime")
-    images, masks = cells
-    model = seglab.make_segmenter("unet", **TINY).fit(images[:4], masks[:4])
-    model.predict(images[9])
-    model.fit(images[4:8], masks[4:8])
-    assert "_onnx" not in model.__dict__
-    refit = model.predict_proba(images[9])
-    np.testing.assert_allclose(refit, _torch_only(model).predict_proba(images[9]), atol=1e-5)
 
 
 def test_corrupt_weights_are_refused(fitted, tmp_path):

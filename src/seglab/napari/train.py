@@ -59,6 +59,9 @@ REST_TILE = 512
 #: Milliseconds after the last paint stroke before Live mode retrains (napari reports a stroke
 #: when the button is released; the wait gathers a quick series of strokes into one fit)
 LIVE_DELAY_MS = 150
+#: Milliseconds without a stroke before Live mode replaces its preview forest
+#: (seglab.live.PREVIEW_FOREST) by the full model
+FULL_FIT_DELAY_MS = 2000
 HELP = (
     "Scribbles: label 0 is unlabelled (napari's eraser); paint label 1 for the first class"
     " named below, label 2 for the second, and so on (seglab's class = label - 1)."
@@ -110,7 +113,9 @@ class TrainWidget(QWidget):
         self.last_seconds: float | None = None
         self._trainer: LiveTrainer | None = None
         self._trainer_key = None
-        self._rerun = False
+        self._pending: str | None = None  # "live" or "full": the run asked for during one
+        self.preview_model = None  # Live mode's last preview forest
+        self._running_live = False
         self._undo: list = []  # regions of the output layers before a run, restored if it fails
         self._proba = None  # the prediction's probabilities, for the cells widget's N/C ranges
         self._stop = threading.Event()
@@ -127,7 +132,7 @@ class TrainWidget(QWidget):
         self.params_form = QFormLayout(self.params_widget)
         self.param_edits: dict[str, QLineEdit] = {}
         self.train_button = QPushButton("Train")
-        self.live_check = QCheckBox("Live: retrain after each stroke")
+        self.live_check = QCheckBox("Live: preview after each stroke, full model on a pause")
         self.save_button = QPushButton("Save model...")
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
@@ -167,6 +172,10 @@ class TrainWidget(QWidget):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(LIVE_DELAY_MS)
         self._debounce.timeout.connect(lambda: self.train(live=True))
+        self._full_fit = QTimer(self)
+        self._full_fit.setSingleShot(True)
+        self._full_fit.setInterval(FULL_FIT_DELAY_MS)
+        self._full_fit.timeout.connect(lambda: self.train())
 
         self.method_box.currentTextChanged.connect(self._fill_params)
         self.add_button.clicked.connect(self.add_scribble_layer)
@@ -260,14 +269,20 @@ class TrainWidget(QWidget):
 
     def _painted(self, *_) -> None:
         if self.live_check.isChecked():
+            self._full_fit.stop()  # still painting
             self._debounce.start()
 
     def train(self, live: bool = False):
-        """Fit in a worker thread (one at a time: a call during a run reruns after it)."""
+        """Fit in a worker thread (one at a time: a call during a run reruns after it).
+
+        ``live`` fits the preview forest (:data:`seglab.live.PREVIEW_FOREST`) and, unless a
+        stroke comes first, the full model follows after :data:`FULL_FIT_DELAY_MS`.
+        """
         if self.worker is not None:
-            self._rerun = True
-            if live:  # a new stroke makes the rest of the old prediction moot
-                self._stop.set()  # the run stops at its next tile; _finished starts the new one
+            self._pending = "live" if live else "full"
+            # the newer request makes the rest of the old prediction moot: the run stops at
+            # its next tile, and _finished starts the new one
+            self._stop.set()
             return None
         try:
             pairs = self._pairs()
@@ -286,28 +301,31 @@ class TrainWidget(QWidget):
 
         worker = thread_worker(self._run, ignore_errors=True, start_thread=False)(
             key, [image_array(im) for im in images] if key != self._trainer_key else None,
-            scribbles, names, method, params, normalize, _regions(shape, view),
+            scribbles, names, method, params, normalize, _regions(shape, view), live,
         )  # fmt: skip
         worker.yielded.connect(lambda item: self._show(item, images[0], len(names)))
-        worker.returned.connect(self._done)
+        worker.returned.connect(lambda model: self._done(model, live))
         worker.errored.connect(self._failed)
         worker.finished.connect(self._finished)
         self.worker = worker
         self._undo = []
+        self._running_live = live
         self._stop.clear()
         self._started = time.perf_counter()
         self.train_button.setEnabled(False)
         self.progress.setValue(0)
-        self.status.setText("training..." if not live else "live: training...")
+        self.status.setText("training..." if not live else "live: training the preview...")
         worker.start()
         return worker
 
-    def _run(self, key, arrays, scribbles, names, method, params, normalize, regions):
+    def _run(self, key, arrays, scribbles, names, method, params, normalize, regions, preview):
         trainer = self._trainer if arrays is None else None
         if trainer is None:
             trainer = LiveTrainer(arrays, method, params, normalize)
             self._trainer, self._trainer_key = trainer, key
-        model = trainer.fit(scribbles, names, progress=self._fit_progress.changed.emit)
+        model = trainer.fit(
+            scribbles, names, progress=self._fit_progress.changed.emit, preview=preview
+        )
         for k, region in enumerate(regions):
             try:  # the field in view always; the rest until a newer stroke asks to stop
                 stop = None if k == 0 else self._stop.is_set
@@ -334,16 +352,28 @@ class TrainWidget(QWidget):
         self._proba[y0:y1, x0:x1] = proba
         write_region(prediction, region, labels)
         write_region(unsure, region, uncertainty)
+        if self._running_live and len(self._undo) == 1 and self.live_check.isChecked():
+            # the preview's field is shown: the full model follows unless a stroke comes
+            # first (which stops this timer) or another run is already asked for
+            if self._pending is None:
+                self._full_fit.start()
         if done == 1:
             prediction.metadata[PROBABILITIES] = self._proba
             prediction.metadata[CLASSES] = list(classes)
         self.progress.setValue(80 + int(20 * done))
 
-    def _done(self, model) -> None:
-        self.model = model
+    def _done(self, model, preview: bool = False) -> None:
         self.last_seconds = time.perf_counter() - self._started
         self.progress.setValue(100)
-        self.status.setText(f"trained {model.name} in {self.last_seconds:.1f} s")
+        if not preview:
+            self.model = model
+            self.status.setText(f"trained {model.name} in {self.last_seconds:.1f} s")
+            return
+        self.preview_model = model
+        self.status.setText(
+            f"live preview in {self.last_seconds:.1f} s; the full model follows when painting"
+            f" pauses for {FULL_FIT_DELAY_MS / 1000:g} s"
+        )
 
     def _failed(self, exc: BaseException) -> None:
         from .layers import PREDICTION, UNCERTAINTY
@@ -359,15 +389,19 @@ class TrainWidget(QWidget):
     def _finished(self) -> None:
         self.worker = None
         self.train_button.setEnabled(True)
-        if self._rerun:
-            self._rerun = False
-            self.train(live=True)
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self.train(live=pending == "live")
 
     # ------------------------------------------------------------------ saving
     def save_model(self, path: str | None = None):
         """Write the trained model as a ``.seglab`` file (the file ``seglab train`` writes)."""
         if self.model is None:
-            notify_error("no model yet: train first")
+            notify_error(
+                "no full model yet: pause painting for a moment or press Train"
+                if self.preview_model is not None
+                else "no model yet: train first"
+            )
             return None
         if path is None:
             path, _ = QFileDialog.getSaveFileName(

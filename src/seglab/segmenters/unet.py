@@ -308,7 +308,6 @@ class UNetSegmenter(Segmenter):
     def _fit(self, images, masks):
         torch, tu = _torch()
         self._check_params()
-        self.__dict__.pop("_onnx", None)  # the old weights' export
         device = _device(self.device)
         rng = np.random.default_rng(self.random_state)
         torch.manual_seed(self.random_state)
@@ -569,11 +568,7 @@ class UNetSegmenter(Segmenter):
         )
 
     # ------------------------------------------------------------------ predict
-    def _small_proba(
-        self, image: np.ndarray, flips: bool, turns: bool = False, fitted: bool = True
-    ) -> np.ndarray:
-        """Work-scale probabilities; ``fitted=False`` while training (weights still change,
-        so never through the ONNX export)."""
+    def _small_proba(self, image: np.ndarray, flips: bool, turns: bool = False) -> np.ndarray:
         _, tu = _torch()
         network = self.network_
         device = next(network.parameters()).device
@@ -582,9 +577,8 @@ class UNetSegmenter(Segmenter):
             network = network.to(wanted)
             device = wanted
         small = (downscale(image, self._factor()) - self.channel_mean_) / self.channel_std_
-        forward = self._onnx_forward() if fitted and device.type == "cpu" else None
         return tu.sliding_window_proba(
-            forward or network,
+            network,
             small.astype(np.float32),
             window=self._patch(),
             multiple=2 ** (int(self.depth) - 1),
@@ -592,18 +586,6 @@ class UNetSegmenter(Segmenter):
             device=device,
             turns=turns,
         )
-
-    def _onnx_forward(self):
-        """The network's forward pass through ONNX Runtime (exported on first use, kept in
-        memory only), or None without onnx and onnxruntime."""
-        cached = self.__dict__.get("_onnx")
-        if cached is None or cached[0] is not self.network_:
-            from .._threads import cores
-            from ._onnx_unet import onnx_forward
-
-            forward = onnx_forward(self.network_, int(self.n_channels_), cores())
-            cached = self.__dict__["_onnx"] = (self.network_, forward)
-        return cached[1]
 
     def _factor(self) -> int:
         return int(getattr(self, "factor_", 1))
@@ -622,14 +604,11 @@ class UNetSegmenter(Segmenter):
     def _predict(self, image: np.ndarray, flips: bool | None = None) -> np.ndarray:
         """Labels; ``flips=False`` (validation during training) turns every test-time
         augmentation off, None uses the configured ones."""
-        fitted = flips is None
-        if fitted:
+        if flips is None:
             flips, turns = self.test_flips, self._turns()
         else:
             turns = False
-        proba = upsample(
-            self._small_proba(image, flips, turns, fitted), self._factor(), image.shape[:2]
-        )
+        proba = upsample(self._small_proba(image, flips, turns), self._factor(), image.shape[:2])
         return np.asarray(self.classes_)[proba.argmax(-1)]
 
     def _own_halo(self) -> int:
@@ -670,7 +649,6 @@ class UNetSegmenter(Segmenter):
     def __getstate__(self):
         # Pickling (for process pools) carries the weights as safetensors bytes.
         state = dict(super().__getstate__())
-        state.pop("_onnx", None)  # rebuilt where it is needed
         if "network_" in state:
             state["network_"] = self._state_to_bytes("network_", state["network_"])[WEIGHTS_MEMBER]
         return state
