@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 	$(RECORD) speed -- benchmarks/pixel_classifiers.py --methods rf --variant rf:context=false --variant rf:context=false,n_estimators=25,select_features=30
 	$(RECORD) rf-profile --fence -- benchmarks/rf_profile.py
+	$(RECORD) unet-cpu --fence -- benchmarks/unet_cpu.py
 	$(RECORD) limits -- benchmarks/nc_border_sensitivity.py
 	$(RECORD) other-data -- benchmarks/pixel_other_data.py
 	$(RECORD) many-files --fence -- benchmarks/many_files.py

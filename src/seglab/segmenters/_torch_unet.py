@@ -325,7 +325,7 @@ def sliding_window_proba(
     x = _pad_reflect(x, padded_h - h, padded_w - w)
     channels_last = device.type == "cpu"
     if channels_last:
-        # oneDNN's convolutions on channels-last tensors: 1.3-1.6x faster on 2 cores; batching
+        # oneDNN's convolutions on channels-last tensors: 1.2-1.6x faster on 2 cores; batching
         # more windows or the flips together gained nothing
         # (docs/research/2026-12-06-unet-cpu-inference.md). The weights are converted in
         # place (saving makes them contiguous again).
