@@ -38,12 +38,14 @@ docs-site: $(STAMP)
 
 # Re-run the documentation's pages at full budget and record what they print: the course pages
 # here (about 35 minutes on 2 cores; they draw docs/course/figures/), the user guide and the
-# README's tour in a scratch folder beside a link to ../shared, so their files stay out of the tree.
+# README's tour in a scratch folder beside a link to ../shared, so their files stay out of the tree;
+# then napari's widgets, screenshot by their test into docs/guide/figures/.
 DOCS_RUN := build/docs-run
 docs: $(STAMP)
 	$(BIN)/python docs/run.py --write docs/course/[0-9]*.md
 	rm -rf $(DOCS_RUN) && mkdir -p $(DOCS_RUN)/project && ln -s $(abspath ../shared) $(DOCS_RUN)/shared
 	$(BIN)/python docs/run.py --write --root $(DOCS_RUN)/project docs/guide/*.md README.md
+	SEGLAB_SCREENSHOTS=docs/guide/figures $(BIN)/python -m pytest -q tests/test_napari.py -k screenshots
 
 # The slow checks, then every script whose figures are in BENCHMARKS.md (about two hours on
 # 2 cores): record.py runs each and replaces its section; leaderboards.py writes its own.

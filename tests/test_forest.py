@@ -92,9 +92,7 @@ def test_one_node_and_unlimited_trees(make, n_classes):
     x, y = _data(1500, n_classes, seed=4)
     model = make().fit(x, y)
     new, _ = _data(5000, n_classes, seed=5)
-    np.testing.assert_allclose(
-        forest.forest_proba(model, new), model.predict_proba(new), atol=1e-6
-    )
+    np.testing.assert_allclose(forest.forest_proba(model, new), model.predict_proba(new), atol=1e-6)
 
 
 def test_trees_of_bootstraps_missing_a_class():
@@ -105,6 +103,4 @@ def test_trees_of_bootstraps_missing_a_class():
     sizes = {tree.tree_.node_count for tree in model.estimators_}
     assert 1 in sizes and max(sizes) > 1  # the case this test is for
     new = np.linspace(-1, 3, 101, dtype=np.float32)[:, None]
-    np.testing.assert_allclose(
-        forest.forest_proba(model, new), model.predict_proba(new), atol=1e-6
-    )
+    np.testing.assert_allclose(forest.forest_proba(model, new), model.predict_proba(new), atol=1e-6)

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -411,3 +412,45 @@ def test_sample_data_open_in_napari(make_napari_viewer, voced, monkeypatch):
         f"course image {IMAGE}: mask",
     ]
     assert np.array_equal(viewer.layers[-1].data, load_mask(voced / "masks" / f"{IMAGE}.png"))
+
+
+def test_screenshots_of_each_widget_for_the_guide(
+    make_napari_viewer, qtbot, course, tmp_path, notifications
+):
+    """The guide's figures: each widget docked beside its result, through viewer.screenshot.
+    ``make docs`` runs this with SEGLAB_SCREENSHOTS=docs/guide/figures; elsewhere they go to a
+    temporary folder and are only checked."""
+    folder = Path(os.environ.get("SEGLAB_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    image, mask = course
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1200, 760)
+    train, _ = trained(viewer, qtbot, image, mask)
+    viewer.layers[UNCERTAINTY].visible = False
+    model = train.save_model(str(tmp_path / "m.seglab"))
+    apply = ApplyWidget(viewer)
+    apply.path_edit.setText(model)
+    apply.image_box.setCurrentText("course image")
+    cells = CellsWidget(viewer)
+    cells.mask_box.setCurrentText(PREDICTION)
+    cells.pixel_size.setValue(0.5)
+    cells.measure()
+    wait_for(qtbot, cells)
+    cells.table.selectRow(0)
+    shots = {}
+    for name, widget in (("train", train), ("apply", apply), ("cells", cells)):
+        dock = viewer.window.add_dock_widget(widget, name=f"seglab {name}", area="right")
+        viewer.layers["seglab cells"].visible = name == "cells"
+        viewer.reset_view()
+        qtbot.wait(200)  # let Qt lay the dock out and napari draw
+        path = folder / f"napari-{name}.png"
+        shot = viewer.screenshot(str(path), canvas_only=False, flash=False)
+        viewer.window.remove_dock_widget(dock)
+        shots[name] = shot
+        assert path.stat().st_size > 10_000
+    # each shot is the whole window, widget included: wider than the canvas alone, and each
+    # widget makes it look different
+    canvas = viewer.screenshot(canvas_only=True, flash=False)
+    assert all(shot.shape[1] > canvas.shape[1] for shot in shots.values())
+    assert not np.array_equal(shots["train"], shots["cells"])
+    assert not notifications
