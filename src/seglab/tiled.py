@@ -431,36 +431,24 @@ def _carrier(segmenter, compute_kwargs: dict) -> Iterator[object]:
 def _block_rows(labels, compute_kwargs, progress: bool, desc: str) -> Iterator[np.ndarray]:
     """Compute the mask one row of blocks at a time (each row's blocks in parallel)."""
     dask, _ = _dask()
-    from concurrent.futures import ThreadPoolExecutor
-
     from tqdm.auto import tqdm
 
     n_rows, n_cols = labels.numblocks
-
-    def compute_row(i: int) -> np.ndarray:
-        (row,) = dask.compute(labels.blocks[i], **compute_kwargs)
-        return np.asarray(row, np.uint8)
-
-    with (
-        tqdm(
-            total=n_rows * n_cols,
-            desc=desc,
-            unit="tile",
-            file=sys.stderr,
-            disable=None if progress else True,
-        ) as bar,
-        ThreadPoolExecutor(1, thread_name_prefix="seglab-next-row") as ahead,
-    ):
-        # The next row is computed while the caller writes this one (compressing and
-        # writing a row of TIFF tiles would otherwise leave the cores idle); two rows at
-        # most are in memory.
-        pending = ahead.submit(compute_row, 0) if n_rows else None
+    # One row at a time, written before the next is computed. Computing the next row while
+    # this one is written (a thread ahead) measured slower and took 2.21 GiB against 1.19 on
+    # the 8k slide (benchmarks/scale.py, 2026-12-06): the allocator's arenas of one more
+    # thread, and no gain to show for them.
+    with tqdm(
+        total=n_rows * n_cols,
+        desc=desc,
+        unit="tile",
+        file=sys.stderr,
+        disable=None if progress else True,
+    ) as bar:
         for i in range(n_rows):
-            row = pending.result()
+            (row,) = dask.compute(labels.blocks[i], **compute_kwargs)
             bar.update(n_cols)
-            if i + 1 < n_rows:
-                pending = ahead.submit(compute_row, i + 1)
-            yield row
+            yield np.asarray(row, np.uint8)
 
 
 def _tiff_tiles(rows: Iterator[np.ndarray], width: int, tile: int) -> Iterator[np.ndarray]:
