@@ -52,7 +52,7 @@ docs: $(STAMP)
 RECORD := $(BIN)/python benchmarks/record.py
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
-	$(RECORD) speed -- benchmarks/pixel_classifiers.py --methods rf --variant rf:context=false --variant rf:context=false,n_estimators=25,select_features=30
+	$(RECORD) speed -- benchmarks/pixel_classifiers.py --methods rf --variant rf:context=false --variant rf:context=false,n_estimators=25,select_features=30 --variant rf:context=false,n_estimators=10,max_depth=14,select_features=24
 	$(RECORD) rf-profile --fence -- benchmarks/rf_profile.py
 	$(RECORD) unet-cpu --fence -- benchmarks/unet_cpu.py
 	$(RECORD) limits -- benchmarks/nc_border_sensitivity.py
