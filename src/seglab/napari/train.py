@@ -2,8 +2,9 @@
 
 The widget collects the layers and parameters; :class:`seglab.live.LiveTrainer` does the work
 in a napari ``thread_worker``, so napari stays responsive. The trainer keeps each image's
-filter bank between fits: in Live mode each paint stroke refits the model on the scribbled
-tiles and predicts the part of the image in view first, then the rest tile by tile.
+filter bank between fits: in Live mode each paint stroke fits a smaller preview forest on the
+scribbled tiles and predicts the part of the image in view first, then the rest tile by tile;
+when painting pauses, the full model follows.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ class TrainWidget(QWidget):
     Pick an Image layer and a Labels layer of scribbles ("Add scribble layer" makes one for
     the image, its labels named and coloured by the classes). Every scribble layer made here
     stays tied to its image, so scribbles on several images train one model. "Train" fits in
-    a worker thread; "Live" retrains after each paint stroke. The result goes to the
+    a worker thread; "Live" fits a preview after each paint stroke and the full model when
+    painting pauses. The result goes to the
     ``seglab prediction`` and ``seglab uncertainty`` layers; "Save model" writes the same
     ``.seglab`` file as ``seglab train``.
     """
