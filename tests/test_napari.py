@@ -203,12 +203,16 @@ def test_apply_widget_predicts_a_dask_layer_tile_by_tile(
     assert np.array_equal(shown[~tied], model.predict(mosaic)[~tied]) and tied.mean() < 0.01
     uncertainty = np.asarray(viewer.layers[UNCERTAINTY].data)
     assert uncertainty.shape == mosaic.shape[:2] and uncertainty[tied].min() > 0.5
+    first_folder = apply._folder
+    assert first_folder.is_dir()
     # a multiscale layer: its full-resolution level, tile by tile
     viewer.add_image([mosaic, mosaic[::2, ::2]], name="pyramid", rgb=True, multiscale=True)
     apply.image_box.setCurrentText("pyramid")
     apply.predict()
     wait_for(qtbot, apply)
     assert np.array_equal(np.asarray(viewer.layers[PREDICTION].data), shown)
+    # the first result's temporary arrays are deleted once the new ones replace them
+    assert apply._folder.is_dir() and not first_folder.exists()
     assert not notifications
 
 
@@ -454,3 +458,19 @@ def test_screenshots_of_each_widget_for_the_guide(
     assert all(shot.shape[1] > canvas.shape[1] for shot in shots.values())
     assert not np.array_equal(shots["train"], shots["cells"])
     assert not notifications
+
+
+def test_a_failed_lazy_prediction_leaves_no_temporary_arrays(course, tmp_path, monkeypatch):
+    import dask.array as da
+
+    import seglab
+    from seglab.napari.apply import _predict_tiles
+
+    image, mask = course
+    model = seglab.make_segmenter("rf", n_estimators=3, n_jobs=1).fit([image], [mask])
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    grey = da.from_array((image[..., 0] * 255).astype(np.uint8), chunks=128)  # 1 channel, not 3
+    steps = _predict_tiles(model, grey, rgb=False, normalize="dtype")
+    with pytest.raises(seglab.errors.SeglabError):
+        list(steps)
+    assert list(tmp_path.iterdir()) == []

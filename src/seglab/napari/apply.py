@@ -7,6 +7,8 @@ layers (possibly larger than memory) tile by tile on their full-resolution level
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,6 +58,7 @@ class ApplyWidget(QWidget):
         self.viewer = viewer
         self.worker = None
         self.model = None
+        self._folder: Path | None = None  # the temporary zarr arrays the layers show, if lazy
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("model.seglab")
         self.browse_button = QPushButton("Open...")
@@ -146,12 +149,12 @@ class ApplyWidget(QWidget):
                 uncertainty = normalised_entropy(proba)
             else:
                 uncertainty = np.zeros(labels.shape, np.float32)
-            return model, labels, uncertainty, proba
-        labels, uncertainty = yield from _predict_tiles(model, source, rgb, normalize)
-        return model, labels, uncertainty, None  # no probabilities kept for a lazy layer
+            return model, labels, uncertainty, proba, None
+        labels, uncertainty, folder = yield from _predict_tiles(model, source, rgb, normalize)
+        return model, labels, uncertainty, None, folder  # no probabilities kept for a lazy layer
 
     def _show(self, result, layer) -> None:
-        model, labels, uncertainty, proba = result
+        model, labels, uncertainty, proba, folder = result
         self.model = model
         n_classes = int(max(model.classes_)) + 1
         prediction, unsure = output_layers(self.viewer, layer, spatial_shape(layer), n_classes)
@@ -160,6 +163,10 @@ class ApplyWidget(QWidget):
             write_region(unsure, (0, labels.shape[0], 0, labels.shape[1]), uncertainty)
         else:  # zarr arrays on disk, read by the layers as they draw
             prediction.data, unsure.data = labels, uncertainty
+        # the last lazy result's folder is no longer shown (the layers are updated in place)
+        previous, self._folder = self._folder, folder
+        if previous is not None and previous != folder:
+            shutil.rmtree(previous, ignore_errors=True)
         prediction.metadata.pop(PROBABILITIES, None)
         if proba is not None:
             prediction.metadata[PROBABILITIES] = proba
@@ -178,8 +185,8 @@ class ApplyWidget(QWidget):
 
 
 def _predict_tiles(model, source, rgb: bool, normalize: str):
-    """Predict a lazy layer row of tiles by row into zarr arrays (labels, uncertainty);
-    yields percentages, returns the two arrays."""
+    """Predict a lazy layer row of tiles by row into zarr arrays (labels, uncertainty) in a
+    temporary folder; yields percentages, returns the two arrays and the folder."""
     import dask
     import dask.array as da
     import zarr
@@ -191,15 +198,21 @@ def _predict_tiles(model, source, rgb: bool, normalize: str):
         array = da.moveaxis(array, 0, -1)  # a channel stack (C, H, W)
     outputs = [predict_lazy(model, array, TILE, normalize, what=w) for w in ("labels", "entropy")]
     folder = Path(tempfile.mkdtemp(prefix="seglab-napari-"))
-    stores = [
-        zarr.open(str(folder / f"{name}.zarr"), mode="w", shape=a.shape, dtype=a.dtype)
-        for name, a in zip(("labels", "entropy"), outputs, strict=True)
-    ]
-    rows = outputs[0].numblocks[0]
-    edges = np.cumsum((0, *outputs[0].chunks[0]))
-    for i in range(rows):
-        labels, entropy = dask.compute(outputs[0].blocks[i], outputs[1].blocks[i])
-        stores[0][edges[i] : edges[i + 1]] = labels
-        stores[1][edges[i] : edges[i + 1]] = entropy
-        yield 5 + int(95 * (i + 1) / rows)
-    return stores[0], stores[1]
+    # gone with the session at the latest; the widget deletes it once a newer result replaces it
+    atexit.register(shutil.rmtree, folder, True)
+    try:
+        stores = [
+            zarr.open(str(folder / f"{name}.zarr"), mode="w", shape=a.shape, dtype=a.dtype)
+            for name, a in zip(("labels", "entropy"), outputs, strict=True)
+        ]
+        rows = outputs[0].numblocks[0]
+        edges = np.cumsum((0, *outputs[0].chunks[0]))
+        for i in range(rows):
+            labels, entropy = dask.compute(outputs[0].blocks[i], outputs[1].blocks[i])
+            stores[0][edges[i] : edges[i + 1]] = labels
+            stores[1][edges[i] : edges[i + 1]] = entropy
+            yield 5 + int(95 * (i + 1) / rows)
+    except BaseException:  # a failed or stopped run leaves nothing half-written behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return stores[0], stores[1], folder
