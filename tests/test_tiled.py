@@ -188,6 +188,32 @@ def test_predict_to_file_on_a_distributed_cluster(cells, tmp_path):
     np.testing.assert_array_equal(tifffile.imread(out), segmenter.predict(cells[2]))
 
 
+def test_many_files_on_a_distributed_cluster_get_the_model_once(cells, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from seglab.batch import predict_files
+    from seglab.io import save_image
+
+    segmenter = _fit("threshold", cells)
+    for k, image in enumerate([*cells[0], cells[2]]):
+        save_image(tmp_path / f"{k}.png", image)
+    files = sorted(tmp_path.glob("*.png"))
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        failures = predict_files(
+            segmenter, files, tmp_path / "out", scheduler=cluster.scheduler_address,
+            progress=False,
+        )  # fmt: skip
+        with distributed.Client(cluster) as client:
+            assert client.has_what() and not any(client.has_what().values())  # released
+    assert failures == []
+    for path in files:
+        np.testing.assert_array_equal(
+            seglab.load_mask(tmp_path / "out" / path.name),
+            segmenter.predict(seglab.load_image(path)),
+        )
+
+
 def test_a_bad_scheduler_address_is_one_clear_error(cells, tmp_path):
     segmenter = _fit("threshold", cells)
     with pytest.raises(ParameterError, match="scheduler"):

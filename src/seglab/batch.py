@@ -179,12 +179,13 @@ def predict_files(
             return failures
         import dask
 
-        from .tiled import _carrier, scheduler_context
+        from .tiled import _carrier, _graph_key, scheduler_context
 
         batch = max(8, 4 * (os.cpu_count() or 1))
         with scheduler_context(scheduler) as kwargs, _carrier(segmenter, kwargs) as carried:
-            # one key for the model; worker processes load it once (tiled._CarriedByFile)
-            model = dask.delayed(carried, pure=True, traverse=False)
+            # one key for the model; worker processes load it once (tiled._CarriedByFile), a
+            # cluster's workers receive it once (a scattered future)
+            model = _graph_key(carried)
             for first in range(0, len(files), batch):
                 chunk = files[first : first + batch]
                 tasks = [

@@ -317,7 +317,7 @@ def _predict_lazy(segmenter, source, chunk, normalize, tissue, what, carrier):
         meta=np.empty((0, 0), dtype),
         # one key of the graph, not a copy in every task: a dask.distributed cluster sends
         # it to each worker once (it was pickled with each tile: 46 MB for the default rf)
-        segmenter=dask.delayed(carrier, name=f"seglab-model-{uuid.uuid4().hex}"),
+        segmenter=_graph_key(carrier),
         low=low,
         high=high,
         normalize=normalize,
@@ -412,10 +412,37 @@ def _carried_segmenter(path: str, key: str):
     return _carried[key]
 
 
+def _is_future(value) -> bool:
+    return type(value).__name__ == "Future" and hasattr(value, "key")
+
+
+def _graph_key(carrier):
+    """``carrier`` as one key of a Dask graph (a scattered future is one already)."""
+    import dask
+
+    if _is_future(carrier):
+        return dask.delayed(carrier)
+    return dask.delayed(carrier, name=f"seglab-model-{uuid.uuid4().hex}")
+
+
 @contextlib.contextmanager
 def _carrier(segmenter, compute_kwargs: dict) -> Iterator[object]:
-    """What stands for ``segmenter`` in the graph under these ``dask.compute`` arguments."""
-    if compute_kwargs.get("scheduler") != "processes":
+    """What stands for ``segmenter`` in the graph under these ``dask.compute`` arguments: the
+    segmenter itself for threads, a :class:`_CarriedByFile` for worker processes, and for a
+    ``dask.distributed`` client a future of the model sent to every worker once. Computed a
+    row of tiles at a time, a graph that held the model itself sent it (41 MB) to the
+    scheduler and on to a worker with every row."""
+    scheduler = compute_kwargs.get("scheduler")
+    if scheduler not in ("processes", "threads", "synchronous", None) and hasattr(
+        scheduler, "scatter"
+    ):
+        future = scheduler.scatter(segmenter, broadcast=True, hash=False)
+        try:
+            yield future
+        finally:
+            future.release()
+        return
+    if scheduler != "processes":
         yield segmenter
         return
     import pickle
