@@ -290,8 +290,8 @@ def predict_lazy(
 
 
 def _predict_lazy(segmenter, source, chunk, normalize, tissue, what, carrier):
-    """:func:`predict_lazy`, with ``carrier`` what travels in the graph for the segmenter (the
-    segmenter itself, or a :class:`_CarriedByFile` for worker processes)."""
+    """:func:`predict_lazy`, with ``carrier`` what travels in the graph for the segmenter (see
+    :func:`_carrier`)."""
     dask, da = _dask()
     chunk, halo = tile_geometry(segmenter, chunk)
     array = open_lazy(source, chunk)
@@ -356,9 +356,11 @@ def scheduler_context(scheduler: str | None) -> Iterator[dict]:
         import dask
 
         # One pool for every compute of this context (a slide is computed row by row), so
-        # that each worker process loads the model once (see _carried_by_file).
+        # that each worker process loads the model once (see _CarriedByFile).
+        from ._threads import cores
+
         context = multiprocessing.get_context(dask.config.get("multiprocessing.context", "spawn"))
-        with ProcessPoolExecutor(_process_workers(), mp_context=context) as pool:
+        with ProcessPoolExecutor(cores(), mp_context=context) as pool:
             yield {"scheduler": "processes", "pool": pool}
     else:
         try:
@@ -374,12 +376,6 @@ def scheduler_context(scheduler: str | None) -> Iterator[dict]:
             ) from None
         with client:
             yield {"scheduler": client}
-
-
-def _process_workers() -> int:
-    from ._threads import cores
-
-    return cores()
 
 
 class _CarriedByFile:
@@ -433,9 +429,7 @@ def _carrier(segmenter, compute_kwargs: dict) -> Iterator[object]:
     row of tiles at a time, a graph that held the model itself sent it (41 MB) to the
     scheduler and on to a worker with every row."""
     scheduler = compute_kwargs.get("scheduler")
-    if scheduler not in ("processes", "threads", "synchronous", None) and hasattr(
-        scheduler, "scatter"
-    ):
+    if hasattr(scheduler, "scatter"):  # a dask.distributed client
         future = scheduler.scatter(segmenter, broadcast=True, hash=False)
         try:
             yield future
