@@ -15,7 +15,6 @@ project root:
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from pathlib import Path
 from unittest import mock
@@ -39,10 +38,7 @@ def sliding_window_before(
     """The loop as it was: 4 windows a pass, each flip its own pass, contiguous tensors."""
     network.to(memory_format=torch.contiguous_format)
     h, w = image.shape[:2]
-    window = max(multiple, window - window % multiple)
-    step = max(multiple, (window // 2) // multiple * multiple)
-    padded_h = max(window, window + math.ceil(max(h - window, 0) / step) * step)
-    padded_w = max(window, window + math.ceil(max(w - window, 0) / step) * step)
+    window, step, padded_h, padded_w = tu.window_geometry(h, w, window, multiple)
     x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
     x = tu._pad_reflect(x, padded_h - h, padded_w - w)
     weight = tu.gaussian_window(window)

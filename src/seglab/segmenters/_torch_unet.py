@@ -297,6 +297,17 @@ def window_starts(length: int, window: int, step: int) -> list[int]:
     return [i * step for i in range(n)]
 
 
+def window_geometry(h: int, w: int, window: int, multiple: int) -> tuple[int, int, int, int]:
+    """Sliding-window layout of an ``h`` x ``w`` image: the window side (a multiple of
+    ``multiple``), the step (half a window, a multiple too) and the padded height and width
+    (a whole number of steps)."""
+    window = max(multiple, window - window % multiple)
+    step = max(multiple, (window // 2) // multiple * multiple)
+    padded_h = max(window, window + math.ceil(max(h - window, 0) / step) * step)
+    padded_w = max(window, window + math.ceil(max(w - window, 0) / step) * step)
+    return window, step, padded_h, padded_w
+
+
 @torch.no_grad()
 def sliding_window_proba(
     network: UNet,
@@ -317,10 +328,7 @@ def sliding_window_proba(
     with ``turns``, also turned by 90 degrees (with ``flips``: the square's 8 symmetries).
     """
     h, w = image.shape[:2]
-    window = max(multiple, window - window % multiple)
-    step = max(multiple, (window // 2) // multiple * multiple)
-    padded_h = max(window, window + math.ceil(max(h - window, 0) / step) * step)
-    padded_w = max(window, window + math.ceil(max(w - window, 0) / step) * step)
+    window, step, padded_h, padded_w = window_geometry(h, w, window, multiple)
     x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
     x = _pad_reflect(x, padded_h - h, padded_w - w)
     channels_last = device.type == "cpu"

@@ -619,10 +619,8 @@ class UNetSegmenter(Segmenter):
     @property
     def tile_alignment(self) -> int:
         # Windows sit at multiples of the step (half a window) from the image's origin.
-        multiple = 2 ** (int(self.depth) - 1)
-        patch = self._patch()
-        window = max(multiple, patch - patch % multiple)
-        step = max(multiple, (window // 2) // multiple * multiple)
+        _, tu = _torch()
+        _, step, _, _ = tu.window_geometry(0, 0, self._patch(), 2 ** (int(self.depth) - 1))
         return step * self._factor()
 
     # ------------------------------------------------------------------ model file
