@@ -3,13 +3,18 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# A local copy of the data sets (voced/imagedata, ...) beside the checkout, if there is one: the
+# tests and pages read it instead of downloading the course data (`seglab data`).
+ifneq ($(wildcard ../shared/data/voced),)
+export SEGLAB_DATA ?= $(abspath ../shared/data)
+endif
 
 .PHONY: demo test test-all lint bench docs docs-site clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch's CPU build first, so that the deep extra does not pull CUDA (DESIGN.md section 8)
+	# torch's CPU build first, so that the deep extra does not pull CUDA
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet -e ".[dev,deep,scale,interop,mrf,docs,napari]"
 	touch $(STAMP)
@@ -38,12 +43,13 @@ docs-site: $(STAMP)
 
 # Re-run the documentation's pages at full budget and record what they print: the course pages
 # here (about 35 minutes on 2 cores; they draw docs/course/figures/), the user guide and the
-# README's tour in a scratch folder beside a link to ../shared, so their files stay out of the tree;
-# then napari's widgets, screenshot by their test into docs/guide/figures/.
+# README's tour in a scratch folder holding a link data/ to the data sets, so their files stay
+# out of the tree; then napari's widgets, screenshot by their test into docs/guide/figures/.
 DOCS_RUN := build/docs-run
 docs: $(STAMP)
+	test -e data || ln -s "$$($(BIN)/seglab data)" data
 	$(BIN)/python docs/run.py --write docs/course/[0-9]*.md
-	rm -rf $(DOCS_RUN) && mkdir -p $(DOCS_RUN)/project && ln -s $(abspath ../shared) $(DOCS_RUN)/shared
+	rm -rf $(DOCS_RUN) && mkdir -p $(DOCS_RUN)/project && ln -s "$$($(BIN)/seglab data)" $(DOCS_RUN)/project/data
 	$(BIN)/python docs/run.py --write --root $(DOCS_RUN)/project docs/guide/*.md README.md
 	SEGLAB_SCREENSHOTS=docs/guide/figures $(BIN)/python -m pytest -q tests/test_napari.py -k screenshots
 

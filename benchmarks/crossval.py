@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from seglab.bench import bench_method, run_header
+from seglab.data import course_data
 from seglab.datasets import make_splits, open_dataset, with_nuclei
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 
 
 def main() -> None:

@@ -18,11 +18,12 @@ import sys
 from pathlib import Path
 
 from seglab.bench import fast_methods, run_bench
+from seglab.data import data_home
 from seglab.datasets import open_dataset
 from seglab.report import write_bench_report
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = data_home()
 DATASETS = {
     "voced": (DATA / "voced" / "imagedata", "course"),
     "qbi-em": (DATA / "qbi-em", "given"),

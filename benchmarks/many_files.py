@@ -20,12 +20,13 @@ import time
 from pathlib import Path
 
 from seglab.bench import run_header
+from seglab.data import course_data
 from seglab.datasets import course_split, open_dataset
 from seglab.io import load_image
 from seglab.modelfile import save
 from seglab.segmenters import make_segmenter
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 SEGLAB = str(Path(sys.executable).parent / "seglab")
 
 

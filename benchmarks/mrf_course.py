@@ -16,18 +16,18 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from pathlib import Path
 
 import numpy as np
 from scipy.stats import wilcoxon
 
 from seglab.bench import run_header
+from seglab.data import course_data
 from seglab.datasets import make_splits, open_dataset
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 from seglab.segmenters import make_segmenter
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 
 
 def score(model, dataset, test) -> dict:

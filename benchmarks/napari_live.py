@@ -21,15 +21,15 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from seglab.bench import run_header
+from seglab.data import course_data
 from seglab.io import _read_array, load_mask
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 SIDE, FIELD = 4096, (1024, 2048, 1024, 2048)  # the field in view: rows, then columns
 
 

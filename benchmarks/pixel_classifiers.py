@@ -16,18 +16,18 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
 from seglab.bench import run_header
+from seglab.data import course_data
 from seglab.datasets import make_splits, open_dataset
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 from seglab.segmenters import make_segmenter
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 
 
 class SkimageAnchor:

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
 from seglab.bench import bench_method, run_header
+from seglab.data import data_home
 from seglab.datasets import make_splits, open_dataset
 from seglab.io import load_image, load_mask, load_scribbles
 from seglab.metrics import dice, iou
 from seglab.segmenters import make_segmenter
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = data_home()
 
 
 def bacteria(method: str = "rf") -> None:

@@ -27,12 +27,13 @@ import psutil
 import tifffile
 
 from seglab.bench import run_header
+from seglab.data import course_data
 from seglab.datasets import course_split, open_dataset
 from seglab.io import _read_array
 from seglab.modelfile import save
 from seglab.segmenters import make_segmenter
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 SEGLAB = [str(Path(sys.executable).parent / "seglab")]
 CLUSTER_RUNNER = """
 import subprocess, sys

@@ -11,14 +11,14 @@ Usage, from the project root:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from seglab.bench import bench_method, run_header
-from seglab.cli import _parse_sets
+from seglab.data import course_data
 from seglab.datasets import make_splits, open_dataset
 from seglab.modelfile import save
+from seglab.segmenters.base import parse_params
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--save", metavar="MODEL.seglab", help="also save the trained model")
     parser.add_argument("--split", default="course", help="course (default) or kfold:K")
     args = parser.parse_args()
-    params = _parse_sets(args.set)  # as `seglab train --set`: VALUE read as JSON where it parses
+    params = parse_params(args.set)  # as `seglab train --set`: VALUE read as JSON where it parses
     dataset = open_dataset(DATA)
     dataset.class_names = ("background", "cytoplasm", "nucleus")
     splits = make_splits(dataset, args.split)

@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-from pathlib import Path
 from unittest import mock
 
 import numpy as np
 import torch
 
 from seglab.bench import run_header
+from seglab.data import course_data
 from seglab.datasets import make_splits, open_dataset
 from seglab.segmenters import _torch_unet as tu
 from seglab.segmenters import make_segmenter
 from seglab.tiled import predict_lazy
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 
 
 @torch.no_grad()

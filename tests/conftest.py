@@ -2,11 +2,10 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-VOCED = SHARED_DATA / "voced" / "imagedata"
+from seglab.data import DATA_ENV, data_home
 
-# The course split's 39 test ids, as listed in ../shared/data/voced/README.md (independent of
-# seglab's code: it was computed by the course's own notebook).
+# The course split's 39 test ids, as the course's own notebook computed them (independent of
+# seglab's code).
 COURSE_TEST_IDS = [
     2,
     10,
@@ -50,15 +49,42 @@ COURSE_TEST_IDS = [
 ]
 
 
+def _data_set(name: str) -> Path:
+    """A data set of seglab's data folder, or a skip that says how to get it."""
+    from seglab import DataSetError
+    from seglab.data import course_data
+
+    if name == "voced/imagedata":
+        try:
+            return course_data(fetch=False)
+        except DataSetError as exc:
+            pytest.skip(str(exc))
+    path = data_home() / name
+    if not path.is_dir():
+        pytest.skip(
+            f"needs the {name} data set: set {DATA_ENV} to a folder holding {name}/"
+            " (its README names the public source)"
+        )
+    return path
+
+
 @pytest.fixture(scope="session")
 def voced() -> Path:
-    if not VOCED.is_dir():
-        pytest.fail(f"the course data is missing: {VOCED} (CI and developers have ../shared/data)")
-    return VOCED
+    """The course data (images/ + masks/)."""
+    return _data_set("voced/imagedata")
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"missing {SHARED_DATA}")
-    return SHARED_DATA
+def data_sets(voced) -> Path:
+    """The folder holding the data sets by name (voced/imagedata, ...), with the course data."""
+    return voced.parents[1]
+
+
+@pytest.fixture(scope="session")
+def bacteria() -> Path:
+    return _data_set("bacteria")
+
+
+@pytest.fixture(scope="session")
+def oasis_brain() -> Path:
+    return _data_set("oasis-brain")

@@ -50,7 +50,7 @@ def test_methods(capsys):
 def test_demo_lightens_every_slow_method():
     # the demo trains every registered method: a slow one at its defaults (the ensemble's
     # full U-Net) turned a one-minute demo into half an hour
-    from seglab.cli import DEMO_PARAMS
+    from seglab.demo import DEMO_PARAMS
     from seglab.segmenters import list_segmenters
 
     slow = {r["name"] for r in list_segmenters() if r["slow"]}
@@ -268,8 +268,8 @@ def test_unwritable_output_is_refused_before_any_work(
     def must_not_run(args):
         raise AssertionError("the command ran before its output path was checked")
 
-    for name in ("cmd_train", "cmd_predict", "cmd_nc_ratio", "cmd_bench", "cmd_demo"):
-        monkeypatch.setattr(cli, name, must_not_run)
+    for command in (cli.train, cli.predict, cli.nc_ratio, cli.bench, cli.demo):
+        monkeypatch.setattr(command, "run", must_not_run)
     # main() builds its parser on each call, so it picks up the patched commands
     argv = [
         a.format(data=small_data, tmp=tmp_path, file=tmp_path / "taken", model=model) for a in argv
@@ -299,7 +299,7 @@ def test_internal_error_exits_1(monkeypatch, capsys):
     def explode(args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "cmd_methods", explode)
+    monkeypatch.setattr(cli.methods, "run", explode)
     assert main(["methods"]) == 1
     err = capsys.readouterr().err
     assert "internal error" in err and "Traceback" not in err

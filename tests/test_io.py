@@ -149,9 +149,9 @@ def test_colour_mask_refused_grey_rgb_mask_accepted(tmp_path):
     np.testing.assert_array_equal(load_mask(tmp_path / "g.png"), [[0, 1], [2, 1]])
 
 
-def test_scribbles_shift_to_minus_one(shared_data):
-    labels = load_scribbles(shared_data / "bacteria" / "wt_labels.tif")
-    raw = tifffile.imread(shared_data / "bacteria" / "wt_labels.tif")
+def test_scribbles_shift_to_minus_one(bacteria):
+    labels = load_scribbles(bacteria / "wt_labels.tif")
+    raw = tifffile.imread(bacteria / "wt_labels.tif")
     assert labels.shape == raw.shape
     assert (labels == -1).sum() == (raw == 0).sum()
     assert (labels == 1).sum() == (raw == 2).sum()

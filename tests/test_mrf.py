@@ -130,8 +130,8 @@ def test_the_mrf_method_learns_and_saves(tmp_path):
         ("rf", '[{"op": "fill_holes", "label": 2}, {"op": "mrf", "weight": 1}]', "come first"),
     ],
 )
-def test_wrong_mrf_parameters_give_one_line(tmp_path, capsys, shared_data, method, post, says):
-    data = shared_data / "oasis-brain"
+def test_wrong_mrf_parameters_give_one_line(tmp_path, capsys, oasis_brain, method, post, says):
+    data = oasis_brain
     out = tmp_path / "m.seglab"
     assert (
         main(["train", method, "--data", str(data), "--set", f"post={post}", "-o", str(out)]) == 2

@@ -21,10 +21,10 @@ from seglab.segmenters import make_segmenter
 
 
 @pytest.fixture(scope="module")
-def mosaic(shared_data, tmp_path_factory):
+def mosaic(voced, tmp_path_factory):
     """A 1024 x 768 RGB mosaic of course images, as a TIFF and as an OME-Zarr (c, y, x)."""
     folder = tmp_path_factory.mktemp("mosaic")
-    images = shared_data / "voced" / "imagedata" / "images"
+    images = voced / "images"
     tiles = [(load_image(images / f"{k}.png") * 255).round().astype(np.uint8) for k in range(12)]
     image = np.concatenate([np.concatenate(tiles[r * 3 : r * 3 + 3], 1) for r in range(4)], 0)
     tifffile.imwrite(folder / "m.tif", image, tile=(256, 256))

@@ -296,8 +296,8 @@ def test_features_command_and_round_trip(tmp_path, capsys):
     assert len(lines) == 4 and "std" in lines[1]  # texture is what separates the classes
 
 
-def test_bacteria_scribbles_load(shared_data):
-    scribbles = load_scribbles(shared_data / "bacteria" / "wt_labels.tif")
+def test_bacteria_scribbles_load(bacteria):
+    scribbles = load_scribbles(bacteria / "wt_labels.tif")
     assert set(np.unique(scribbles)) == {-1, 0, 1}
 
 

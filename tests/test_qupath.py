@@ -71,8 +71,8 @@ def check_qupath_form(feature: dict, object_type: str) -> None:
 
 
 @pytest.mark.parametrize("stem", ["25", "60", "115", "169"])
-def test_cells_round_trip_on_course_masks(stem, shared_data, tmp_path):
-    mask = load_mask(shared_data / "voced" / "imagedata" / "masks" / f"{stem}.png")
+def test_cells_round_trip_on_course_masks(stem, voced, tmp_path):
+    mask = load_mask(voced / "masks" / f"{stem}.png")
     rows = write_cells_geojson(tmp_path / "cells.geojson", mask, stem, pixel_size=0.5)
     features = read(tmp_path / "cells.geojson")
     assert len(features) == len(rows) > 0
@@ -112,8 +112,8 @@ def test_holes_and_diagonal_touches_stay_valid_and_exact():
     assert np.array_equal(rasterise([feature["geometry"]], mask.shape), cells)
 
 
-def test_regions_round_trip_and_gzip(shared_data, tmp_path):
-    mask = load_mask(shared_data / "voced" / "imagedata" / "masks" / "17.png")
+def test_regions_round_trip_and_gzip(voced, tmp_path):
+    mask = load_mask(voced / "masks" / "17.png")
     features = region_features(mask, ["background", "cytoplasm", "nucleus"], "detection")
     write_geojson(tmp_path / "regions.geojson.gz", features)
     with open(tmp_path / "regions.geojson.gz", "rb") as f:
@@ -132,8 +132,8 @@ def test_regions_round_trip_and_gzip(shared_data, tmp_path):
     assert np.array_equal(drawn, mask)
 
 
-def _mosaic(shared_data, size: int) -> np.ndarray:
-    folder = shared_data / "voced" / "imagedata" / "masks"
+def _mosaic(voced, size: int) -> np.ndarray:
+    folder = voced / "masks"
     n = size // 256
     # a background frame around each mask, so that cells do not join across the mosaic
     masks = [np.pad(load_mask(folder / f"{k % 200}.png")[2:-2, 2:-2], 2) for k in range(n * n)]
@@ -141,8 +141,8 @@ def _mosaic(shared_data, size: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("size", [1024, pytest.param(4096, marks=pytest.mark.slow)])
-def test_tiled_cells_round_trip_on_a_mosaic(size, shared_data, tmp_path):
-    mosaic = _mosaic(shared_data, size)
+def test_tiled_cells_round_trip_on_a_mosaic(size, voced, tmp_path):
+    mosaic = _mosaic(voced, size)
     rows = write_cells_geojson(tmp_path / "tiled.geojson", mosaic, "m", chunk=700, halo=300)
     features = read(tmp_path / "tiled.geojson")
     # the same rows as without the GeoJSON (compared as CSV text: NaN ratios are equal there)
@@ -188,8 +188,8 @@ class _RecordingMask:
         return self.array[key]
 
 
-def test_tiled_cells_are_streamed_one_row_of_tiles_at_a_time(shared_data):
-    mosaic = _RecordingMask(_mosaic(shared_data, 1024))
+def test_tiled_cells_are_streamed_one_row_of_tiles_at_a_time(voced):
+    mosaic = _RecordingMask(_mosaic(voced, 1024))
     cells = iter_cells_tiled(mosaic, "m", tile=256, halo=64, qupath=True)
     row, feature = next(cells)
     # the first cell comes after the first row of tiles (and its halo), not after the mask
@@ -199,8 +199,8 @@ def test_tiled_cells_are_streamed_one_row_of_tiles_at_a_time(shared_data):
     assert mosaic.rows_read == 1024
 
 
-def test_cli_writes_cells_and_refuses_several_masks(shared_data, tmp_path, capsys):
-    masks = shared_data / "voced" / "imagedata" / "masks"
+def test_cli_writes_cells_and_refuses_several_masks(voced, tmp_path, capsys):
+    masks = voced / "masks"
     out = tmp_path / "cells.geojson"
     assert main(["nc-ratio", str(masks / "3.png"), "--per-cell", "--geojson", str(out)]) == 0
     assert len(read(out)) == label_cells(load_mask(masks / "3.png")).max()

@@ -81,3 +81,39 @@ def test_fit_validates_masks():
     image = grey_image([[0.5, 0.5]])
     with pytest.raises(ShapeError, match="its mask is"):
         make_segmenter("threshold").fit([image], [np.zeros((3, 3), int)])
+
+
+_SMALL_BANK = {"scale": 1, "features": {"sigmas": [1.0, 2.0]}, "samples_per_class": 60}
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("rf", {"n_estimators": 4, **_SMALL_BANK}),
+        ("logistic", _SMALL_BANK),
+        ("rf", {"n_estimators": 4, **_SMALL_BANK, "post": [{"op": "mrf", "weight": 1.0}]}),
+        ("rf", {"n_estimators": 4, **_SMALL_BANK, "post": [{"op": "fill_holes", "label": 2}]}),
+        ("mrf", {}),
+        (
+            "ensemble",
+            {"members": [["rf", {"n_estimators": 3, **_SMALL_BANK}], ["logistic", _SMALL_BANK]]},
+        ),
+    ],
+    ids=["rf", "logistic", "rf-post-mrf", "rf-post-fill", "mrf", "ensemble"],
+)
+def test_labels_and_probabilities_from_one_run_equal_predict_and_predict_proba(name, params):
+    from seglab import synthetic_cells
+
+    data = synthetic_cells(3, size=64, random_state=1)
+    seg = make_segmenter(name, **params)
+    seg.fit([data.image(0), data.image(1)], [data.mask(0), data.mask(1)])
+    labels, proba = seg.predict_with_proba(data.image(2))
+    assert labels.dtype == np.uint8 and proba.dtype == np.float32
+    assert np.array_equal(labels, seg.predict(data.image(2)))
+    assert np.array_equal(proba, seg.predict_proba(data.image(2)))
+
+
+def test_one_run_is_refused_for_a_method_without_probabilities():
+    seg = make_segmenter("threshold").fit([grey_image([[0.1, 0.9]])])
+    with pytest.raises(ParameterError, match="labels only"):
+        seg.predict_with_proba(grey_image([[0.1, 0.9]]))

@@ -33,9 +33,9 @@ def _levels(base: np.ndarray) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def slide(shared_data, tmp_path_factory):
+def slide(voced, tmp_path_factory):
     folder = tmp_path_factory.mktemp("slide")
-    images = shared_data / "voced" / "imagedata" / "images"
+    images = voced / "images"
     tiles = [(load_image(images / f"{k}.png") * 255).round().astype(np.uint8) for k in range(8)]
     left = np.concatenate([np.concatenate(tiles[r * 2 : r * 2 + 2], 1) for r in range(4)], 0)
     base = np.concatenate([left, np.full_like(left, GLASS)], 1)  # 1024 x 1024

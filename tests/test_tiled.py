@@ -288,3 +288,19 @@ def test_cli_predict_and_per_cell_on_a_tiled_tiff(cells, tmp_path, voced):
         for key in ("centroid_row", "centroid_col"):
             if a[key]:
                 assert float(a[key]) == pytest.approx(float(b[key]))
+
+
+def test_labels_and_entropy_of_a_tile_come_from_one_task(cells):
+    from seglab.tiled import predict_lazy
+
+    seg = _fit("rf", cells, n_estimators=4, scale=1, features={"sigmas": [1.0, 2.0]})
+    image = cells[2]
+    both = predict_lazy(seg, image, chunk=64, what="labels+entropy")
+    # one task per tile: as many tasks in its graph as in the labels' alone
+    labels_only = predict_lazy(seg, image, chunk=64)
+    assert len(dict(both.__dask_graph__())) == len(dict(labels_only.__dask_graph__()))
+    pair = both.compute()
+    assert pair.shape == (*image.shape[:2], 2)
+    assert np.array_equal(pair[..., 0].astype(np.uint8), seg.predict(image))
+    entropy = predict_lazy(seg, image, chunk=64, what="entropy").compute()
+    assert np.array_equal(pair[..., 1], entropy)

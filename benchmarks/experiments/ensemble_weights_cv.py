@@ -19,18 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from seglab.cli import _parse_sets
 from seglab.datasets import make_splits, open_dataset, with_nuclei
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
-from seglab.segmenters.base import make_segmenter
+from seglab.segmenters.base import make_segmenter, parse_params
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
 
 
 def _param(text: str) -> tuple[str, object]:
     """One ``KEY=VALUE`` of --param, read by the CLI\'s own --set parser."""
-    ((key, value),) = _parse_sets([text]).items()
+    ((key, value),) = parse_params([text]).items()
     return key, value
 
 

@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from seglab.bench import evaluate_segmenter
-from seglab.cli import _parse_sets
 from seglab.datasets import Dataset, make_splits, open_dataset
 from seglab.segmenters import make_segmenter
+from seglab.segmenters.base import parse_params
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
 
@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2", help="curve: seeds (subset and training)")
     parser.add_argument("--json", metavar="FILE", help="also write every row, per-image ratios")
     args = parser.parse_args()
-    params = _parse_sets(args.set)  # as `seglab train --set`: VALUE read as JSON where it parses
+    params = parse_params(args.set)  # as `seglab train --set`: VALUE read as JSON where it parses
     dataset = open_dataset(DATA)
     ((train, test),) = make_splits(dataset, "course")
     if args.mode == "fit":

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from seglab.batch import entropy_uncertainty
 from seglab.datasets import open_dataset
 from seglab.measure import nc_odds_needed, nc_ratio, nc_ratio_range, odds_for_coverage
+from seglab.uncertainty import normalised_entropy
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
 ODDS = (2.0, 4.0, 8.0)
@@ -74,7 +74,7 @@ def main() -> None:
             mask = proba.argmax(-1)
             rows["true"].append(truth)
             rows["pred"].append(nc_ratio(mask))
-            rows["uncertainty"].append(float(entropy_uncertainty(proba)[mask > 0].mean()))
+            rows["uncertainty"].append(float(normalised_entropy(proba)[mask > 0].mean()))
             rows["range"].append([nc_ratio_range(proba, odds=odds) for odds in ODDS])
             rows["needed"].append(nc_odds_needed(proba, truth))
     print(f"{len(table['rf']['true'])} images, 5-fold out-of-fold predictions, {args.out}\n")

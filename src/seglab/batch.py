@@ -14,32 +14,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from .errors import ParameterError, SeglabError, naming
 from .io import load_image, save_image, save_mask
 from .measure import CYTOPLASM, NC_RANGE_ODDS, NUCLEUS, nc_row
+from .uncertainty import normalised_entropy
 
-__all__ = ["entropy_uncertainty", "output_paths", "predict_file", "predict_files"]
-
-
-def entropy_uncertainty(proba: np.ndarray) -> np.ndarray:
-    """Per-pixel entropy of class probabilities ``(H, W, K)``, divided by ``log K``: 0 where
-    one class has all the probability, 1 where all classes are equally likely.
-
-    Examples
-    --------
-    >>> entropy_uncertainty(np.array([[[1.0, 0.0], [0.5, 0.5]]])).round(6).tolist()
-    [[0.0, 1.0]]
-    """
-    proba = np.asarray(proba, np.float64)
-    k = proba.shape[-1]
-    if k < 2:
-        return np.zeros(proba.shape[:-1], np.float32)
-    p = np.clip(proba, 0, 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, -p * np.log(p), 0.0)
-    return np.clip(terms.sum(-1) / np.log(k), 0, 1).astype(np.float32)
+__all__ = ["output_paths", "predict_file", "predict_files"]
 
 
 def output_paths(out: Path, stem: str, fmt: str) -> dict[str, Path]:
@@ -86,13 +66,15 @@ def predict_file(
         image = load_image(path, normalize=normalize)
         probabilities = None
         if proba or uncertainty or (nc and segmenter.has_proba):
-            probabilities = segmenter.predict_proba(image)
-        mask = segmenter.predict(image)
+            # one run of the model: the mask is the probabilities' labels
+            mask, probabilities = segmenter.predict_with_proba(image)
+        else:
+            mask = segmenter.predict(image)
         save_mask(paths["mask"], mask)
         if proba:
             save_image(paths["proba"], probabilities)
         if uncertainty:
-            save_image(paths["uncertainty"], entropy_uncertainty(probabilities))
+            save_image(paths["uncertainty"], normalised_entropy(probabilities))
         if geojson:
             from .qupath import write_cells_geojson
 

@@ -172,11 +172,12 @@ def evaluate_segmenter(
     refused with a DataSetError before it is predicted. With ``uncertainty`` (methods with
     probabilities), each image's mean per-pixel uncertainty (normalised entropy) is added to
     its row, and the result's ``uncertainty`` holds its correlation with the image's error
-    (1 - score); the probabilities are computed outside the timed prediction. With a
+    (1 - score); the labels then come from the same run as the probabilities
+    (:meth:`~seglab.Segmenter.predict_with_proba`), which the timing includes. With a
     ``failures`` list, an image that cannot be read or predicted is recorded there
     (``"id: reason"``) and skipped instead of stopping the run.
     """
-    from .batch import entropy_uncertainty
+    from .uncertainty import normalised_entropy
 
     class_names = dataset.resolved_class_names()
     seconds = 0.0
@@ -213,14 +214,16 @@ def evaluate_segmenter(
                     )
             start = time.perf_counter()
             try:
-                pred = segmenter.predict(image)
+                if uncertainty:  # one run of the model gives both
+                    pred, proba = segmenter.predict_with_proba(image)
+                else:
+                    pred = segmenter.predict(image)
             except SeglabError as exc:
                 _skip_or_raise(failures, dataset.ids[int(i)], naming(exc, dataset.describe(int(i))))
                 continue
             seconds += time.perf_counter() - start
             if uncertainty:
-                proba = segmenter.predict_proba(image)
-                mean_uncertainty[dataset.ids[int(i)]] = float(entropy_uncertainty(proba).mean())
+                mean_uncertainty[dataset.ids[int(i)]] = float(normalised_entropy(proba).mean())
                 if with_nc:
                     classes, truth = segmenter.classes_, nc_ratio(true)
                     nc_range[dataset.ids[int(i)]] = (
@@ -494,7 +497,8 @@ def run_bench(
     uncertainty: bool = False,
     failures: list[str] | None = None,
 ) -> dict:
-    """Fit and score each method on ``split`` of ``dataset``: the bench JSON of DESIGN.md §5.
+    """Fit and score each method on ``split`` of ``dataset``; the bench JSON
+    (:func:`bench_payload`).
 
     ``params`` maps a method name to its parameters; a dict passed as ``fitted`` receives each
     method's fitted segmenter (of the first split), e.g. to draw its masks without refitting.
@@ -506,7 +510,6 @@ def run_bench(
     >>> out["methods"][0]["name"], out["n_test"]
     ('threshold', 1)
     """
-    from . import __version__
 
     methods = list(methods)
     if not methods:
@@ -528,18 +531,86 @@ def run_bench(
             fitted[name] = models[0]
         print(f"seglab: {name}: score {entry['score']['mean']:.4f}", file=sys.stderr)
     n_train = len(splits[0][0]) if len(splits) == 1 else int(np.mean([len(s[0]) for s in splits]))
+    return bench_payload(
+        data=dataset.source,
+        split=split or ("given" if dataset.given_split is not None else "all"),
+        n_train=n_train,
+        n_test=int(sum(len(s[1]) for s in splits)),
+        classes=list(class_names),
+        methods=entries,
+        near_duplicates=duplicates,
+    )
+
+
+def bench_payload(
+    *,
+    data: str,
+    split: str,
+    n_train: int,
+    n_test: int,
+    classes: Sequence[str],
+    methods: list[dict],
+    near_duplicates: dict | None = None,
+) -> dict:
+    """The bench JSON, as ``seglab bench`` and ``seglab evaluate`` write it: the run's
+    provenance (seglab's version, date, machine), the data and split, and one entry per
+    method (:func:`bench_method`'s, or :func:`seglab.evaluate.evaluate_model`'s)."""
+    from . import __version__
+
     return {
         "seglab": __version__,
         "date": _now(),
         "machine": machine_description(),
-        "data": dataset.source,
-        "split": split or ("given" if dataset.given_split is not None else "all"),
+        "data": str(data),
+        "split": split,
         "n_train": n_train,
-        "n_test": int(sum(len(s[1]) for s in splits)),
-        "classes": list(class_names),
-        "methods": entries,
-        **({"near_duplicates": duplicates} if duplicates else {}),
+        "n_test": n_test,
+        "classes": list(classes),
+        "methods": methods,
+        **({"near_duplicates": near_duplicates} if near_duplicates else {}),
     }
+
+
+def bench_and_report(
+    dataset: Dataset,
+    methods: Sequence[str],
+    split: str | None = None,
+    *,
+    json_path: str | os.PathLike | None = None,
+    report_path: str | os.PathLike | None = None,
+    out_masks: str | os.PathLike | None = None,
+    params: dict[str, dict] | None = None,
+    uncertainty: bool = False,
+    failures: list[str] | None = None,
+) -> dict:
+    """:func:`run_bench`, then its JSON to ``json_path`` and its HTML report (with example
+    masks in ``out_masks``) to ``report_path``, each when given. Returns the result."""
+    from .io import write_json
+
+    fitted: dict = {}
+    result = run_bench(
+        dataset,
+        methods,
+        split,
+        params=params,
+        fitted=fitted,
+        uncertainty=uncertainty,
+        failures=failures,
+    )
+    if json_path:
+        write_json(json_path, result)
+    if report_path or out_masks:
+        from .report import write_bench_report
+
+        write_bench_report(
+            dataset,
+            result,
+            fitted,
+            report_path,
+            split,
+            out_masks,
+        )
+    return result
 
 
 def _fmt(value, digits: int = 3) -> str:

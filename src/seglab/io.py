@@ -506,3 +506,43 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically: all of it, or nothing."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _without_nan(value):
+    """JSON has no NaN: null instead."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _without_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_nan(v) for v in value]
+    return value
+
+
+def json_text(payload: dict) -> str:
+    """``payload`` as JSON text: NaN and infinities as null, numpy values as numbers.
+
+    Examples
+    --------
+    >>> print(json_text({"a": float("nan"), "b": np.float32(0.5)}))
+    {
+     "a": null,
+     "b": 0.5
+    }
+    """
+    import json
+
+    return json.dumps(_without_nan(payload), indent=1, default=_json_default)
+
+
+def write_json(path: str | os.PathLike, payload: dict) -> None:
+    """Write ``payload`` as JSON (:func:`json_text`) to ``path`` atomically."""
+    write_text(path, json_text(payload) + "\n")

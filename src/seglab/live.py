@@ -37,7 +37,6 @@ __all__ = [
     "PREVIEW_FOREST",
     "Cancelled",
     "LiveTrainer",
-    "normalised_entropy",
     "scribbles_to_mask",
 ]
 
@@ -65,24 +64,6 @@ def scribbles_to_mask(scribbles: np.ndarray) -> np.ndarray:
     [[-1, 0, 2]]
     """
     return np.asarray(scribbles).astype(np.int64) - 1
-
-
-def normalised_entropy(proba: np.ndarray) -> np.ndarray:
-    """Per-pixel entropy of class probabilities ``(H, W, K)`` divided by log K: 0 where the
-    model is sure, 1 where all classes are equally likely.
-
-    Examples
-    --------
-    >>> normalised_entropy(np.array([[[0.5, 0.5], [1.0, 0.0]]], np.float32)).tolist()
-    [[1.0, 0.0]]
-    """
-    k = proba.shape[-1]
-    if k < 2:
-        return np.zeros(proba.shape[:2], np.float32)
-    p = np.asarray(proba, np.float32)
-    logs = np.log(np.clip(p, np.float32(1e-12), np.float32(1)))
-    h = -(p * logs).sum(axis=-1) / np.float32(np.log(k))
-    return np.clip(h, 0.0, 1.0).astype(np.float32) + np.float32(0)  # no -0.0
 
 
 def check_scribbles(

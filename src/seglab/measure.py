@@ -483,3 +483,55 @@ def image_cell_summary(
             if np.isfinite(r["nucleus_cell_ratio"]) and r["nucleus_cell_ratio"] >= high_ratio
         ),
     }
+
+
+def image_summary_row(
+    image_id: str,
+    cells: list[dict],
+    n_nucleus: int,
+    n_cytoplasm: int,
+    high_ratio: float = HIGH_NC_CELL_RATIO,
+    pixel_size: float | None = None,
+    nc_range: dict | None = None,
+) -> dict:
+    """The ``cell="all"`` row that follows an image's cell rows in ``seglab nc-ratio
+    --per-cell``: the image's pixel totals and ratios, its flag counts over ``cells`` (rows of
+    :func:`per_cell_nc`) and :func:`image_cell_summary`; areas in µm² with ``pixel_size``.
+    With ``nc_range`` (``{"nc_low": ..., "nc_high": ...}``, from probabilities), the range
+    and the count of high-N/C cells that are unsure by theirs.
+
+    Examples
+    --------
+    >>> cells = [{"touches_border": True, "no_cytoplasm": False, "several_nuclei": False,
+    ...           "high_nc": False, "nc_ratio": 0.5, "nucleus_cell_ratio": 1 / 3,
+    ...           "nucleus_px": 10}]
+    >>> row = image_summary_row("a", cells, n_nucleus=10, n_cytoplasm=20, pixel_size=0.5)
+    >>> row["cell"], row["nc_ratio"], row["touches_border"], row["nucleus_um2"]
+    ('all', 0.5, 1, 2.5)
+    """
+    total = n_nucleus + n_cytoplasm
+    row = {field: "" for field in CELL_FIELDS}
+    row.update(
+        image=image_id,
+        cell="all",
+        cell_px=total,
+        nucleus_px=n_nucleus,
+        cytoplasm_px=n_cytoplasm,
+        nc_ratio=n_nucleus / n_cytoplasm if n_cytoplasm else float("nan"),
+        nucleus_cell_ratio=n_nucleus / total if total else float("nan"),
+        touches_border=sum(c["touches_border"] for c in cells),
+        no_cytoplasm=sum(c["no_cytoplasm"] for c in cells),
+        several_nuclei=sum(c["several_nuclei"] for c in cells),
+        high_nc=sum(c["high_nc"] for c in cells),
+        **({"high_nc_unsure": sum(c["high_nc_unsure"] for c in cells)} if nc_range else {}),
+    )
+    row.update(image_cell_summary(cells, high_ratio))
+    row.update(nc_range or {})
+    if pixel_size is not None:
+        area = pixel_size**2
+        row.update(
+            cell_um2=total * area,
+            nucleus_um2=n_nucleus * area,
+            cytoplasm_um2=n_cytoplasm * area,
+        )
+    return row

@@ -30,11 +30,13 @@ import numpy as np
 from .errors import ImageReadError, ParameterError, SeglabError, ShapeError, naming
 from .io import check_image
 from .postprocess import UNBOUNDED_HALO
+from .uncertainty import normalised_entropy
 
 __all__ = [
     "SCHEDULERS",
     "count_labels",
     "iter_cells_tiled",
+    "lazy_array",
     "open_lazy",
     "per_cell_nc_tiled",
     "predict_lazy",
@@ -57,7 +59,9 @@ def _dask():
 
 
 # ---------------------------------------------------------------------- reading
-def _zarr_array(path: Path):
+def lazy_array(path: Path):
+    """A TIFF (through tifffile's Zarr view) or a Zarr array, read lazily: indexing it reads
+    only the tiles it needs; a pyramid gives its full-resolution level."""
     import zarr
 
     if path.suffix.lower() in (".tif", ".tiff"):
@@ -87,14 +91,14 @@ class _FileArray:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._node = _zarr_array(self.path)
+        self._node = lazy_array(self.path)
         self.shape = tuple(int(s) for s in self._node.shape)
         self.dtype = np.dtype(self._node.dtype)
         self.ndim = len(self.shape)
 
     def __getitem__(self, key):
         if self._node is None:
-            self._node = _zarr_array(self.path)
+            self._node = lazy_array(self.path)
         return np.asarray(self._node[key])
 
     def __getstate__(self):
@@ -215,19 +219,26 @@ def _predict_block(
     what: str = "labels",
     block_info=None,
 ):
+    shape = block.shape[:2] + ((2,) if what == "labels+entropy" else ())
     dtype = np.uint8 if what == "labels" else np.float32
     if wanted is not None:
         i, j = block_info[0]["chunk-location"][:2]
         if not wanted[i, j]:  # no tissue here: background, without reading the features
-            return np.zeros(block.shape[:2], dtype)
+            return np.zeros(shape, dtype)
     image = _to_unit(block, low, high, normalize)
+    if what == "labels" or (what == "labels+entropy" and not segmenter.has_proba):
+        labels = segmenter.predict(image)
+        entropy = np.zeros(labels.shape, np.float32)  # labels only: no uncertainty to show
+    elif what == "entropy" and not segmenter.has_proba:
+        return np.zeros(shape, dtype)
+    else:  # one run of the model for both
+        labels, proba = segmenter.predict_with_proba(image)
+        entropy = normalised_entropy(proba)
     if what == "labels":
-        return segmenter.predict(image)
-    if not segmenter.has_proba:  # labels only: no uncertainty to show
-        return np.zeros(block.shape[:2], dtype)
-    from .live import normalised_entropy
-
-    return normalised_entropy(segmenter.predict_proba(image))
+        return labels
+    if what == "entropy":
+        return entropy
+    return np.stack([labels.astype(np.float32), entropy], axis=-1)
 
 
 def tiles_with_tissue(chunks, tissue: np.ndarray, factor: float, halo: int = 0) -> np.ndarray:
@@ -273,9 +284,11 @@ def predict_lazy(
     tissue : (array of bool, float), optional
         A tissue map and its downsample (:func:`seglab.slides.tissue_mask`): tiles without
         tissue are background (0) and are neither read nor predicted.
-    what : {"labels", "entropy"}
+    what : {"labels", "entropy", "labels+entropy"}
         ``"entropy"`` gives instead the float32 uncertainty of each pixel,
-        :func:`seglab.live.normalised_entropy` of the probabilities (0 for a method without).
+        :func:`seglab.uncertainty.normalised_entropy` of the probabilities (0 for a method
+        without); ``"labels+entropy"`` both from one run of the model per tile, as float32
+        ``(H, W, 2)``: the labels, then the uncertainty.
 
     Examples
     --------
@@ -302,19 +315,21 @@ def _predict_lazy(segmenter, source, chunk, normalize, tissue, what, carrier):
         low, high = (float(v) for v in dask.compute(array.min(), array.max()))
     elif normalize != "dtype":
         raise ParameterError(f"normalize={normalize!r}: use 'dtype' or 'minmax'")
-    if what not in ("labels", "entropy"):
-        raise ParameterError(f"what={what!r}: use 'labels' or 'entropy'")
+    if what not in ("labels", "entropy", "labels+entropy"):
+        raise ParameterError(f"what={what!r}: use 'labels', 'entropy' or 'labels+entropy'")
     dtype = np.uint8 if what == "labels" else np.float32
     wanted = None if tissue is None else tiles_with_tissue(array.chunks, *tissue, halo=halo)
+    both = what == "labels+entropy"
     return da.map_overlap(
         _predict_block,
         array,
         depth={0: halo, 1: halo, 2: 0},
         boundary="none",
         trim=True,
-        drop_axis=2,
+        # both: the channel axis becomes the pair (labels, entropy)
+        **({"chunks": (*array.chunks[:2], (2,))} if both else {"drop_axis": 2}),
         dtype=dtype,
-        meta=np.empty((0, 0), dtype),
+        meta=np.empty((0, 0, 0) if both else (0, 0), dtype),
         # one key of the graph, not a copy in every task: a dask.distributed cluster sends
         # it to each worker once (it was pickled with each tile: 46 MB for the default rf)
         segmenter=_graph_key(carrier),
@@ -628,7 +643,7 @@ def iter_cells_tiled(
     if high_ratio is None:
         high_ratio = HIGH_NC_CELL_RATIO
     if isinstance(mask, (str, os.PathLike)):
-        mask = _zarr_array(Path(mask))
+        mask = lazy_array(Path(mask))
     if len(mask.shape) != 2:
         raise ShapeError(f"per-cell N/C needs a 2-D mask, got shape {tuple(mask.shape)}")
     check_chunk(tile)

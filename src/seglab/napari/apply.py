@@ -135,20 +135,20 @@ class ApplyWidget(QWidget):
 
     def _run(self, path: str, source, lazy: bool, rgb: bool, normalize: str):
         from ..io import check_image
-        from ..live import normalised_entropy
         from ..modelfile import load
+        from ..uncertainty import normalised_entropy
 
         model = load(path)
         yield 5
         if not lazy:
             image = check_image(source, normalize=normalize)
-            labels = model.predict(image)
-            yield 60
-            proba = model.predict_proba(image) if model.has_proba else None
-            if proba is not None:
+            if model.has_proba:  # one run of the model for the labels and the uncertainty
+                labels, proba = model.predict_with_proba(image)
                 uncertainty = normalised_entropy(proba)
             else:
+                labels, proba = model.predict(image), None
                 uncertainty = np.zeros(labels.shape, np.float32)
+            yield 95
             return model, labels, uncertainty, proba, None
         labels, uncertainty, folder = yield from _predict_tiles(model, source, rgb, normalize)
         return model, labels, uncertainty, None, folder  # no probabilities kept for a lazy layer
@@ -196,21 +196,23 @@ def _predict_tiles(model, source, rgb: bool, normalize: str):
     array = source if isinstance(source, da.Array) else da.from_array(source)
     if array.ndim == 3 and not rgb:
         array = da.moveaxis(array, 0, -1)  # a channel stack (C, H, W)
-    outputs = [predict_lazy(model, array, TILE, normalize, what=w) for w in ("labels", "entropy")]
+    # labels and uncertainty of a tile from one task, one run of the model
+    both = predict_lazy(model, array, TILE, normalize, what="labels+entropy")
     folder = Path(tempfile.mkdtemp(prefix="seglab-napari-"))
     # gone with the session at the latest; the widget deletes it once a newer result replaces it
     atexit.register(shutil.rmtree, folder, True)
     try:
+        shape = both.shape[:2]
         stores = [
-            zarr.open(str(folder / f"{name}.zarr"), mode="w", shape=a.shape, dtype=a.dtype)
-            for name, a in zip(("labels", "entropy"), outputs, strict=True)
+            zarr.open(str(folder / f"{name}.zarr"), mode="w", shape=shape, dtype=dtype)
+            for name, dtype in (("labels", np.uint8), ("entropy", np.float32))
         ]
-        rows = outputs[0].numblocks[0]
-        edges = np.cumsum((0, *outputs[0].chunks[0]))
+        rows = both.numblocks[0]
+        edges = np.cumsum((0, *both.chunks[0]))
         for i in range(rows):
-            labels, entropy = dask.compute(outputs[0].blocks[i], outputs[1].blocks[i])
-            stores[0][edges[i] : edges[i + 1]] = labels
-            stores[1][edges[i] : edges[i + 1]] = entropy
+            (row,) = dask.compute(both.blocks[i])
+            stores[0][edges[i] : edges[i + 1]] = row[..., 0].astype(np.uint8)
+            stores[1][edges[i] : edges[i + 1]] = row[..., 1]
             yield 5 + int(95 * (i + 1) / rows)
     except BaseException:  # a failed or stopped run leaves nothing half-written behind
         shutil.rmtree(folder, ignore_errors=True)

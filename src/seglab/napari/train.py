@@ -31,7 +31,8 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import ParameterError
-from ..live import Cancelled, LiveTrainer, normalised_entropy
+from ..live import Cancelled, LiveTrainer
+from ..uncertainty import normalised_entropy
 from .layers import (
     CLASSES,
     PROBABILITIES,

@@ -87,18 +87,7 @@ class Segmenter(BaseEstimator):
         image = self._check_predict_input(image)
         post = check_steps(getattr(self, "post", None), "post")
         if post and post[0]["op"] == "mrf":
-            from ..mrf import mrf_labels
-
-            step = post[0]
-            contrast = bool(step.get("contrast", False))
-            index = mrf_labels(
-                self._predict_proba(image),
-                float(step["weight"]),
-                image if contrast else None,
-                contrast,
-                step.get("solver", "auto"),
-            )
-            labels = np.asarray(self.classes_)[index].astype(np.uint8)
+            labels = self._labels_of_proba(self._predict_proba(image), image, post)
         else:
             labels = np.asarray(self._predict(image)).astype(np.uint8, copy=False)
         return apply_post(labels, post)
@@ -109,6 +98,56 @@ class Segmenter(BaseEstimator):
             raise ParameterError(f"method {self.name!r} gives labels only, no probabilities")
         image = self._check_predict_input(image)
         return np.asarray(self._predict_proba(image), dtype=np.float32)
+
+    def predict_with_proba(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and class probabilities from one run of the model: ``(labels, proba)``.
+
+        The labels are those of :meth:`predict` (the probabilities' argmax, or the method's
+        own rule on them, then the post steps) and the probabilities those of
+        :meth:`predict_proba`, for the cost of the latter alone.
+
+        Examples
+        --------
+        >>> import seglab
+        >>> ds = seglab.synthetic_cells(3, size=64)
+        >>> seg = seglab.make_segmenter("rf", n_estimators=5, scale=1,
+        ...                             features={"sigmas": [1.0, 2.0]})
+        >>> seg = seg.fit([ds.image(0), ds.image(1)], [ds.mask(0), ds.mask(1)])
+        >>> labels, proba = seg.predict_with_proba(ds.image(2))
+        >>> proba.shape, bool((labels == seg.predict(ds.image(2))).all())
+        ((64, 64, 3), True)
+        """
+        if not self.has_proba:
+            raise ParameterError(f"method {self.name!r} gives labels only, no probabilities")
+        image = self._check_predict_input(image)
+        post = check_steps(getattr(self, "post", None), "post")
+        proba = self._predict_proba(image)
+        labels = self._labels_of_proba(proba, image, post)
+        return apply_post(labels, post), np.asarray(proba, dtype=np.float32)
+
+    def _labels_of_proba(self, proba: np.ndarray, image: np.ndarray, post: list) -> np.ndarray:
+        """The labels this method gives for its probabilities ``proba`` of ``image`` (before
+        the post steps other than an ``mrf`` one): the argmax, or the MRF's labelling."""
+        if post and post[0]["op"] == "mrf":
+            from ..mrf import mrf_labels
+
+            step = post[0]
+            contrast = bool(step.get("contrast", False))
+            index = mrf_labels(
+                proba,
+                float(step["weight"]),
+                image if contrast else None,
+                contrast,
+                step.get("solver", "auto"),
+            )
+        else:
+            index = self._index_of_proba(proba, image)
+        return np.asarray(self.classes_)[index].astype(np.uint8)
+
+    def _index_of_proba(self, proba: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """Column of ``classes_`` chosen for each pixel from its probabilities; the argmax
+        unless a method decides otherwise (an MRF over them, say)."""
+        return np.asarray(proba).argmax(-1)
 
     @property
     def has_proba(self) -> bool:
@@ -258,6 +297,24 @@ def parse_param_value(text: str):
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def parse_params(pairs: Sequence[str] | None) -> dict:
+    """Parameters from ``NAME=VALUE`` texts, as ``--set`` gives them (each value read by
+    :func:`parse_param_value`).
+
+    Examples
+    --------
+    >>> parse_params(["n_estimators=10", 'features={"sigmas": [1, 2]}'])
+    {'n_estimators': 10, 'features': {'sigmas': [1, 2]}}
+    """
+    params = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ParameterError(f"--set {pair!r}: write it as NAME=VALUE")
+        params[key.strip()] = parse_param_value(value.strip())
+    return params
 
 
 def make_segmenter(name: str, **params) -> Segmenter:

@@ -158,11 +158,12 @@ class MRFSegmenter(Segmenter):
         return proba.reshape(*image.shape[:2], -1)
 
     def _predict(self, image):
+        return np.asarray(self.classes_)[self._index_of_proba(self._predict_proba(image), image)]
+
+    def _index_of_proba(self, proba, image):
         from ..mrf import mrf_labels
 
-        proba = self._predict_proba(image)
-        index = mrf_labels(proba, float(self.weight), image, bool(self.contrast))
-        return np.asarray(self.classes_)[index]
+        return mrf_labels(proba, float(self.weight), image, bool(self.contrast))
 
     def _scales(self) -> list[dict]:
         blur = {

@@ -1,0 +1,111 @@
+"""``seglab nc-ratio``: the N/C ratio of label masks, per image or per cell, as CSV."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..measure import NC_RANGE_ODDS
+from .common import add_command
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "nc-ratio",
+        run,
+        "Nucleus-to-cytoplasm ratio (nucleus px / cytoplasm px) of label masks, as CSV on stdout.",
+    )
+    p.add_argument(
+        "masks",
+        nargs="+",
+        metavar="MASK",
+        help="mask files (1 cytoplasm, 2 nucleus) or folders of them, such as the output"
+        " folder of `seglab predict` or a data set's masks/",
+    )
+    p.add_argument("--csv", metavar="FILE", help="also write the CSV to FILE")
+    p.add_argument(
+        "--geojson",
+        metavar="FILE",
+        help="also write the objects for QuPath (File > Object data > Import objects): with"
+        " --per-cell each cell with its nucleus and every per-cell column as measurements;"
+        " otherwise one polygon per region and class (FILE.geojson.gz is compressed)",
+    )
+    p.add_argument(
+        "--object-type",
+        choices=["annotation", "detection"],
+        default="annotation",
+        help="with --geojson and no --per-cell: the QuPath object type of the regions",
+    )
+    p.set_defaults(output_files=("csv", "geojson"))
+    p.add_argument(
+        "--chunk",
+        type=int,
+        metavar="N",
+        help="read TIFF or Zarr masks larger than N pixels a side tile by tile (each cell is"
+        " measured once, in the tile holding its first pixel)",
+    )
+    p.add_argument(
+        "--halo",
+        type=int,
+        default=512,
+        metavar="H",
+        help="with --chunk: context read around each tile; at least the widest group of"
+        " touching cells (default 512)",
+    )
+    p.add_argument(
+        "--per-cell",
+        action="store_true",
+        help="one row per cell (connected cytoplasm + nucleus, touching cells split by a "
+        "watershed seeded at the nuclei) with nucleus/cytoplasm and nucleus/cell ratios and "
+        "flags, then a cell=all row per image with its totals and flag counts",
+    )
+    p.add_argument(
+        "--pixel-size", type=float, metavar="UM", help="micrometres per pixel: adds areas in µm²"
+    )
+    p.add_argument(
+        "--high-ratio",
+        type=float,
+        default=0.7,
+        metavar="R",
+        help="flag cells with nucleus/cell ratio >= R (default 0.7, the Paris "
+        "System's high-grade criterion)",
+    )
+    p.add_argument(
+        "--proba",
+        action="store_true",
+        help="the inputs are probability maps (STEM_proba.tif from `seglab predict --proba`):"
+        " the mask is their argmax, and nc_low, nc_high give the ratio with the nucleus"
+        " probability divided and multiplied by --odds (a wide range flags a ratio to check)",
+    )
+    p.add_argument(
+        "--odds",
+        type=float,
+        default=NC_RANGE_ODDS,
+        metavar="F",
+        help=f"with --proba: the factor of the N/C range (default {NC_RANGE_ODDS:g})",
+    )
+
+
+def run(args) -> int:
+    from ..io import csv_text, write_text
+    from ..measure import CELL_FIELDS
+    from ..nc_files import measure_masks
+
+    rows = measure_masks(
+        args.masks,
+        per_cell=args.per_cell,
+        proba=args.proba,
+        odds=args.odds,
+        chunk=args.chunk,
+        halo=args.halo,
+        pixel_size=args.pixel_size,
+        high_ratio=args.high_ratio,
+        geojson=args.geojson,
+        object_type=args.object_type,
+    )
+    text = csv_text(rows, CELL_FIELDS)  # cell rows, then image summaries
+    if args.csv:
+        write_text(args.csv, text)
+    sys.stdout.write(text)
+    return 0
