@@ -209,6 +209,10 @@ def _chunks_along(length: int, chunk: int, halo: int) -> tuple[int, ...]:
 
 
 # ---------------------------------------------------------------------- prediction
+#: what a tile's prediction gives, and its dtype
+_DTYPES = {"labels": np.uint8, "entropy": np.float32, "labels+entropy": np.complex64}
+
+
 def _predict_block(
     block: np.ndarray,
     segmenter,
@@ -219,8 +223,8 @@ def _predict_block(
     what: str = "labels",
     block_info=None,
 ):
-    shape = block.shape[:2] + ((2,) if what == "labels+entropy" else ())
-    dtype = np.uint8 if what == "labels" else np.float32
+    shape = block.shape[:2]
+    dtype = _DTYPES[what]
     if wanted is not None:
         i, j = block_info[0]["chunk-location"][:2]
         if not wanted[i, j]:  # no tissue here: background, without reading the features
@@ -238,7 +242,7 @@ def _predict_block(
         return labels
     if what == "entropy":
         return entropy
-    return np.stack([labels.astype(np.float32), entropy], axis=-1)
+    return (labels + 1j * entropy).astype(np.complex64)  # both exact in float32
 
 
 def tiles_with_tissue(chunks, tissue: np.ndarray, factor: float, halo: int = 0) -> np.ndarray:
@@ -287,8 +291,8 @@ def predict_lazy(
     what : {"labels", "entropy", "labels+entropy"}
         ``"entropy"`` gives instead the float32 uncertainty of each pixel,
         :func:`seglab.uncertainty.normalised_entropy` of the probabilities (0 for a method
-        without); ``"labels+entropy"`` both from one run of the model per tile, as float32
-        ``(H, W, 2)``: the labels, then the uncertainty.
+        without); ``"labels+entropy"`` both from one run of the model per tile, as one
+        complex64 array: the labels its real part, the uncertainty its imaginary part.
 
     Examples
     --------
@@ -315,21 +319,19 @@ def _predict_lazy(segmenter, source, chunk, normalize, tissue, what, carrier):
         low, high = (float(v) for v in dask.compute(array.min(), array.max()))
     elif normalize != "dtype":
         raise ParameterError(f"normalize={normalize!r}: use 'dtype' or 'minmax'")
-    if what not in ("labels", "entropy", "labels+entropy"):
+    if what not in _DTYPES:
         raise ParameterError(f"what={what!r}: use 'labels', 'entropy' or 'labels+entropy'")
-    dtype = np.uint8 if what == "labels" else np.float32
+    dtype = _DTYPES[what]
     wanted = None if tissue is None else tiles_with_tissue(array.chunks, *tissue, halo=halo)
-    both = what == "labels+entropy"
     return da.map_overlap(
         _predict_block,
         array,
         depth={0: halo, 1: halo, 2: 0},
         boundary="none",
         trim=True,
-        # both: the channel axis becomes the pair (labels, entropy)
-        **({"chunks": (*array.chunks[:2], (2,))} if both else {"drop_axis": 2}),
+        drop_axis=2,
         dtype=dtype,
-        meta=np.empty((0, 0, 0) if both else (0, 0), dtype),
+        meta=np.empty((0, 0), dtype),
         # one key of the graph, not a copy in every task: a dask.distributed cluster sends
         # it to each worker once (it was pickled with each tile: 46 MB for the default rf)
         segmenter=_graph_key(carrier),

@@ -202,17 +202,16 @@ def _predict_tiles(model, source, rgb: bool, normalize: str):
     # gone with the session at the latest; the widget deletes it once a newer result replaces it
     atexit.register(shutil.rmtree, folder, True)
     try:
-        shape = both.shape[:2]
         stores = [
-            zarr.open(str(folder / f"{name}.zarr"), mode="w", shape=shape, dtype=dtype)
+            zarr.open(str(folder / f"{name}.zarr"), mode="w", shape=both.shape, dtype=dtype)
             for name, dtype in (("labels", np.uint8), ("entropy", np.float32))
         ]
         rows = both.numblocks[0]
         edges = np.cumsum((0, *both.chunks[0]))
         for i in range(rows):
-            (row,) = dask.compute(both.blocks[i])
-            stores[0][edges[i] : edges[i + 1]] = row[..., 0].astype(np.uint8)
-            stores[1][edges[i] : edges[i + 1]] = row[..., 1]
+            (row,) = dask.compute(both.blocks[i])  # labels + 1j * entropy
+            stores[0][edges[i] : edges[i + 1]] = row.real.astype(np.uint8)
+            stores[1][edges[i] : edges[i + 1]] = row.imag
             yield 5 + int(95 * (i + 1) / rows)
     except BaseException:  # a failed or stopped run leaves nothing half-written behind
         shutil.rmtree(folder, ignore_errors=True)
