@@ -71,7 +71,7 @@ def test_a_model_file_is_loaded_after_the_options_are_checked(model, tmp_path):
 
 
 def test_options_that_tiling_cannot_give_are_refused(model, tmp_path):
-    segmenter, data = model
+    segmenter, _ = model
     tifffile.imwrite(tmp_path / "large.tif", np.zeros((64, 64), np.uint8), tile=(16, 16))
     with pytest.raises(ParameterError, match="--nc"):
         predict_inputs(segmenter, [tmp_path / "large.tif"], tmp_path / "out", chunk=32, nc=True)
