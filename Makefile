@@ -32,8 +32,8 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ""
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks docs
-	$(BIN)/ruff format --check src tests benchmarks docs
+	$(BIN)/ruff check src tests benchmarks docs conftest.py
+	$(BIN)/ruff format --check src tests benchmarks docs conftest.py
 
 # The documentation as a website in site/ (MkDocs, Material theme, mkdocstrings), built strict:
 # a broken link or reference fails. The command-line reference is regenerated first.

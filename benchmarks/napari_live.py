@@ -27,7 +27,7 @@ from scipy import ndimage as ndi
 
 from seglab.bench import run_header
 from seglab.data import course_data
-from seglab.io import _read_array, load_mask
+from seglab.io import load_mask, read_array
 
 DATA = course_data()
 SIDE, FIELD = 4096, (1024, 2048, 1024, 2048)  # the field in view: rows, then columns
@@ -36,7 +36,7 @@ SIDE, FIELD = 4096, (1024, 2048, 1024, 2048)  # the field in view: rows, then co
 def mosaic() -> tuple[np.ndarray, np.ndarray]:
     n = SIDE // 256
     ids = [k % 200 for k in range(n * n)]
-    images = [_read_array(DATA / "images" / f"{k}.png")[..., :3] for k in ids]
+    images = [read_array(DATA / "images" / f"{k}.png")[..., :3] for k in ids]
     masks = [load_mask(DATA / "masks" / f"{k}.png") for k in ids]
     rows = range(n)
     image = np.concatenate([np.concatenate(images[r * n : (r + 1) * n], axis=1) for r in rows])

@@ -39,13 +39,13 @@ def _timed(parts: dict, key: str, fn, *args):
 
 def profile_image(model, image, parts: dict) -> np.ndarray:
     """Predict one image part by part, serially; each part's milliseconds go to ``parts``."""
-    factor = model._factor()
-    bank = model._bank(factor)
+    factor = model.work_scale()
+    bank = model.filter_bank(factor)
     small = _timed(parts, "reduce to the work scale", downscale, image, factor)
     planes, names = _timed(parts, "colour planes", colour_planes, small, bank.spec["colours"])
     kept = bank._kept(names)
     h, w = small.shape[:2]
-    spare = model._context_columns()
+    spare = model.context_columns()
     features = np.empty((h, w, len(kept) + spare), np.float32)
     filters: dict = {}
     bank_ms: dict[str, float] = defaultdict(float)  # this image's total per kind and per scale
@@ -100,7 +100,7 @@ def main() -> None:
         parts["predict, whole (threads)"].append(1000 * (time.perf_counter() - start))
     print(run_header())
     print(
-        f"rf (defaults, trained on 40 course images; work scale 1/{model._factor()},"
+        f"rf (defaults, trained on 40 course images; work scale 1/{model.work_scale()},"
         f" {model.n_bank_features_} bank features, context stage"
         f" {'on' if model.context else 'off'}),"
         f" {len(images)} course test images of 256 x 256; median ms per image, serial parts;"

@@ -29,7 +29,7 @@ import tifffile
 from seglab.bench import run_header
 from seglab.data import course_data
 from seglab.datasets import course_split, open_dataset
-from seglab.io import _read_array
+from seglab.io import read_array
 from seglab.modelfile import save
 from seglab.segmenters import make_segmenter
 
@@ -50,7 +50,7 @@ def write_slide(path: Path, size: int) -> None:
 
     def tiles():
         for k in range(n_tiles):
-            yield _read_array(files[k % len(files)])[..., :3]
+            yield read_array(files[k % len(files)])[..., :3]
 
     tifffile.imwrite(
         path,

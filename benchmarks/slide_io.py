@@ -28,9 +28,9 @@ import tifffile
 from scale import SEGLAB, fit_course_rf, peak_rss_of  # the sibling script's model and sampler
 from seglab.bench import run_header
 from seglab.data import course_data
-from seglab.io import _read_array
+from seglab.io import read_array
 from seglab.slides import SlideLevel, tissue_mask
-from seglab.tiled import _chunks_along, tile_geometry, tiles_with_tissue
+from seglab.tiling import chunks_along, tile_geometry, tiles_with_tissue
 
 DATA = course_data()
 CELL = 320  # a course image (256) framed by 32 pixels of glass on each side
@@ -42,7 +42,7 @@ MPP = 0.5
 def _framed_images() -> list[np.ndarray]:
     files = sorted((DATA / "images").glob("*.png"))
     return [
-        np.pad(_read_array(f)[..., :3], ((32, 32), (32, 32), (0, 0)), constant_values=GLASS)
+        np.pad(read_array(f)[..., :3], ((32, 32), (32, 32), (0, 0)), constant_values=GLASS)
         for f in files
     ]
 
@@ -115,7 +115,7 @@ def main() -> None:
         level = SlideLevel(slide, 0)
         tissue, factor = tissue_mask(level)
         chunk, halo = tile_geometry(model, args.chunk)
-        chunks = (_chunks_along(args.size, chunk, halo),) * 2
+        chunks = (chunks_along(args.size, chunk, halo),) * 2
         kept = tiles_with_tissue(chunks, tissue, factor, halo)
         command = [*SEGLAB, "predict", str(tmp / "rf.seglab"), str(slide), "--geojson"]
         command += ["--chunk", str(args.chunk), "-o", str(tmp / "out")]

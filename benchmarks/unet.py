@@ -1,7 +1,7 @@
 """Train the `unet` method on the course split and print its learning curve and test figures.
 
 Fits the default configuration (or the one given with --set) on the course split's 152
-training images of ../shared/data/voced/imagedata, prints the per-epoch training loss and
+training images of the course data (seglab.data), prints the per-epoch training loss and
 validation score, then scores the 39 test images through the same code path as `seglab bench`.
 Usage, from the project root:
 

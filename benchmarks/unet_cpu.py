@@ -26,7 +26,7 @@ from seglab.data import course_data
 from seglab.datasets import make_splits, open_dataset
 from seglab.segmenters import _torch_unet as tu
 from seglab.segmenters import make_segmenter
-from seglab.tiled import predict_lazy
+from seglab.tiling import predict_lazy
 
 DATA = course_data()
 

@@ -1,13 +1,21 @@
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+import zipfile
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
+import seglab.io as sio
+from seglab import save
 from seglab.cli import main
-from seglab.io import load_mask, save_mask
+from seglab.datasets import synthetic_cells
+from seglab.io import load_image, load_mask, remove_stale_parts, save_image, save_mask
+from seglab.segmenters import make_segmenter
 
 
 @pytest.fixture()
@@ -389,3 +397,93 @@ def test_evaluate_names_test_images_with_a_copy_in_training(small_data, tmp_path
     rows = result["methods"][0]["per_image"]
     other = next(r for r in rows if r["id"] != str(target))
     assert result["methods"][0]["without_near_duplicates"]["score"] == pytest.approx(other["score"])
+
+
+@pytest.fixture()
+def course_like(tmp_path):
+    ds = synthetic_cells(4, size=64, random_state=3)
+    root = tmp_path / "data"
+    for i in range(len(ds)):
+        save_image(root / "images" / f"{i}.png", ds.image(i))
+        save_mask(root / "masks" / f"{i}.png", ds.mask(i))
+    return root
+
+
+def _run_cli(argv, capsys):
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err
+
+
+def test_cli_bad_inputs_exit_2_one_line(course_like, tmp_path, capsys):
+    model = tmp_path / "k.seglab"
+    assert main(["train", "kmeans", "--data", str(course_like), "-o", str(model)]) == 0
+    capsys.readouterr()
+    nan_image = tmp_path / "nan.npy"
+    np.save(nan_image, np.full((8, 8), np.nan, np.float32))
+    grey = tmp_path / "grey.png"
+    iio.imwrite(grey, np.zeros((8, 8), np.uint8))
+    four_d = tmp_path / "4d.npy"
+    np.save(four_d, np.zeros((2, 2, 2, 2), np.float32))
+    empty = tmp_path / "empty"
+    (empty / "images").mkdir(parents=True)
+    unknown = tmp_path / "labels5"
+    save_image(unknown / "images" / "a.png", np.zeros((8, 8, 3), np.uint8))
+    save_mask(unknown / "masks" / "a.png", np.full((8, 8), 5))
+    pickled = tmp_path / "pickled.seglab"
+    with zipfile.ZipFile(pickled, "w") as z:
+        z.writestr("model.json", json.dumps({"format": "seglab-model", "format_version": 1}))
+    cases = [
+        (["predict", model, nan_image, "-o", tmp_path / "o1"], "NaN"),
+        (["predict", model, grey, "-o", tmp_path / "o2"], "trained on 3-channel images"),
+        (["predict", model, four_d, "-o", tmp_path / "o3"], "2-D or 3-D"),
+        (["train", "kmeans", "--data", empty, "-o", tmp_path / "e.seglab"], "no image files"),
+        (["evaluate", "--model", model, "--data", unknown, "--split", "all"], "does not know"),
+        (["predict", pickled, grey, "-o", tmp_path / "o4"], "no valid"),
+        (["predict", model, grey, "-o", tmp_path / "o5", "--proba"], "labels only"),
+    ]
+    for argv, message in cases:
+        code, err = _run_cli(argv, capsys)
+        assert code == 2, argv
+        assert len(err) == 1 and message in err[0], (argv, err)
+    for name in ("o1", "o2", "o3", "o4", "o5"):
+        out = tmp_path / name
+        assert not out.exists() or not any(out.iterdir())
+    assert not (tmp_path / "e.seglab").exists()
+
+
+def test_predict_killed_half_way_leaves_only_complete_files(tmp_path):
+    ds = synthetic_cells(1, size=128, random_state=0)
+    seg = make_segmenter("kmeans", sigma=2.0).fit([ds.image(0)])
+    model = save(seg, tmp_path / "k.seglab")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(150):
+        iio.imwrite(inputs / f"{i}.png", rng.integers(0, 255, (256, 256, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seglab.cli", "predict", str(model), str(inputs), "-o", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        visible = (
+            [p for p in out.glob("*.png") if not p.name.startswith(".")] if out.is_dir() else []
+        )
+        if len(visible) >= 5:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    written = sorted(p for p in out.glob("*.png") if not p.name.startswith("."))
+    assert 5 <= len(written) < 150, "the run was not stopped half way"
+    for path in written:  # every visible output is complete and right
+        expected = seg.predict(load_image(inputs / path.name))
+        np.testing.assert_array_equal(load_mask(path), expected)
+    # A later run clears what the killed one left half-written.
+    remove_stale_parts(out, older_than=0)
+    assert not list(out.glob(sio.PART_GLOB))

@@ -1,6 +1,8 @@
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seglab.datasets import (
     course_split,
@@ -266,3 +268,18 @@ def test_near_duplicates_skips_an_unreadable_image_only_when_asked(tmp_path):
     # (kfold:2 alone tests 1 and 2 together, 0 apart.)
     folds = make_splits(ds, "groupkfold:2")
     assert [test.tolist() for _, test in folds] == [[1], [0, 2]]
+
+
+@given(st.integers(2, 120), st.integers(0, 10_000))
+@settings(max_examples=100, deadline=None)
+def test_random_split_partitions(n, seed):
+    train, test = random_split(n, seed=seed)
+    assert sorted([*train, *test]) == list(range(n)) and len(test) >= 1
+
+
+@given(st.integers(2, 60).flatmap(lambda n: st.tuples(st.just(n), st.integers(2, n))))
+@settings(max_examples=100, deadline=None)
+def test_kfold_tests_each_image_once(nk):
+    n, k = nk
+    tested = np.concatenate([te for _, te in kfold_split(n, k)])
+    assert sorted(tested.tolist()) == list(range(n))

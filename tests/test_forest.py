@@ -1,12 +1,17 @@
 """seglab.forest: the fast probabilities equal scikit-learn's own predict_proba."""
 
+import json
+import zipfile
+
 import numpy as np
 import pytest
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
-from seglab import forest
+from seglab import forest, load, save
+from seglab.datasets import synthetic_cells
+from seglab.segmenters import make_segmenter
 
 
 def _data(n, n_classes, seed=0):
@@ -104,3 +109,17 @@ def test_trees_of_bootstraps_missing_a_class():
     assert 1 in sizes and max(sizes) > 1  # the case this test is for
     new = np.linspace(-1, 3, 101, dtype=np.float32)[:, None]
     np.testing.assert_allclose(forest.forest_proba(model, new), model.predict_proba(new), atol=1e-6)
+
+
+def test_same_seed_same_forest(tmp_path):
+    ds = synthetic_cells(2, size=64, random_state=5)
+    images, masks = [ds.image(0), ds.image(1)], [ds.mask(0), ds.mask(1)]
+    digests = []
+    for run in ("a", "b"):
+        seg = make_segmenter("rf", samples_per_class=100).fit(images, masks)
+        path = save(seg, tmp_path / f"{run}.seglab")
+        with zipfile.ZipFile(path) as z:
+            manifest = json.loads(z.read("model.json"))
+        digests.append((manifest["members"], manifest["state"]))
+        np.testing.assert_array_equal(seg.predict(images[1]), load(path).predict(images[1]))
+    assert digests[0] == digests[1]

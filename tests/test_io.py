@@ -1,9 +1,22 @@
+import struct
+import zlib
+
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
-from seglab.errors import ImageReadError, ParameterError, SeglabError, ShapeError
+import seglab.io as sio
+from seglab.errors import (
+    ImageReadError,
+    ImageTooLargeError,
+    ParameterError,
+    SeglabError,
+    ShapeError,
+)
 from seglab.io import (
     atomic_path,
     check_image,
@@ -11,6 +24,8 @@ from seglab.io import (
     load_image,
     load_mask,
     load_scribbles,
+    remove_stale_parts,
+    save_image,
     save_mask,
 )
 
@@ -61,7 +76,7 @@ def test_course_npy_channels_first_is_transposed(tmp_path):
 
 
 def test_course_npy_equals_png(voced):
-    """The course X/{i}.npy is images/{i}.png / 255, channels first (DESIGN.md section 5)."""
+    """The course X/{i}.npy is images/{i}.png / 255, channels first (docs/design.md, Data)."""
     png = iio.imread(voced / "images" / "3.png")
     course = (png.astype(np.float32) / 255).transpose(2, 0, 1)
     import tempfile
@@ -203,3 +218,119 @@ def test_writers_refuse_a_folder_or_a_file_in_the_way(tmp_path):
     # nothing half-written, and the folder in the way left empty
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.png", "taken"]
     assert not any((tmp_path / "folder.png").iterdir())
+
+
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@given(
+    arrays(
+        np.int64, st.tuples(st.integers(1, 12), st.integers(1, 12)), elements=st.integers(0, 300)
+    ),
+    st.sampled_from(["png", "tif", "npy"]),
+)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_mask_round_trip(tmp_path, mask, suffix):
+    path = save_mask(tmp_path / f"m.{suffix}", mask)
+    np.testing.assert_array_equal(load_mask(path), mask)
+
+
+@given(
+    arrays(np.uint8, st.tuples(st.integers(1, 12), st.integers(1, 12), st.sampled_from([1, 3]))),
+    st.sampled_from(["png", "tif", "npy"]),
+)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_image_round_trip(tmp_path, pixels, suffix):
+    path = save_image(tmp_path / f"i.{suffix}", pixels)
+    np.testing.assert_allclose(load_image(path), pixels / np.float32(255), rtol=1e-6)
+
+
+def _valid_files(tmp_path):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    iio.imwrite(tmp_path / "v.png", pixels)
+    iio.imwrite(tmp_path / "v.jpg", pixels)
+    tifffile.imwrite(tmp_path / "v.tif", pixels, compression="zlib")
+    np.save(tmp_path / "v.npy", pixels)
+    return {s: (tmp_path / f"v.{s}").read_bytes() for s in ("png", "jpg", "tif", "npy")}
+
+
+def _check_loader(path):
+    try:
+        image = load_image(path)
+    except SeglabError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert image.dtype == np.float32 and image.ndim == 3
+    assert np.isfinite(image).all() and image.min() >= 0 and image.max() <= 1
+
+
+@given(st.binary(max_size=400), st.sampled_from(["png", "jpg", "tif", "npy"]))
+@FUZZ
+def test_fuzz_image_loader_random_bytes(tmp_path, data, suffix):
+    path = tmp_path / f"f.{suffix}"
+    path.write_bytes(data)
+    _check_loader(path)
+
+
+@given(st.data(), st.sampled_from(["png", "jpg", "tif", "npy"]))
+@FUZZ
+def test_fuzz_image_loader_mutated_files(tmp_path, data, suffix):
+    valid = bytearray(_valid_files(tmp_path)[suffix])
+    n_flips = data.draw(st.integers(1, 8))
+    for _ in range(n_flips):
+        at = data.draw(st.integers(0, len(valid) - 1))
+        valid[at] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(1, len(valid)))
+    path = tmp_path / f"m.{suffix}"
+    path.write_bytes(bytes(valid[:cut]))
+    _check_loader(path)
+
+
+def _png_header_only(width, height):
+    """A PNG whose header claims width x height (a decompression bomb's calling card)."""
+
+    def chunk(kind, body):
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_png_decompression_bomb_refused(tmp_path):
+    (tmp_path / "bomb.png").write_bytes(_png_header_only(40_000, 40_000))
+    with pytest.raises(ImageTooLargeError, match="bomb"):
+        load_image(tmp_path / "bomb.png")
+
+
+def test_too_large_image_says_use_chunk(tmp_path, monkeypatch):
+    tifffile.imwrite(tmp_path / "big.tif", np.zeros((64, 64), np.uint8))
+    monkeypatch.setattr(sio, "MAX_PIXELS", 1000)
+    with pytest.raises(ImageTooLargeError, match="--chunk"):
+        load_image(tmp_path / "big.tif")
+    np.save(tmp_path / "big.npy", np.zeros((64, 64), np.uint8))
+    with pytest.raises(ImageTooLargeError, match="--chunk"):
+        load_image(tmp_path / "big.npy")
+
+
+def test_stale_parts_only_when_old(tmp_path):
+    part = tmp_path / ".x.png.abc.part.png"
+    part.write_bytes(b"half")
+    assert remove_stale_parts(tmp_path, older_than=3600) == 0 and part.exists()
+    assert remove_stale_parts(tmp_path, older_than=0) == 1 and not part.exists()

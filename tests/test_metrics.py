@@ -1,5 +1,8 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from seglab.errors import ShapeError
 from seglab.measure import nc_agreement, nc_ratio
@@ -89,3 +92,26 @@ def test_nc_agreement_by_hand():
 
 def test_nc_agreement_within_is_inclusive():
     assert nc_agreement([0.55], [0.5])["within"] == 1.0
+
+
+masks_strategy = st.integers(1, 8).flatmap(
+    lambda h: st.integers(1, 8).flatmap(
+        lambda w: st.tuples(
+            arrays(np.int64, (h, w), elements=st.integers(0, 2)),
+            arrays(np.int64, (h, w), elements=st.integers(0, 2)),
+        )
+    )
+)
+
+
+@given(masks_strategy, st.integers(0, 2))
+@settings(max_examples=200, deadline=None)
+def test_dice_properties(pair, label):
+    a, b = pair
+    d = dice(a, b, label)
+    assert 0.0 <= d <= 1.0
+    assert d == dice(b, a, label)
+    assert dice(a, a, label) == 1.0
+    j = iou(a, b, label)
+    assert j <= d + 1e-12
+    assert d == pytest.approx(2 * j / (1 + j))

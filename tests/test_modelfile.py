@@ -1,11 +1,20 @@
+from __future__ import annotations
+
 import hashlib
+import importlib.util
 import io
 import json
+import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+import seglab
+from seglab.datasets import synthetic_cells
 from seglab.errors import ModelFileError
 from seglab.modelfile import FORMAT_VERSION, load, read_manifest, save
 from seglab.segmenters import make_segmenter
@@ -147,3 +156,96 @@ def test_unfitted_cannot_be_saved(tmp_path):
     with pytest.raises(ModelFileError, match="not fitted"):
         save(make_segmenter("threshold"), tmp_path / "m.seglab")
     assert list(tmp_path.iterdir()) == []
+
+
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@pytest.fixture(scope="module")
+def valid_model_bytes(tmp_path_factory):
+    ds = synthetic_cells(2, size=48, random_state=0)
+    seg = make_segmenter("kmeans", n_clusters=3).fit([ds.image(0)], [ds.mask(0)])
+    path = save(seg, tmp_path_factory.mktemp("m") / "k.seglab")
+    return path.read_bytes()
+
+
+def _check_model_loader(path):
+    try:
+        load(path)
+    except ModelFileError as exc:
+        assert "\n" not in str(exc)
+
+
+@given(st.binary(max_size=600))
+@FUZZ
+def test_fuzz_model_loader_random_bytes(tmp_path, data):
+    (tmp_path / "r.seglab").write_bytes(data)
+    with pytest.raises(ModelFileError):
+        load(tmp_path / "r.seglab")
+
+
+@given(st.data())
+@FUZZ
+def test_fuzz_model_loader_mutated_files(tmp_path, valid_model_bytes, data):
+    mutated = bytearray(valid_model_bytes)
+    for _ in range(data.draw(st.integers(1, 6))):
+        at = data.draw(st.integers(0, len(mutated) - 1))
+        mutated[at] = data.draw(st.integers(0, 255))
+    (tmp_path / "m.seglab").write_bytes(bytes(mutated[: data.draw(st.integers(1, len(mutated)))]))
+    _check_model_loader(tmp_path / "m.seglab")
+
+
+def test_untrusted_estimator_type_refused_without_running(tmp_path):
+    """A listed, correctly hashed skops member that holds os.system is still refused."""
+    import hashlib
+
+    import skops.io as skio
+    from sklearn.preprocessing import FunctionTransformer
+
+    ds = synthetic_cells(1, size=48, random_state=0)
+    seg = make_segmenter(
+        "rf", scale=1, samples_per_class=50, features={"sigmas": [1.0], "filters": ["gaussian"]}
+    )
+    seg.fit([ds.image(0)], [ds.mask(0)])
+    path = save(seg, tmp_path / "rf.seglab")
+    evil = skio.dumps(FunctionTransformer(func=os.system))
+    with zipfile.ZipFile(path) as z:
+        contents = {n: z.read(n) for n in z.namelist()}
+    manifest = json.loads(contents["model.json"])
+    member = "estimators/classifier_.skops"
+    assert member in manifest["members"]
+    contents[member] = evil
+    manifest["members"][member] = {"sha256": hashlib.sha256(evil).hexdigest(), "size": len(evil)}
+    contents["model.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(tmp_path / "evil.seglab", "w") as z:
+        for name, data in contents.items():
+            z.writestr(name, data)
+    with pytest.raises(ModelFileError, match="untrusted type"):
+        load(tmp_path / "evil.seglab")
+
+
+MODELS = Path(__file__).parent / "data" / "models"
+
+
+FILES = sorted(MODELS.glob("*.seglab"))
+
+
+def test_every_method_family_has_a_reference_file():
+    families = {p.stem.rsplit("-v", 1)[0] for p in FILES}
+    assert {"threshold", "kmeans", "slic", "rf", "unet"} <= families
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_old_model_file_predicts_as_it_did(path):
+    manifest = seglab.modelfile.read_manifest(path)
+    if manifest["segmenter"] == "unet" and importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    model = seglab.load(path)
+    image = seglab.load_image(MODELS / "image.png")
+    expected = seglab.load_mask(path.with_suffix(".png"))
+    np.testing.assert_array_equal(model.predict(image), expected)
+    if path.with_suffix(".npy").exists():
+        expected_proba = np.load(path.with_suffix(".npy"), allow_pickle=False)
+        np.testing.assert_allclose(model.predict_proba(image), expected_proba, atol=1e-6)

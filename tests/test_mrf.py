@@ -10,7 +10,7 @@ from seglab.cli import main
 from seglab.errors import ParameterError
 from seglab.mrf import edge_weights, mrf_labels
 from seglab.segmenters import make_segmenter
-from seglab.tiled import tile_geometry
+from seglab.tiling import tile_geometry
 
 pytest.importorskip("maxflow")
 

@@ -403,8 +403,7 @@ def test_bad_input_gives_one_notification_and_keeps_the_outputs(
     assert len(notifications) == 4
 
 
-def test_sample_data_open_in_napari(make_napari_viewer, voced, monkeypatch):
-    monkeypatch.setenv("SEGLAB_COURSE_DATA", str(voced))
+def test_sample_data_open_in_napari(make_napari_viewer, voced):
     viewer = make_napari_viewer()
     viewer.open_sample("seglab", "synthetic_cells")
     viewer.open_sample("seglab", "course_image")

@@ -7,7 +7,7 @@ import tifffile
 
 import seglab
 from seglab import ImageReadError, ParameterError
-from seglab.predict import expand_inputs, larger_than, predict_inputs
+from seglab.predict import expand_inputs, predict_inputs
 
 
 @pytest.fixture
@@ -33,17 +33,6 @@ def test_inputs_expand_to_files_and_refuse_what_is_not_there(tmp_path):
     (tmp_path / "other" / "a.png").write_bytes(b"")
     with pytest.raises(ImageReadError, match="share the stem 'a'"):
         expand_inputs([tmp_path / "set", tmp_path / "other"])
-
-
-def test_size_is_read_from_the_header(tmp_path):
-    iio.imwrite(tmp_path / "wide.png", np.zeros((10, 300), np.uint8))
-    tifffile.imwrite(tmp_path / "tall.tif", np.zeros((300, 10), np.uint8), tile=(16, 16))
-    np.save(tmp_path / "course.npy", np.zeros((3, 20, 20), np.float32))  # channels first
-    assert larger_than(tmp_path / "wide.png", 299) and not larger_than(tmp_path / "wide.png", 300)
-    assert larger_than(tmp_path / "tall.tif", 256)
-    assert not larger_than(tmp_path / "course.npy", 20) and larger_than(tmp_path / "course.npy", 19)
-    (tmp_path / "broken.png").write_bytes(b"nope")
-    assert not larger_than(tmp_path / "broken.png", 1)  # left to the prediction to report
 
 
 def test_small_images_whole_and_large_ones_tiled_give_the_same_masks(model, tmp_path):

@@ -19,13 +19,13 @@ pytest.importorskip("rasterio")
 from seglab.cli import main  # noqa: E402
 from seglab.io import csv_text, load_mask  # noqa: E402
 from seglab.measure import NUCLEUS, label_cells, per_cell_nc  # noqa: E402
+from seglab.measure.tiled import iter_cells_tiled, per_cell_nc_tiled  # noqa: E402
 from seglab.qupath import (  # noqa: E402
     cell_features,
     region_features,
     write_cells_geojson,
     write_geojson,
 )
-from seglab.tiled import iter_cells_tiled, per_cell_nc_tiled  # noqa: E402
 
 
 def rasterise(geometries: list[dict], shape: tuple[int, int]) -> np.ndarray:
@@ -190,7 +190,7 @@ class _RecordingMask:
 
 def test_tiled_cells_are_streamed_one_row_of_tiles_at_a_time(voced):
     mosaic = _RecordingMask(_mosaic(voced, 1024))
-    cells = iter_cells_tiled(mosaic, "m", tile=256, halo=64, qupath=True)
+    cells = iter_cells_tiled(mosaic, "m", tile=256, halo=64, describe=cell_features)
     row, feature = next(cells)
     # the first cell comes after the first row of tiles (and its halo), not after the mask
     assert mosaic.rows_read == 256 + 64

@@ -1,8 +1,22 @@
+from __future__ import annotations
+
+import json
+import zipfile
+
+import imageio.v3 as iio
 import numpy as np
 import pytest
 from sklearn.base import clone
 
-from seglab.errors import ParameterError, ShapeError
+import seglab
+from seglab import load
+from seglab.cli import main
+from seglab.datasets import synthetic_cells
+from seglab.errors import (
+    ParameterError,
+    ShapeError,
+)
+from seglab.io import save_image, save_mask
 from seglab.segmenters import list_segmenters, make_segmenter
 from seglab.segmenters.threshold import luminance
 
@@ -117,3 +131,82 @@ def test_one_run_is_refused_for_a_method_without_probabilities():
     seg = make_segmenter("threshold").fit([grey_image([[0.1, 0.9]])])
     with pytest.raises(ParameterError, match="labels only"):
         seg.predict_with_proba(grey_image([[0.1, 0.9]]))
+
+
+@pytest.fixture()
+def course_like(tmp_path):
+    ds = synthetic_cells(4, size=64, random_state=3)
+    root = tmp_path / "data"
+    for i in range(len(ds)):
+        save_image(root / "images" / f"{i}.png", ds.image(i))
+        save_mask(root / "masks" / f"{i}.png", ds.mask(i))
+    return root
+
+
+def test_same_seed_same_model_and_predictions(course_like, tmp_path):
+    paths = []
+    for run in ("a", "b"):
+        path = tmp_path / f"{run}.seglab"
+        assert (
+            main(
+                [
+                    "train",
+                    "kmeans",
+                    "--data",
+                    str(course_like),
+                    "--set",
+                    "n_clusters=5",
+                    "-o",
+                    str(path),
+                ]
+            )
+            == 0
+        )
+        paths.append(path)
+    manifests = []
+    for path in paths:
+        with zipfile.ZipFile(path) as z:
+            manifest = json.loads(z.read("model.json"))
+        manifest["trained_on"].pop("date")
+        manifests.append(manifest)
+    assert manifests[0] == manifests[1]  # same parameters, state and member hashes
+    image = synthetic_cells(1, size=64, random_state=11).image(0)
+    np.testing.assert_array_equal(load(paths[0]).predict(image), load(paths[1]).predict(image))
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    ds = seglab.synthetic_cells(6, size=64, random_state=4)
+    seg = seglab.make_segmenter(
+        "nearest-mean", features={"sigmas": [1.0, 2.0], "filters": ["gaussian"]}
+    )
+    seg.fit([ds.image(i) for i in range(4)], [ds.mask(i) for i in range(4)])
+    path = seglab.save(seg, tmp_path_factory.mktemp("model") / "m.seglab")
+    return path, seg, ds
+
+
+def test_a_model_needing_more_context_than_the_image_fails_up_front(tmp_path, capsys):
+    ds = seglab.synthetic_cells(2, size=96, random_state=5)
+    seg = seglab.make_segmenter("rf", features={"sigmas": [1.0, 10.0]}, n_estimators=3, scale=1)
+    seg.fit([ds.image(0)], [ds.mask(0)])
+    path = seglab.save(seg, tmp_path / "m.seglab")
+    manifest = seglab.modelfile.read_manifest(path)
+    assert manifest["scales"]["largest"]["pixels"] == 40  # 4 sigma, recorded in the file
+    small = tmp_path / "small.png"
+    iio.imwrite(small, (ds.image(1)[:32, :32] * 255).astype(np.uint8))
+    assert main(["predict", str(path), str(small), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sigma 10" in err[0] and "40 px" in err[0] and "32x32" in err[0]
+    assert not (tmp_path / "out" / "small.png").exists()
+
+
+@pytest.mark.parametrize("tiled", [[], ["--chunk", "32"]], ids=["whole", "tiled"])
+def test_a_wrong_channel_count_names_the_file_and_the_remedy(model, tmp_path, capsys, tiled):
+    path, _, ds = model
+    grey = tmp_path / "grey.png"
+    iio.imwrite(grey, (ds.image(0)[..., 0] * 255).round().astype(np.uint8))
+    assert main(["predict", str(path), str(grey), "-o", str(tmp_path / "out"), *tiled]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"seglab: error: {grey}: the model was trained on 3-channel images")
+    assert line.endswith("use a model trained on 1-channel images")
+    assert not [p for p in (tmp_path / "out").iterdir()]  # nothing half-written

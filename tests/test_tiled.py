@@ -5,10 +5,12 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 
 import seglab
+from seglab.cli import main
 from seglab.errors import ParameterError
 from seglab.measure import per_cell_nc
 
@@ -16,12 +18,13 @@ pytest.importorskip("dask")
 tifffile = pytest.importorskip("tifffile")
 zarr = pytest.importorskip("zarr")
 
-from seglab.tiled import (  # noqa: E402
-    per_cell_nc_tiled,
+from seglab.measure.tiled import per_cell_nc_tiled  # noqa: E402
+from seglab.tiling import (  # noqa: E402
     predict_lazy,
     predict_to_file,
     tile_geometry,
 )
+from seglab.tiling.reading import larger_than  # noqa: E402
 
 SMALL_BANK = {"sigmas": [1, 2, 4], "filters": ["gaussian", "gradient", "hessian"]}
 
@@ -156,10 +159,10 @@ def test_the_model_is_one_key_of_the_graph(cells):
 
 
 def test_worker_processes_load_the_model_once(cells):
-    from seglab.tiled import _carrier
+    from seglab.tiling.scheduling import model_carrier
 
     segmenter = _fit("threshold", cells)
-    with _carrier(segmenter, {"scheduler": "processes"}) as carried:
+    with model_carrier(segmenter, {"scheduler": "processes"}) as carried:
         shipped = pickle.dumps(carried)
         assert len(shipped) < 300  # a path and a key, not the model
         first, second = pickle.loads(shipped), pickle.loads(shipped)
@@ -167,7 +170,7 @@ def test_worker_processes_load_the_model_once(cells):
         np.testing.assert_array_equal(first.predict(cells[2]), segmenter.predict(cells[2]))
         folder = Path(carried.path).parent
     assert not folder.exists()  # the file is gone with the run
-    with _carrier(segmenter, {"scheduler": "threads"}) as carried:
+    with model_carrier(segmenter, {"scheduler": "threads"}) as carried:
         assert carried is segmenter
 
 
@@ -291,7 +294,7 @@ def test_cli_predict_and_per_cell_on_a_tiled_tiff(cells, tmp_path, voced):
 
 
 def test_labels_and_entropy_of_a_tile_come_from_one_task(cells):
-    from seglab.tiled import predict_lazy
+    from seglab.tiling import predict_lazy
 
     seg = _fit("rf", cells, n_estimators=4, scale=1, features={"sigmas": [1.0, 2.0]})
     image = cells[2]
@@ -304,3 +307,57 @@ def test_labels_and_entropy_of_a_tile_come_from_one_task(cells):
     assert np.array_equal(pair.real.astype(np.uint8), seg.predict(image))
     entropy = predict_lazy(seg, image, chunk=64, what="entropy").compute()
     assert np.array_equal(pair.imag, entropy)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    ds = seglab.synthetic_cells(6, size=64, random_state=4)
+    seg = seglab.make_segmenter(
+        "nearest-mean", features={"sigmas": [1.0, 2.0], "filters": ["gaussian"]}
+    )
+    seg.fit([ds.image(i) for i in range(4)], [ds.mask(i) for i in range(4)])
+    path = seglab.save(seg, tmp_path_factory.mktemp("model") / "m.seglab")
+    return path, seg, ds
+
+
+def test_a_chunk_smaller_than_the_context_names_the_feature(tmp_path, capsys):
+    ds = seglab.synthetic_cells(2, size=200, random_state=5)
+    seg = seglab.make_segmenter("rf", features={"sigmas": [1.0, 10.0]}, n_estimators=3, scale=1)
+    seg.fit([ds.image(0)], [ds.mask(0)])
+    path = seglab.save(seg, tmp_path / "m.seglab")
+    tifffile.imwrite(tmp_path / "big.tif", (ds.image(1) * 255).astype(np.uint8), photometric="rgb")
+    args = [
+        "predict",
+        str(path),
+        str(tmp_path / "big.tif"),
+        "--chunk",
+        "32",
+        "-o",
+        str(tmp_path / "o"),
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--chunk 32" in err and "sigma 10" in err
+
+
+def test_tiled_prediction_of_an_array_keeps_the_message_short(model, tmp_path):
+    from seglab.errors import ShapeError
+    from seglab.tiling import predict_to_file
+
+    _, seg, ds = model
+    grey = ds.image(0)[..., :1]
+    with pytest.raises(ShapeError) as info:
+        predict_to_file(seg, grey, tmp_path / "m.tif", chunk=32, progress=False)
+    assert str(info.value).startswith("the model was trained on 3-channel images")
+    assert not list(tmp_path.iterdir())
+
+
+def test_size_is_read_from_the_header(tmp_path):
+    iio.imwrite(tmp_path / "wide.png", np.zeros((10, 300), np.uint8))
+    tifffile.imwrite(tmp_path / "tall.tif", np.zeros((300, 10), np.uint8), tile=(16, 16))
+    np.save(tmp_path / "course.npy", np.zeros((3, 20, 20), np.float32))  # channels first
+    assert larger_than(tmp_path / "wide.png", 299) and not larger_than(tmp_path / "wide.png", 300)
+    assert larger_than(tmp_path / "tall.tif", 256)
+    assert not larger_than(tmp_path / "course.npy", 20) and larger_than(tmp_path / "course.npy", 19)
+    (tmp_path / "broken.png").write_bytes(b"nope")
+    assert not larger_than(tmp_path / "broken.png", 1)  # left to the prediction to report

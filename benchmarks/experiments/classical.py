@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 
 from seglab.bench import bench_method, run_header
+from seglab.data import data_home
 from seglab.datasets import make_splits, open_dataset
 from seglab.postprocess import targeted_cleanup
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = data_home()
 
 CLEANUP = {"post": targeted_cleanup(50, 200)}
 # (label, method, params)

@@ -1,4 +1,4 @@
-"""Figures of the course protocol on ../shared/data/voced/imagedata (DESIGN.md section 5).
+"""Figures of the course protocol on the course data (docs/design.md, Data).
 
 Runs `seglab bench` for the given methods on the course split and prints the leaderboard,
 the command, the machine and the date. Usage, from the project root:
@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 
 from seglab.bench import format_leaderboard, run_bench
+from seglab.data import course_data
 from seglab.datasets import open_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "voced" / "imagedata"
+DEFAULT_DATA = course_data()
 
 
 def main() -> None:

@@ -13,8 +13,6 @@ project root (about 10 minutes on 2 cores):
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.isotonic import IsotonicRegression
@@ -23,11 +21,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from seglab.bench import run_header
+from seglab.data import course_data
 from seglab.datasets import make_splits, open_dataset
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.segmenters.pixel import RandomForestSegmenter
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 CYTOPLASM, NUCLEUS = 1, 2
 
 

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from seglab.data import course_data
 from seglab.datasets import make_splits, open_dataset, with_nuclei
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 from seglab.segmenters.base import make_segmenter, parse_params
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 
 
 def _param(text: str) -> tuple[str, object]:

@@ -23,10 +23,11 @@ import numpy as np
 
 from seglab import forest
 from seglab.bench import run_header
+from seglab.data import course_data
 from seglab.datasets import course_split, open_dataset
 from seglab.segmenters import make_segmenter
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 
 
 def _median_ms(call, repeats: int = 10) -> float:

@@ -15,17 +15,17 @@ import argparse
 import contextlib
 import json
 import time
-from pathlib import Path
 from unittest import mock
 
 import numpy as np
 
 from seglab import forest
 from seglab.bench import run_header
+from seglab.data import course_data
 from seglab.datasets import make_splits, open_dataset
 from seglab.segmenters import make_segmenter
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 
 
 def _param(text: str) -> tuple[str, object]:

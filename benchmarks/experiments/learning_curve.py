@@ -2,7 +2,7 @@
 test figures against the number of training images.
 
 Two questions about the N/C targets of issues 6 and 7, on the course split of
-../shared/data/voced/imagedata, for the U-Net (default) or any method (``--method rf``):
+the course data (seglab.data), for the U-Net (default) or any method (``--method rf``):
 
 - ``fit``: can the model place the annotator's borders at all? It trains on the 152
   training images with the given parameters (for the question, ``augment=0`` and
@@ -37,11 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from seglab.bench import evaluate_segmenter
+from seglab.data import course_data
 from seglab.datasets import Dataset, make_splits, open_dataset
 from seglab.segmenters import make_segmenter
 from seglab.segmenters.base import parse_params
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 
 
 def nested_share(ids: Sequence[int], share: float, seed: int) -> np.ndarray:

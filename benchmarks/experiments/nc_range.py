@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from seglab.data import course_data
 from seglab.datasets import open_dataset
 from seglab.measure import nc_odds_needed, nc_ratio, nc_ratio_range, odds_for_coverage
 from seglab.uncertainty import normalised_entropy
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 ODDS = (2.0, 4.0, 8.0)
 FLAGGED = 0.2  # share of images a lab would re-check
 TARGET = 0.8  # coverage the odds are calibrated for

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from seglab.bench import run_header
+from seglab.data import course_data
 from seglab.datasets import (
     course_split,
     duplicates_across,
@@ -32,7 +33,7 @@ from seglab.datasets import (
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 
 
 def main() -> None:

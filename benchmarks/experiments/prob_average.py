@@ -16,16 +16,16 @@ that selection. Usage, from the project root (about 3 minutes on 2 cores):
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
 from seglab.bench import run_header, score_predictions
+from seglab.data import course_data
 from seglab.datasets import make_splits, open_dataset
 from seglab.modelfile import load
 from seglab.segmenters.pixel import RandomForestSegmenter
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 CLASSES = ("background", "cytoplasm", "nucleus")
 
 

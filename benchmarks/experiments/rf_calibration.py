@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
 from seglab.bench import run_header
+from seglab.data import course_data
 from seglab.datasets import make_splits, open_dataset
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 from seglab.segmenters.pixel import RandomForestSegmenter
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 ALPHAS = np.linspace(0, 1, 21)
 
 

@@ -23,11 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pixel_classifiers import SkimageAnchor, _assignments, evaluate
 from seglab.bench import run_header
+from seglab.data import course_data
 from seglab.datasets import make_splits, open_dataset
 from seglab.segmenters import make_segmenter
-from seglab.segmenters.pixel import _labels_at_scale, downscale
+from seglab.segmenters.pixel import downscale, labels_at_scale
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "voced" / "imagedata"
+DATA = course_data()
 
 DEFAULT_VARIANTS = [
     "context=false,n_estimators=25,select_features=30",
@@ -46,18 +47,18 @@ def fit_on_bank(model, images, masks, cache: dict, which: str = "true") -> float
     """
 
     def fit_features(images, masks):
-        model._set_factor(images)
-        factor = model._factor()
+        model.set_work_scale(images)
+        factor = model.work_scale()
         if factor not in cache:
-            bank = model._bank(factor)
+            bank = model.filter_bank(factor)
             cache[factor] = [bank.compute(downscale(im, factor)) for im in images]
         feats = cache[factor]
         if (factor, which) not in cache:
             cache[factor, which] = [
-                _labels_at_scale(m, factor, f.shape[:2]) for m, f in zip(masks, feats, strict=True)
+                labels_at_scale(m, factor, f.shape[:2]) for m, f in zip(masks, feats, strict=True)
             ]
         labels = cache[factor, which]
-        model._fit_features(list(feats), list(labels), int(images[0].shape[-1]))
+        model.fit_features(list(feats), list(labels), int(images[0].shape[-1]))
 
     model._fit = fit_features
     start = time.perf_counter()

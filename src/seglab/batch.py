@@ -161,13 +161,13 @@ def predict_files(
             return failures
         import dask
 
-        from .tiled import _carrier, _graph_key, scheduler_context
+        from .tiling.scheduling import model_carrier, model_key, scheduler_context
 
         batch = max(8, 4 * (os.cpu_count() or 1))
-        with scheduler_context(scheduler) as kwargs, _carrier(segmenter, kwargs) as carried:
-            # one key for the model; worker processes load it once (tiled._CarriedByFile), a
+        with scheduler_context(scheduler) as kwargs, model_carrier(segmenter, kwargs) as carried:
+            # one key for the model; worker processes load it once (from a file), a
             # cluster's workers receive it once (a scattered future)
-            model = _graph_key(carried)
+            model = model_key(carried)
             for first in range(0, len(files), batch):
                 chunk = files[first : first + batch]
                 tasks = [

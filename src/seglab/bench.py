@@ -103,7 +103,7 @@ def _is_course_classes(class_names: Sequence[str]) -> bool:
 def score_predictions(
     pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], class_names: Sequence[str]
 ) -> dict:
-    """Score ``(id, true_mask, predicted_mask)`` triples (DESIGN.md section 5).
+    """Score ``(id, true_mask, predicted_mask)`` triples (the bench JSON of docs/design.md).
 
     Returns the ``score``, ``dice``, ``iou``, ``nc`` and ``per_image`` parts of the bench JSON.
     The per-image score is the mean Dice over every class but 0; N/C figures are given when
@@ -145,7 +145,7 @@ def score_predictions(
 
 
 def _nc_summary(rows: list[dict]) -> dict:
-    """The ``nc`` part of the bench JSON from per-image rows (DESIGN.md section 5 keys)."""
+    """The ``nc`` part of the bench JSON (docs/design.md) from per-image rows."""
     agreement = nc_agreement([r["nc_pred"] for r in rows], [r["nc_true"] for r in rows])
     return {
         "mae": agreement["mae"],
@@ -569,48 +569,6 @@ def bench_payload(
         "methods": methods,
         **({"near_duplicates": near_duplicates} if near_duplicates else {}),
     }
-
-
-def bench_and_report(
-    dataset: Dataset,
-    methods: Sequence[str],
-    split: str | None = None,
-    *,
-    json_path: str | os.PathLike | None = None,
-    report_path: str | os.PathLike | None = None,
-    out_masks: str | os.PathLike | None = None,
-    params: dict[str, dict] | None = None,
-    uncertainty: bool = False,
-    failures: list[str] | None = None,
-) -> dict:
-    """:func:`run_bench`, then its JSON to ``json_path`` and its HTML report (with example
-    masks in ``out_masks``) to ``report_path``, each when given. Returns the result."""
-    from .io import write_json
-
-    fitted: dict = {}
-    result = run_bench(
-        dataset,
-        methods,
-        split,
-        params=params,
-        fitted=fitted,
-        uncertainty=uncertainty,
-        failures=failures,
-    )
-    if json_path:
-        write_json(json_path, result)
-    if report_path or out_masks:
-        from .report import write_bench_report
-
-        write_bench_report(
-            dataset,
-            result,
-            fitted,
-            report_path,
-            split,
-            out_masks,
-        )
-    return result
 
 
 def _fmt(value, digits: int = 3) -> str:

@@ -17,7 +17,9 @@ from .errors import SeglabError, ShapeError
 __all__ = ["label_polygons", "region_polygons"]
 
 
-def _libraries():
+def polygon_libraries():
+    """rasterio's ``features``, ``shapely`` and ``affine.Affine``, or a one-line SeglabError
+    naming the extra that brings them (they are optional)."""
     try:
         import shapely
         from affine import Affine
@@ -53,7 +55,7 @@ def label_polygons(labels, offset: tuple[int, int] = (0, 0)) -> dict:
     >>> polygons[1].area, polygons[2].bounds
     (3.0, (22.0, 11.0, 23.0, 12.0))
     """
-    features, shapely, affine = _libraries()
+    features, shapely, affine = polygon_libraries()
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ShapeError(f"polygons need a 2-D label image, got shape {labels.shape}")

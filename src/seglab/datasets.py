@@ -205,7 +205,8 @@ def open_dataset(path: str | os.PathLike, normalize: str = "dtype") -> Dataset:
 
     Examples
     --------
-    >>> ds = open_dataset("../shared/data/voced/imagedata")  # from the project root
+    >>> from seglab.data import course_data
+    >>> ds = open_dataset(course_data(fetch=False))  # the course data (`seglab data`)
     >>> len(ds), ds.ids[:3]
     (200, ['0', '1', '2'])
     """
@@ -243,7 +244,7 @@ def open_dataset(path: str | os.PathLike, normalize: str = "dtype") -> Dataset:
 
 
 def course_split(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """The course labs' split (DESIGN.md section 5), as indices into ``dataset``.
+    """The course labs' split (docs/design.md, Data), as indices into ``dataset``.
 
     Images without nucleus pixels (label 2) are dropped; the rest are stratified by quartile of
     ``nucleus / max(cytoplasm, 1)`` and split 80/20 with ``random_state=42``.

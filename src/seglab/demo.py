@@ -92,8 +92,8 @@ def run_demo(out: str | Path, n: int = 40, seed: int = 0) -> dict:
     the leaderboard, and a line for each method skipped. Returns the bench result
     (:func:`seglab.bench.run_bench`) with ``"skipped"`` added.
     """
-    from .bench import bench_and_report
     from .datasets import synthetic_cells
+    from .report import bench_and_report
 
     start = time.perf_counter()
     out = Path(out)

@@ -33,14 +33,18 @@ __all__ = [
     "check_mask",
     "check_output_file",
     "check_output_folder",
+    "json_text",
     "list_image_files",
     "load_image",
     "load_mask",
     "load_probabilities",
     "load_scribbles",
     "natural_key",
+    "read_array",
     "save_image",
     "save_mask",
+    "write_json",
+    "write_text",
 ]
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy")
@@ -73,8 +77,9 @@ def list_image_files(folder: str | os.PathLike, suffixes=IMAGE_SUFFIXES) -> list
     return sorted(files, key=lambda p: natural_key(p.stem))
 
 
-def _read_array(path: Path) -> np.ndarray:
-    """Decode a file into a raw array, turning every decoder failure into ImageReadError."""
+def read_array(path: Path) -> np.ndarray:
+    """Decode a file into its raw array (dtype and channels as stored, no scaling), turning
+    every decoder failure into ImageReadError; :func:`load_image` scales and checks it."""
     if not path.exists():
         raise ImageReadError(f"{path}: no such file")
     if not path.is_file():
@@ -221,7 +226,7 @@ def load_image(path: str | os.PathLike, normalize: str = "dtype") -> np.ndarray:
     (4, 5, 3)
     """
     path = Path(path)
-    return check_image(_read_array(path), source=str(path), normalize=normalize)
+    return check_image(read_array(path), source=str(path), normalize=normalize)
 
 
 def check_mask(mask, source: str = "mask", allow_unlabelled: bool = False) -> np.ndarray:
@@ -261,7 +266,7 @@ def check_mask(mask, source: str = "mask", allow_unlabelled: bool = False) -> np
 def load_mask(path: str | os.PathLike) -> np.ndarray:
     """Read a label mask (PNG, TIFF or NPY holding the labels themselves) as ``(H, W)`` int64."""
     path = Path(path)
-    return check_mask(_read_array(path), source=str(path))
+    return check_mask(read_array(path), source=str(path))
 
 
 def load_probabilities(path: str | os.PathLike) -> np.ndarray:
@@ -271,7 +276,7 @@ def load_probabilities(path: str | os.PathLike) -> np.ndarray:
     0.01); anything else (a mask, an image) is refused with a one-line error.
     """
     path = Path(path)
-    array = _read_array(path)
+    array = read_array(path)
     if array.ndim != 3 or array.shape[-1] < 2:
         raise ShapeError(
             f"{path}: probabilities must be (H, W, K) with K >= 2 classes, got shape {array.shape}"

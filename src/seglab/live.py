@@ -28,8 +28,8 @@ from .segmenters import Segmenter, make_segmenter
 from .segmenters.pixel import (
     CONTEXT_SIGMAS,
     PixelClassifier,
-    _labels_at_scale,
     downscale,
+    labels_at_scale,
     upsample,
 )
 
@@ -167,9 +167,9 @@ class LiveTrainer:
             self.template.pre or self.template.post
         )
         if self.cached:
-            self.template._set_factor(self.images)
-            self.factor = self.template._factor()
-            self.bank = self.template._bank(self.factor)
+            self.template.set_work_scale(self.images)
+            self.factor = self.template.work_scale()
+            self.bank = self.template.filter_bank(self.factor)
             self.work_shapes = [
                 (math.ceil(im.shape[0] / self.factor), math.ceil(im.shape[1] / self.factor))
                 for im in self.images
@@ -270,7 +270,7 @@ class LiveTrainer:
         feats, labels = [], []
         tiles = []
         for i in used:
-            work_labels = _labels_at_scale(masks[i], self.factor, self.work_shapes[i])
+            work_labels = labels_at_scale(masks[i], self.factor, self.work_shapes[i])
             h, w = self.work_shapes[i]
             for ty in range(0, h, FEATURE_TILE):
                 for tx in range(0, w, FEATURE_TILE):
@@ -289,7 +289,7 @@ class LiveTrainer:
                 progress(0.8 * (k + 1) / len(tiles))
         model.factor_ = self.factor
         model.n_channels_ = int(self.images[0].shape[-1])
-        model._fit_features(feats, labels, model.n_channels_)
+        model.fit_features(feats, labels, model.n_channels_)
         if progress:
             progress(1.0)
         return model
@@ -319,14 +319,14 @@ class LiveTrainer:
         wy0, wx0 = max(0, y0 // f - reach), max(0, x0 // f - reach)
         wy1, wx1 = min(h, -(-y1 // f) + reach), min(w, -(-x1 // f) + reach)
         selected = getattr(model, "selected_features_", None)
-        spare = 0 if selected is not None else model._context_columns()
+        spare = 0 if selected is not None else model.context_columns()
         feats = self.features(index, wy0, wy1, wx0, wx1, should_stop, keep_features, spare)
         if selected is not None:
             names = self.bank.names(model.n_channels_)
             feats = feats[..., [names.index(n) for n in selected]]
-        work = model._proba_of_features(feats, spare)
+        work = model.proba_of_features(feats, spare)
         full = (min(image.shape[0], wy1 * f) - wy0 * f, min(image.shape[1], wx1 * f) - wx0 * f)
-        proba = model._prior_corrected(upsample(work, f, full))
+        proba = model.prior_corrected(upsample(work, f, full))
         proba = proba[y0 - wy0 * f : y1 - wy0 * f, x0 - wx0 * f : x1 - wx0 * f]
         labels = np.asarray(model.classes_)[proba.argmax(-1)].astype(np.uint8)
         return labels, np.asarray(proba, np.float32)

@@ -1,4 +1,4 @@
-"""The ``.seglab`` model file (DESIGN.md section 6): a ZIP that never runs code when loaded.
+"""The ``.seglab`` model file (docs/design.md): a ZIP that never runs code when loaded.
 
 ``model.json`` lists every other member with its SHA-256 and size. Learned numpy arrays are
 stored as ``arrays/NAME.npy`` (read with ``allow_pickle=False``), fitted scikit-learn

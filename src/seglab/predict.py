@@ -6,7 +6,7 @@ files; :func:`predict_inputs` predicts each the way it must be read:
 - a scanner slide (or any TIFF when a level or pixel size is asked for): the chosen level,
   tile by tile, skipping tiles without tissue;
 - an OME-Zarr image, or an image larger than ``chunk`` pixels a side: tile by tile, read and
-  written lazily (:mod:`seglab.tiled`);
+  written lazily (:mod:`seglab.tiling`);
 - any other image: whole, many files in parallel on a Dask scheduler if asked
   (:mod:`seglab.batch`);
 
@@ -21,8 +21,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from .errors import ImageReadError, ParameterError, SeglabError
 from .measure import NC_RANGE_ODDS
 
@@ -30,7 +28,6 @@ __all__ = [
     "SLIDE_TILE",
     "PredictSummary",
     "expand_inputs",
-    "larger_than",
     "predict_inputs",
 ]
 
@@ -87,34 +84,6 @@ def expand_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def is_tiff(path: Path) -> bool:
-    """Whether ``path`` is named as a TIFF."""
-    return path.suffix.lower() in (".tif", ".tiff")
-
-
-def larger_than(path: Path, chunk: int) -> bool:
-    """Whether an image file is larger than ``chunk`` pixels on a side, read from its header
-    (no pixels are decoded; an unreadable file is left to the prediction to report)."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".tif", ".tiff", ".zarr"):
-            from .tiled import lazy_array
-
-            shape = lazy_array(path).shape
-        elif suffix == ".npy":
-            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
-            if len(shape) == 3 and shape[0] in (1, 3, 4):  # the course's channels first
-                shape = shape[1:]
-        else:
-            from PIL import Image
-
-            with Image.open(path) as picture:
-                shape = picture.size[::-1]
-    except Exception:
-        return False
-    return max(shape[0], shape[1]) > chunk
-
-
 def predict_inputs(
     segmenter,
     inputs: list[str | os.PathLike],
@@ -168,7 +137,8 @@ def predict_inputs(
     from .io import remove_stale_parts
     from .omezarr import OmeZarrImage, is_ome_zarr
     from .slides import is_slide, open_level
-    from .tiled import check_chunk, check_scheduler
+    from .tiling import check_chunk, check_scheduler
+    from .tiling.reading import is_tiff, larger_than
 
     if chunk is not None:
         check_chunk(chunk)
@@ -277,7 +247,7 @@ class _Tiling:
         ``all_tiles``. Returns what was read (the level, or the path) and the pixel size in
         µm, if known."""
         from .slides import tissue_mask
-        from .tiled import predict_to_file
+        from .tiling import predict_to_file
 
         source, tissue, pixel_size = path, None, self.pixel_size
         if level is not None:
@@ -323,7 +293,7 @@ class _Tiling:
 
         from .datasets import class_names_for
         from .omezarr import write_labelled_image
-        from .tiled import open_lazy, scheduler_context
+        from .tiling import open_lazy, scheduler_context
 
         chunk = self.chunk or SLIDE_TILE
         mask_path = out.with_name(f".{out.name}.mask.zarr")  # predicted once, then pyramided

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .contours import _libraries, label_polygons, region_polygons
+from .contours import label_polygons, polygon_libraries, region_polygons
 from .io import atomic_path
 from .measure import HIGH_NC_CELL_RATIO, NUCLEUS
 
@@ -49,7 +49,7 @@ def _measurements(row: dict) -> dict:
 
 
 def _geometry(geometry) -> dict:
-    _, shapely, _ = _libraries()
+    _, shapely, _ = polygon_libraries()
     return json.loads(shapely.to_geojson(geometry))
 
 
@@ -182,7 +182,7 @@ def write_cells_geojson(
     """Measure a mask's cells and write them to ``path`` as QuPath cell objects.
 
     ``mask`` is an array, or with ``chunk`` a TIFF or Zarr mask (path or lazy array) read tile
-    by tile (:func:`seglab.tiled.per_cell_nc_tiled`: each cell once, with ``halo`` pixels of
+    by tile (:func:`seglab.measure.tiled.per_cell_nc_tiled`: each cell once, with ``halo`` pixels of
     context). Returns the per-cell rows, as :func:`seglab.measure.per_cell_nc` gives them.
     """
     from .measure import label_cells, per_cell_nc
@@ -193,14 +193,15 @@ def write_cells_geojson(
         rows = per_cell_nc(mask, image_id, pixel_size, high_ratio, cells=cells)
         write_geojson(path, cell_features(mask, cells, rows, high_ratio=high_ratio))
         return rows
-    from .tiled import iter_cells_tiled
+    from .measure.tiled import iter_cells_tiled
 
     rows = []
 
     def streamed() -> Iterator[dict]:  # each cell written as soon as its row of tiles is done
         for row, feature in iter_cells_tiled(
-            mask, image_id, chunk, halo, pixel_size, high_ratio, progress, qupath=True
+            mask, image_id, chunk, halo, pixel_size, high_ratio, progress, cell_features
         ):
+            feature["id"] = _feature_id(image_id, row["cell"])  # as whole-image measurement
             rows.append(row)
             yield feature
 

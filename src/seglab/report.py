@@ -9,11 +9,13 @@ import base64
 import html
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .bench import format_leaderboard
+from .datasets import Dataset
 from .io import atomic_path
 
 __all__ = [
@@ -525,3 +527,44 @@ def write_bench_report(
         pairs = [dataset.pair(int(i)) for i in train[:: max(1, len(train) // 20)][:20]]
         sample = sample_pixels([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else None
         write_report(result, report_path, examples, feature_sample=sample)
+
+
+def bench_and_report(
+    dataset: Dataset,
+    methods: Sequence[str],
+    split: str | None = None,
+    *,
+    json_path: str | os.PathLike | None = None,
+    report_path: str | os.PathLike | None = None,
+    out_masks: str | os.PathLike | None = None,
+    params: dict[str, dict] | None = None,
+    uncertainty: bool = False,
+    failures: list[str] | None = None,
+) -> dict:
+    """:func:`run_bench`, then its JSON to ``json_path`` and its HTML report (with example
+    masks in ``out_masks``) to ``report_path``, each when given. Returns the result."""
+    from .bench import run_bench
+    from .io import write_json
+
+    fitted: dict = {}
+    result = run_bench(
+        dataset,
+        methods,
+        split,
+        params=params,
+        fitted=fitted,
+        uncertainty=uncertainty,
+        failures=failures,
+    )
+    if json_path:
+        write_json(json_path, result)
+    if report_path or out_masks:
+        write_bench_report(
+            dataset,
+            result,
+            fitted,
+            report_path,
+            split,
+            out_masks,
+        )
+    return result

@@ -36,7 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args) -> int:
-    from ..bench import bench_and_report, fast_methods, format_leaderboard
+    from ..bench import fast_methods, format_leaderboard
+    from ..report import bench_and_report
 
     if args.methods is None:
         methods = fast_methods()

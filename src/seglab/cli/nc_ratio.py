@@ -90,7 +90,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args) -> int:
     from ..io import csv_text, write_text
     from ..measure import CELL_FIELDS
-    from ..nc_files import measure_masks
+    from ..measure.files import measure_masks
 
     rows = measure_masks(
         args.masks,

@@ -118,7 +118,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args) -> int:
     from ..io import csv_text, write_text
-    from ..nc_files import IMAGE_FIELDS
+    from ..measure.files import IMAGE_FIELDS
     from ..predict import predict_inputs
 
     summary = predict_inputs(

@@ -2,7 +2,7 @@
 
 In-memory images are predicted whole, as ``seglab predict`` does; dask, zarr and multiscale
 layers (possibly larger than memory) tile by tile on their full-resolution level through
-:func:`seglab.tiled.predict_lazy`, into zarr arrays on disk that the output layers read.
+:func:`seglab.tiling.predict_lazy`, into zarr arrays on disk that the output layers read.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def _predict_tiles(model, source, rgb: bool, normalize: str):
     import dask.array as da
     import zarr
 
-    from ..tiled import predict_lazy
+    from ..tiling import predict_lazy
 
     array = source if isinstance(source, da.Array) else da.from_array(source)
     if array.ndim == 3 and not rgb:

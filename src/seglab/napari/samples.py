@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from ..errors import DataSetError
-
-#: Where the course images are looked for: this variable, else ``shared/data/voced/imagedata``
-#: in the working directory or a folder above it (a seglab checkout beside ../shared).
-COURSE_DATA_VARIABLE = "SEGLAB_COURSE_DATA"
 COURSE_SAMPLE = 3  # a course image with three cells, nuclei of different sizes
 
 
@@ -25,27 +19,19 @@ def synthetic_cells_sample() -> list[tuple]:
 
 
 def course_folder() -> Path:
-    """The course data's ``imagedata`` folder (``images/``, ``masks/``), or a DataSetError
-    that says where to get it."""
-    given = os.environ.get(COURSE_DATA_VARIABLE)
-    candidates = [Path(given)] if given else []
-    here = Path.cwd().resolve()
-    candidates += [p / "shared" / "data" / "voced" / "imagedata" for p in (here, *here.parents)]
-    for folder in candidates:
-        if (folder / "images").is_dir() and (folder / "masks").is_dir():
-            return folder
-    raise DataSetError(
-        "the course images were not found: set SEGLAB_COURSE_DATA to the imagedata folder of"
-        " the VocEd course repository (github.com/emilsar/VocEd)"
-    )
+    """The course data's folder (``images/``, ``masks/``) from :func:`seglab.data.course_data`,
+    or a DataSetError that says how to get it (nothing is downloaded from napari's menu)."""
+    from ..data import course_data
+
+    return course_data(fetch=False)
 
 
 def course_image_sample() -> list[tuple]:
     """Course image 3 (urothelial cells, RGB) with its 3-class mask."""
-    from ..io import _read_array, load_mask
+    from ..io import load_mask, read_array
 
     folder = course_folder()
-    image = _read_array(folder / "images" / f"{COURSE_SAMPLE}.png")[..., :3]
+    image = read_array(folder / "images" / f"{COURSE_SAMPLE}.png")[..., :3]
     mask = load_mask(folder / "masks" / f"{COURSE_SAMPLE}.png")
     return [
         (image, {"name": f"course image {COURSE_SAMPLE}", "rgb": True}, "image"),

@@ -3,7 +3,7 @@
 Features are the colour, the colour blurred at ``sigma`` and, when ``position_weight > 0``,
 the pixel's (row, column) divided by the longer side, times that weight (the QBI lecture's
 "k-means with position"). Clusters are learned on a sample of training pixels and mapped to
-classes as DESIGN.md section 3 says.
+classes as the Segmenter contract (docs/design.md) says.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from ..errors import DataSetError, ParameterError
 from ..features import FilterBank, check_bank
 from .base import Segmenter, register
 
-__all__ = ["PixelClassifier", "choose_scale", "downscale", "upsample"]
+__all__ = ["PixelClassifier", "choose_scale", "downscale", "labels_at_scale", "upsample"]
 
 #: RMS change, as a fraction of each image's intensity range (under 3 grey levels of an 8-bit
 #: image that spans 0-255), that a down-and-up round trip may cause for `scale="auto"` to work
@@ -126,7 +126,7 @@ def choose_scale(
     return best
 
 
-def _labels_at_scale(mask: np.ndarray, factor: int, shape) -> np.ndarray:
+def labels_at_scale(mask: np.ndarray, factor: int, shape) -> np.ndarray:
     """The label at each block's centre pixel (unlabelled stays -1)."""
     if factor == 1:
         return mask
@@ -138,7 +138,15 @@ def _labels_at_scale(mask: np.ndarray, factor: int, shape) -> np.ndarray:
 
 
 class PixelClassifier(Segmenter):
-    """Base of the filter-bank classifiers; subclasses give ``_make_classifier``."""
+    """Base of the filter-bank classifiers; subclasses give ``_make_classifier``.
+
+    Its feature stage is public, for code that computes the features itself (the napari
+    trainer keeps them per tile and fits on the tiles that hold scribbles):
+    :meth:`set_work_scale` and :meth:`work_scale` (the factor images are reduced by),
+    :meth:`filter_bank` (the features at that scale), :meth:`fit_features` (fitting on them),
+    :meth:`context_columns`, :meth:`proba_of_features` and :meth:`prior_corrected` (predicting
+    from them). ``fit`` and ``predict_proba`` are these steps in turn.
+    """
 
     supervised = True
 
@@ -159,7 +167,9 @@ class PixelClassifier(Segmenter):
         except (InvalidParameterError, TypeError, ValueError) as exc:
             raise ParameterError(f"{self.name}: {exc}") from None
 
-    def _bank(self, factor: int) -> FilterBank:
+    def filter_bank(self, factor: int) -> FilterBank:
+        """The filter bank of the ``features`` parameter at work scale 1/``factor`` (its
+        sigmas and shifts divided by it), holding only the selected features once fitted."""
         spec = check_bank(self.features)
         if spec["select"] is not None:
             # names carry work-scale sigmas, unknown before fit: selection is learned instead
@@ -176,12 +186,13 @@ class PixelClassifier(Segmenter):
         }
         return FilterBank(spec)
 
-    def _factor(self) -> int:
+    def work_scale(self) -> int:
+        """The factor images are reduced by before the filter bank (1 before fitting)."""
         return int(getattr(self, "factor_", 1))
 
     def _features(self, image: np.ndarray, spare: int = 0) -> np.ndarray:
-        factor = self._factor()
-        return self._bank(factor).compute(downscale(image, factor), spare)
+        factor = self.work_scale()
+        return self.filter_bank(factor).compute(downscale(image, factor), spare)
 
     @staticmethod
     def _context(proba: np.ndarray) -> np.ndarray:
@@ -191,8 +202,9 @@ class PixelClassifier(Segmenter):
         )
         return np.concatenate(blurred, axis=-1)
 
-    def _context_columns(self) -> int:
-        """Columns the context stage adds to the filter bank's (0 without it)."""
+    def context_columns(self) -> int:
+        """Columns the context stage adds to the filter bank's (0 without it): the ``spare``
+        of :meth:`proba_of_features`."""
         return len(CONTEXT_SIGMAS) * len(self.classes_) if self.context else 0
 
     def _sample(self, features, labels, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -219,10 +231,10 @@ class PixelClassifier(Segmenter):
 
     # ------------------------------------------------------------------ fit / predict
     def _fit(self, images, masks):
-        self._set_factor(images)
+        self.set_work_scale(images)
         self.__dict__.pop("selected_features_", None)  # a refit starts from the whole bank
-        factor = self._factor()
-        bank = self._bank(factor)
+        factor = self.work_scale()
+        bank = self.filter_bank(factor)
         from tqdm.auto import tqdm
 
         feats, labels = [], []
@@ -239,12 +251,12 @@ class PixelClassifier(Segmenter):
         ):
             f = bank.compute(downscale(image, factor))
             feats.append(f)
-            labels.append(_labels_at_scale(mask, factor, f.shape[:2]))
-        self._fit_features(feats, labels, int(images[0].shape[-1]))
+            labels.append(labels_at_scale(mask, factor, f.shape[:2]))
+        self.fit_features(feats, labels, int(images[0].shape[-1]))
 
-    def _set_factor(self, images) -> None:
-        """Choose the work scale (``factor_``) for these training images and check the
-        parameters that the filter bank does not."""
+    def set_work_scale(self, images) -> None:
+        """Choose the work scale (``factor_``, see :meth:`work_scale`) for these training
+        images and check the parameters that the filter bank does not."""
         if self.scale == "auto":
             self.factor_ = choose_scale(images)
         elif isinstance(self.scale, (int, np.integer)) and 1 <= self.scale <= 8:
@@ -255,8 +267,8 @@ class PixelClassifier(Segmenter):
             raise ParameterError(f"samples_per_class={self.samples_per_class!r}: must be >= 1")
         self._check_classifier_params()
 
-    def _fit_features(self, feats: list, labels: list, n_channels: int) -> None:
-        """Everything of :meth:`_fit` after the filter bank.
+    def fit_features(self, feats: list, labels: list, n_channels: int) -> None:
+        """Fit on features already computed: everything of ``fit`` after the filter bank.
 
         ``feats`` are the whole bank's work-scale features of each training image (or of
         parts of images: seglab.live fits on the tiles that hold scribbles), ``labels`` the
@@ -270,7 +282,7 @@ class PixelClassifier(Segmenter):
         if len(np.unique(y)) < 2:
             raise DataSetError(f"{self.name}: the training masks hold fewer than two classes")
         self.classes_ = np.unique(y)
-        self.feature_names_ = self._bank(self._factor()).names(n_channels)
+        self.feature_names_ = self.filter_bank(self.work_scale()).names(n_channels)
         self.n_bank_features_ = len(self.feature_names_)
         if getattr(self, "select_features", None) is not None:
             keep = self._select(x, y)
@@ -377,13 +389,13 @@ class PixelClassifier(Segmenter):
 
     def _work_proba(self, image) -> np.ndarray:
         """The classifier's probabilities at the work scale, before prior correction."""
-        spare = self._context_columns()
-        return self._proba_of_features(self._features(image, spare), spare)
+        spare = self.context_columns()
+        return self.proba_of_features(self._features(image, spare), spare)
 
-    def _proba_of_features(self, features: np.ndarray, spare: int = 0) -> np.ndarray:
+    def proba_of_features(self, features: np.ndarray, spare: int = 0) -> np.ndarray:
         """Work-scale probabilities from the (selected) bank features of an image or region.
 
-        With ``spare`` = :meth:`_context_columns`, the last columns of ``features`` are free
+        With ``spare`` = :meth:`context_columns`, the last columns of ``features`` are free
         and receive the context: no concatenated copy (on a 1024-pixel slide tile with its
         context, 0.2 GB less at once).
         """
@@ -400,11 +412,11 @@ class PixelClassifier(Segmenter):
         return proba
 
     def _predict_proba(self, image):
-        return self._prior_corrected(
-            upsample(self._work_proba(image), self._factor(), image.shape[:2])
+        return self.prior_corrected(
+            upsample(self._work_proba(image), self.work_scale(), image.shape[:2])
         )
 
-    def _prior_corrected(self, proba: np.ndarray) -> np.ndarray:
+    def prior_corrected(self, proba: np.ndarray) -> np.ndarray:
         """Probabilities under the true class frequencies, not the balanced sample's.
 
         The classifier learned from class-balanced samples; weighting by ``class_weights_``
@@ -426,25 +438,25 @@ class PixelClassifier(Segmenter):
         weights = getattr(self, "class_weights_", None)
         if weights is not None:
             proba = proba * np.asarray(weights, np.float32)
-        scores = upsample(proba, self._factor(), image.shape[:2])
+        scores = upsample(proba, self.work_scale(), image.shape[:2])
         return np.asarray(self.classes_)[scores.argmax(-1)]
 
     def _own_halo(self) -> int:
-        factor = self._factor()
-        halo = self._bank(factor).halo
+        factor = self.work_scale()
+        halo = self.filter_bank(factor).halo
         if self.context:
-            halo += int(np.ceil(4 * max(CONTEXT_SIGMAS))) + self._bank(factor).halo
+            halo += int(np.ceil(4 * max(CONTEXT_SIGMAS))) + self.filter_bank(factor).halo
         return halo * factor + factor
 
     @property
     def tile_alignment(self) -> int:
-        return self._factor()  # work-scale blocks must not straddle tiles
+        return self.work_scale()  # work-scale blocks must not straddle tiles
 
     def _scales(self) -> list[dict]:
         spec = check_bank(self.features)
         if getattr(self, "selected_features_", None) is not None:
-            factor = self._factor()
-            widest = self._bank(factor).widest_sigma * factor
+            factor = self.work_scale()
+            widest = self.filter_bank(factor).widest_sigma * factor
             filters = sorted(
                 {name.split(" ")[1].rstrip("12") for name in self.selected_features_ if " " in name}
             )

@@ -2,7 +2,8 @@
 
 Both cut an image into regions, describe each region by its mean colour, cluster those
 descriptions with k-means (learned on the training images) and map clusters to classes as
-DESIGN.md section 3 says: by the training masks when given, else brightest first.
+the Segmenter contract (docs/design.md) says: by the training masks when given, else
+brightest first.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import DataSetError, ModelFileError, ParameterError
 from ..metrics import image_score
 from .base import Segmenter, register
-from .pixel import _labels_at_scale, choose_scale, downscale, upsample
+from .pixel import choose_scale, downscale, labels_at_scale, upsample
 
 __all__ = ["UNetSegmenter"]
 
@@ -333,7 +333,7 @@ class UNetSegmenter(Segmenter):
             ]
         else:
             targets = [
-                lookup[_labels_at_scale(np.asarray(m, np.int64), factor, s.shape[:2])]
+                lookup[labels_at_scale(np.asarray(m, np.int64), factor, s.shape[:2])]
                 for m, s in zip(masks, small, strict=True)
             ]
         # A patch no larger than the largest work image needs (rounded up to the network's

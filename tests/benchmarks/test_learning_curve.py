@@ -7,7 +7,7 @@ import pytest
 
 from seglab.datasets import synthetic_cells
 
-from ._scripts import load_script
+from .._scripts import load_script
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ._scripts import load_script
+from .._scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 record = load_script("benchmarks/record.py")
 
 PAGE = (

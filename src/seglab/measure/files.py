@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import ImageReadError, ParameterError, ShapeError
-from .measure import (
+from ..errors import ImageReadError, ParameterError, ShapeError
+from .nc import (
     HIGH_NC_CELL_RATIO,
     NC_RANGE_ODDS,
     image_summary_row,
@@ -35,7 +35,7 @@ def expand_masks(inputs: list[str | os.PathLike], proba: bool = False) -> list[P
     A folder that `seglab predict` wrote also holds STEM_proba.tif and STEM_uncertainty.tif:
     with ``proba`` only the former are taken, without it neither.
     """
-    from .io import MASK_SUFFIXES, list_image_files
+    from ..io import MASK_SUFFIXES, list_image_files
 
     files: list[Path] = []
     for item in inputs:
@@ -93,14 +93,14 @@ def measure_masks(
         Also write the objects of the (single) mask for QuPath: each cell with its nucleus and
         columns with ``per_cell``, else one polygon per region and class of ``object_type``.
     """
-    from .io import load_mask, load_probabilities
+    from ..io import load_mask, load_probabilities
 
     if proba and chunk is not None:
         raise ParameterError("--proba reads whole probability maps; it does not take --chunk")
     if not odds > 1:
         raise ParameterError(f"--odds must be > 1, got {odds}")
     if chunk is not None:
-        from .tiled import check_chunk
+        from ..tiling import check_chunk
 
         check_chunk(chunk)  # the rest is checked where it is used, per_cell_nc and tiled
     paths = expand_masks(inputs, proba)
@@ -122,7 +122,8 @@ def measure_masks(
                 path = path.with_name(path.stem[: -len("_proba")] + path.suffix)
         tiled = _read_tiled(path, chunk)
         if tiled:
-            from .tiled import count_labels, lazy_array
+            from ..tiling import lazy_array
+            from .tiled import count_labels
 
             mask = lazy_array(path)
             if len(mask.shape) != 2:
@@ -135,7 +136,7 @@ def measure_masks(
             n_nucleus, n_cytoplasm = int((mask == 2).sum()), int((mask == 1).sum())
         size = pixel_size
         if size is None and path.suffix.lower() in (".tif", ".tiff"):
-            from .slides import tiff_pixel_size
+            from ..slides import tiff_pixel_size
 
             size = tiff_pixel_size(path)  # `predict` stores a slide's pixel size
         if not per_cell:
@@ -145,7 +146,7 @@ def measure_masks(
                         "--geojson without --per-cell traces the regions of the whole mask;"
                         " for a mask read tile by tile add --per-cell (cells are streamed)"
                     )
-                from .qupath import region_features
+                from ..qupath import region_features
 
                 names = ("background", "cytoplasm", "nucleus")
                 features += region_features(mask, names, object_type, image_id=path.stem)
@@ -156,7 +157,7 @@ def measure_masks(
             )
             continue
         if tiled and features is not None:  # cells streamed into the file as they are measured
-            from .qupath import write_cells_geojson
+            from ..qupath import write_cells_geojson
 
             cells = write_cells_geojson(
                 geojson, mask, path.stem, size, high_ratio, chunk, halo, progress=True
@@ -177,7 +178,7 @@ def measure_masks(
                 **({"proba": probabilities, "odds": odds} if proba else {}),
             )
             if features is not None:
-                from .qupath import cell_features
+                from ..qupath import cell_features
 
                 features += cell_features(mask, labels, cells, high_ratio=high_ratio)
         rows.extend(cells)
@@ -185,7 +186,7 @@ def measure_masks(
             image_summary_row(path.stem, cells, n_nucleus, n_cytoplasm, high_ratio, size, nc_range)
         )
     if features is not None:
-        from .qupath import write_geojson
+        from ..qupath import write_geojson
 
         write_geojson(geojson, features)
     return rows
@@ -193,7 +194,7 @@ def measure_masks(
 
 def _read_tiled(path: Path, chunk: int | None) -> bool:
     """Only TIFF and Zarr can be read tile by tile; other masks are decoded whole anyway."""
-    from .predict import larger_than
+    from ..tiling.reading import larger_than
 
     return (
         chunk is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ._scripts import load_script
+from .._scripts import load_script
 
 
 @pytest.fixture(scope="module")

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParameterError, ShapeError
+from ..errors import ParameterError, ShapeError
 
 __all__ = [
+    "CELL_FIELDS",
     "CYTOPLASM",
+    "HIGH_NC_CELL_RATIO",
     "NC_ODDS_GRID",
     "NC_RANGE_ODDS",
     "NUCLEUS",
+    "image_cell_summary",
+    "image_summary_row",
+    "label_cells",
     "nc_agreement",
     "nc_odds_needed",
     "nc_ratio",
     "nc_ratio_range",
     "nc_row",
     "odds_for_coverage",
+    "per_cell_nc",
     "per_cell_nc_range",
 ]
 

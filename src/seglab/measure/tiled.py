@@ -1,0 +1,175 @@
+"""Per-cell N/C of masks too large for memory, tile by tile: each cell once, measured whole."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ParameterError, ShapeError
+
+__all__ = ["count_labels", "iter_cells_tiled", "per_cell_nc_tiled"]
+
+
+def count_labels(mask, tile: int = 2048) -> dict[int, int]:
+    """Pixels of each label of a 2-D mask read ``tile`` rows at a time."""
+    counts: dict[int, int] = {}
+    for y in range(0, int(mask.shape[0]), tile):
+        values, n = np.unique(np.asarray(mask[y : y + tile]), return_counts=True)
+        for v, k in zip(values.tolist(), n.tolist(), strict=True):
+            counts[int(v)] = counts.get(int(v), 0) + int(k)
+    return counts
+
+
+def per_cell_nc_tiled(
+    mask,
+    image_id: str = "",
+    tile: int = 2048,
+    halo: int = 256,
+    pixel_size: float | None = None,
+    high_ratio: float | None = None,
+    progress: bool = False,
+) -> list[dict]:
+    """:func:`seglab.measure.per_cell_nc` of a mask too large for memory, tile by tile.
+
+    Each group of touching cells (a connected region of cytoplasm + nucleus) is measured in
+    the one tile that holds its first pixel (row-major), read with ``halo`` pixels of its
+    neighbours; so a cell crossing a tile border is counted once and measured whole. Cells
+    are numbered as in whole-image measurement (order of first pixel). A group larger than
+    the halo raises ParameterError naming a larger ``halo`` to use. See
+    :func:`iter_cells_tiled` for the cells one at a time, each with a description (a QuPath
+    object, say).
+    """
+    cells = iter_cells_tiled(mask, image_id, tile, halo, pixel_size, high_ratio, progress)
+    return [row for row, _ in cells]
+
+
+def iter_cells_tiled(
+    mask,
+    image_id: str = "",
+    tile: int = 2048,
+    halo: int = 256,
+    pixel_size: float | None = None,
+    high_ratio: float | None = None,
+    progress: bool = False,
+    describe: Callable | None = None,
+) -> Iterator[tuple[dict, object]]:
+    """The cells of :func:`per_cell_nc_tiled`, in order, as ``(row, description)`` pairs.
+
+    ``describe(mask, cells, rows, offset, high_ratio)`` gives each cell of a block its
+    description in full-resolution coordinates (``offset`` is the block's first pixel), for
+    example its QuPath object (:func:`seglab.qupath.cell_features`); without it the
+    description is None. Cells are yielded one
+    row of tiles at a time: once a row of tiles is read, every cell whose first pixel lies
+    in it or above is known (later rows own only groups that start below), so only a row of
+    tiles' cells (and those of its groups reaching lower) is held in memory.
+    """
+    from ..tiling import check_chunk, lazy_array
+    from .nc import HIGH_NC_CELL_RATIO
+
+    if high_ratio is None:
+        high_ratio = HIGH_NC_CELL_RATIO
+    if isinstance(mask, (str, os.PathLike)):
+        mask = lazy_array(Path(mask))
+    if len(mask.shape) != 2:
+        raise ShapeError(f"per-cell N/C needs a 2-D mask, got shape {tuple(mask.shape)}")
+    check_chunk(tile)
+    if not isinstance(halo, (int, np.integer)) or halo < 0:
+        raise ParameterError(f"--halo {halo}: expected a number of pixels, 0 or more")
+    h, w = (int(s) for s in mask.shape)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=len(range(0, h, tile)) * len(range(0, w, tile)),
+        desc="cells",
+        unit="tile",
+        disable=None if progress else True,
+    )
+    numbered = 0
+    pending = []  # (first pixel (row, col), row dict, feature), not yet numbered
+    for ty in range(0, h, tile):
+        for tx in range(0, w, tile):
+            bar.update()
+            pending += _tile_cells(
+                mask, (h, w), (ty, tx), tile, halo, image_id, pixel_size, high_ratio, describe
+            )
+        # Later rows of tiles own groups starting below this row, so every cell starting
+        # in it or above is found; cells of this row's groups starting lower wait.
+        pending.sort(key=lambda item: item[0])
+        done = sum(1 for first, _, _ in pending if first[0] < ty + tile)
+        for _, row, description in pending[:done]:
+            numbered += 1
+            row["cell"] = numbered  # as whole-image measurement numbers it
+            yield row, description
+        del pending[:done]
+    bar.close()
+
+
+def _tile_cells(mask, shape, start, tile, halo, image_id, pixel_size, high_ratio, describe):
+    """The cells whose first pixel lies in the tile at ``start``: (first pixel, row,
+    description)."""
+    from scipy import ndimage as ndi
+
+    from .nc import CYTOPLASM, NUCLEUS, label_cells, per_cell_nc
+
+    (h, w), (ty, tx) = shape, start
+    y0, y1 = max(0, ty - halo), min(h, ty + tile + halo)
+    x0, x1 = max(0, tx - halo), min(w, tx + tile + halo)
+    block = np.asarray(mask[y0:y1, x0:x1])
+    region = (block == NUCLEUS) | (block == CYTOPLASM)
+    groups, n_groups = ndi.label(region)
+    if not n_groups:
+        return []
+    ids, first = np.unique(groups.ravel(), return_index=True)
+    first_row, first_col = np.divmod(first[ids > 0], block.shape[1])
+    ids = ids[ids > 0]
+    owned = (
+        (first_row + y0 >= ty)
+        & (first_row + y0 < ty + tile)
+        & (first_col + x0 >= tx)
+        & (first_col + x0 < tx + tile)
+    )
+    if not owned.any():
+        return []
+    # A group touching a cut edge (not an image edge) was not read whole.
+    cut = np.zeros(n_groups + 1, bool)
+    for edge, is_cut in (
+        (groups[0], y0 > 0),
+        (groups[-1], y1 < h),
+        (groups[:, 0], x0 > 0),
+        (groups[:, -1], x1 < w),
+    ):
+        if is_cut:
+            cut[edge] = True
+    if cut[ids[owned]].any():
+        raise ParameterError(
+            f"a group of touching cells near row {ty}, column {tx} is larger than the halo of"
+            f" {halo} pixels; use a larger halo (at least the largest cell group's extent)"
+        )
+    keep = np.zeros(n_groups + 1, bool)
+    keep[ids[owned]] = True
+    sub = np.where(keep[groups], block, 0)
+    cells = label_cells(sub)
+    rows = per_cell_nc(
+        sub, image_id=image_id, pixel_size=pixel_size, high_ratio=high_ratio, cells=cells
+    )
+    _, cell_first = np.unique(cells.ravel(), return_index=True)
+    cell_first = cell_first[1:]  # label 0 first
+    firsts = []
+    for row, index in zip(rows, cell_first, strict=True):
+        r, c = divmod(int(index), block.shape[1])
+        row["centroid_row"] += y0
+        row["centroid_col"] += x0
+        for key, offset in (("min_row", y0), ("max_row", y0), ("min_col", x0), ("max_col", x0)):
+            row[key] += offset
+        row["touches_border"] = bool(
+            row["min_row"] == 0 or row["min_col"] == 0 or row["max_row"] == h - 1
+            or row["max_col"] == w - 1
+        )  # fmt: skip
+        firsts.append((r + y0, c + x0))
+    descriptions = [None] * len(rows)
+    if describe is not None:
+        descriptions = describe(sub, cells, rows, (y0, x0), high_ratio)
+    return list(zip(firsts, rows, descriptions, strict=True))

@@ -1,0 +1,148 @@
+"""Reading images for tiling: TIFF and Zarr files as lazily read arrays, tiles of raw pixels."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ImageReadError, ShapeError
+from ..io import check_image
+from .scheduling import dask_modules
+
+__all__ = ["is_tiff", "larger_than", "lazy_array", "open_lazy", "scale_tile"]
+
+
+def lazy_array(path: Path):
+    """A TIFF (through tifffile's Zarr view) or a Zarr array, read lazily: indexing it reads
+    only the tiles it needs; a pyramid gives its full-resolution level."""
+    import zarr
+
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            store = tifffile.imread(path, aszarr=True)
+        except Exception as exc:
+            raise ImageReadError(f"{path}: cannot open as TIFF ({exc})") from exc
+        node = zarr.open(store, mode="r")
+    else:
+        try:
+            node = zarr.open(str(path), mode="r")
+        except Exception as exc:
+            raise ImageReadError(f"{path}: cannot open as Zarr ({exc})") from exc
+    if isinstance(node, zarr.Group):  # a pyramid (OME-Zarr, pyramidal TIFF): full resolution
+        keys = sorted(node.array_keys())
+        if not keys:
+            raise ImageReadError(f"{path}: Zarr group holds no array")
+        node = node["0"] if "0" in keys else node[keys[0]]
+    return node
+
+
+class _FileArray:
+    """A TIFF or Zarr file as a lazily read array that pickles as its path, so that process
+    and distributed workers open the file themselves (tifffile's store holds a lock)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._node = lazy_array(self.path)
+        self.shape = tuple(int(s) for s in self._node.shape)
+        self.dtype = np.dtype(self._node.dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key):
+        if self._node is None:
+            self._node = lazy_array(self.path)
+        return np.asarray(self._node[key])
+
+    def __getstate__(self):
+        return {**self.__dict__, "_node": None}
+
+    def __dask_tokenize__(self):
+        stat = self.path.stat()
+        return (str(self.path.resolve()), stat.st_mtime_ns, stat.st_size, self.shape)
+
+
+def open_lazy(source, chunk: int):
+    """A lazy ``(H, W, C)`` Dask array of the raw pixels of ``source``, in ``chunk`` tiles.
+
+    ``source`` is a TIFF or Zarr path, or an array (NumPy, Zarr or Dask). Other files
+    (PNG, JPEG) are decoded whole: they cannot be read by parts.
+    """
+    _, da = dask_modules()
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise ImageReadError(f"{path}: no such file")
+        from ..omezarr import OmeZarrImage, is_ome_zarr
+
+        if is_ome_zarr(path):
+            lazy = OmeZarrImage(path)  # its base level, channels last
+            array = da.from_array(
+                lazy, chunks=(chunk, chunk, -1), lock=False, meta=np.empty((0, 0, 0), lazy.dtype)
+            )
+        elif path.suffix.lower() in (".tif", ".tiff", ".zarr") or path.is_dir():
+            lazy = _FileArray(path)
+            array = da.from_array(
+                lazy,
+                chunks=(chunk,) * min(2, lazy.ndim) + (-1,) * (lazy.ndim - 2),
+                lock=False,
+                meta=np.empty((0,) * lazy.ndim, lazy.dtype),
+            )
+        else:
+            from ..io import read_array
+
+            array = da.from_array(read_array(path))
+    elif isinstance(source, da.Array):
+        array = source
+    else:
+        array = da.from_array(source)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3:
+        raise ShapeError(f"tiled prediction needs an (H, W) or (H, W, C) image, got {array.shape}")
+    if array.shape[-1] == 4:
+        array = array[..., :3]
+    elif array.shape[-1] == 2:
+        array = array[..., :1]
+    elif array.shape[-1] not in (1, 3):
+        raise ShapeError(
+            f"tiled prediction needs channels last with 1, 3 or 4 channels, got {array.shape}"
+        )
+    return array.rechunk((chunk, chunk, -1))
+
+
+def scale_tile(block: np.ndarray, low: float, high: float, normalize: str) -> np.ndarray:
+    """A tile's raw pixels as float32 in [0, 1]: by the image's ``low`` and ``high`` with
+    ``"minmax"``, else by its dtype, as whole images are."""
+    if normalize == "minmax":
+        out = block.astype(np.float32)
+        return ((out - low) / (high - low) if high > low else np.zeros_like(out)).astype(np.float32)
+    return check_image(block, source="tile")
+
+
+def is_tiff(path: Path) -> bool:
+    """Whether ``path`` is named as a TIFF."""
+    return path.suffix.lower() in (".tif", ".tiff")
+
+
+def larger_than(path: Path, chunk: int) -> bool:
+    """Whether an image file is larger than ``chunk`` pixels on a side, read from its header
+    (no pixels are decoded; an unreadable file is left to the prediction to report)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".tif", ".tiff", ".zarr"):
+            shape = lazy_array(path).shape
+        elif suffix == ".npy":
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+            if len(shape) == 3 and shape[0] in (1, 3, 4):  # the course's channels first
+                shape = shape[1:]
+        else:
+            from PIL import Image
+
+            with Image.open(path) as picture:
+                shape = picture.size[::-1]
+    except Exception:
+        return False
+    return max(shape[0], shape[1]) > chunk
