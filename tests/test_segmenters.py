@@ -210,3 +210,42 @@ def test_a_wrong_channel_count_names_the_file_and_the_remedy(model, tmp_path, ca
     assert line.startswith(f"seglab: error: {grey}: the model was trained on 3-channel images")
     assert line.endswith("use a model trained on 1-channel images")
     assert not [p for p in (tmp_path / "out").iterdir()]  # nothing half-written
+
+
+def test_pixel_classifiers_declare_keyword_only_parameters_once():
+    import inspect
+
+    from seglab.segmenters.params import declared_params
+
+    for name in ("rf", "extra-trees", "tree", "hgb", "knn", "nearest-mean", "logistic", "mlp"):
+        seg = make_segmenter(name)
+        declared = declared_params(seg)
+        signature = inspect.signature(type(seg).__init__).parameters
+        assert list(signature)[1:] == list(declared), name  # the __init__ is the declaration
+        assert all(p.kind is p.KEYWORD_ONLY for p in list(signature.values())[1:]), name
+        assert seg.get_params() == {k: p.default for k, p in declared.items()}, name
+        with pytest.raises(TypeError):
+            type(seg)(5)  # keyword-only
+        assert clone(seg).get_params() == seg.get_params()
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"scale": 9}, "scale=9: expected an integer from 1 to 8, or 'auto'"),
+        (
+            {"prior_correction": 1.5},
+            "prior_correction=1.5: expected a number from 0 to 1, or 'auto'",
+        ),
+        ({"context": "yes"}, "context='yes': expected true or false"),
+        ({"samples_per_class": 2.5}, "samples_per_class=2.5: expected an integer of at least 1"),
+        ({"max_depth": True}, "max_depth=True: expected an integer of at least 1, or None"),
+    ],
+)
+def test_a_value_a_parameter_does_not_take_is_one_line_naming_it(params, says):
+    image = np.zeros((96, 96, 3), np.float32)
+    mask = np.zeros((96, 96), np.int64)
+    mask[:48] = 1
+    with pytest.raises(ParameterError) as error:
+        make_segmenter("rf", **params).fit([image], [mask])
+    assert str(error.value) == says

@@ -20,6 +20,7 @@ from .._threads import parallel_map
 from ..errors import DataSetError, ParameterError
 from ..features import FilterBank, check_bank
 from .base import Segmenter, register
+from .params import Param, check_params, declare
 
 __all__ = ["PixelClassifier", "choose_scale", "downscale", "labels_at_scale", "upsample"]
 
@@ -154,19 +155,6 @@ class PixelClassifier(Segmenter):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ helpers
-    def _check_classifier_params(self) -> None:
-        """Refuse a bad classifier parameter (``n_estimators=0``) as a ParameterError now,
-        by scikit-learn's own constraints, rather than from ``fit`` after the features."""
-        from sklearn.utils._param_validation import InvalidParameterError
-
-        try:
-            classifier = self._make_classifier()
-            # a pipeline validates its own parameters only, so each step is checked
-            for step in getattr(classifier, "steps", [(None, classifier)]):
-                step[1]._validate_params()
-        except (InvalidParameterError, TypeError, ValueError) as exc:
-            raise ParameterError(f"{self.name}: {exc}") from None
-
     def filter_bank(self, factor: int) -> FilterBank:
         """The filter bank of the ``features`` parameter at work scale 1/``factor`` (its
         sigmas and shifts divided by it), holding only the selected features once fitted."""
@@ -257,15 +245,8 @@ class PixelClassifier(Segmenter):
     def set_work_scale(self, images) -> None:
         """Choose the work scale (``factor_``, see :meth:`work_scale`) for these training
         images and check the parameters that the filter bank does not."""
-        if self.scale == "auto":
-            self.factor_ = choose_scale(images)
-        elif isinstance(self.scale, (int, np.integer)) and 1 <= self.scale <= 8:
-            self.factor_ = int(self.scale)
-        else:
-            raise ParameterError(f"scale={self.scale!r}: use 'auto' or an integer from 1 to 8")
-        if not isinstance(self.samples_per_class, (int, np.integer)) or self.samples_per_class < 1:
-            raise ParameterError(f"samples_per_class={self.samples_per_class!r}: must be >= 1")
-        self._check_classifier_params()
+        check_params(self)  # before any feature is computed
+        self.factor_ = choose_scale(images) if self.scale == "auto" else int(self.scale)
 
     def fit_features(self, feats: list, labels: list, n_channels: int) -> None:
         """Fit on features already computed: everything of ``fit`` after the filter bank.
@@ -487,25 +468,23 @@ class PixelClassifier(Segmenter):
         return sorted(zip(names, map(float, importances), strict=True), key=lambda p: -p[1])
 
 
-def _common_init(
-    self,
-    features,
-    samples_per_class,
-    scale,
-    context,
-    random_state,
-    pre,
-    post,
-    prior_correction="auto",
-):
-    self.features = features
-    self.prior_correction = prior_correction
-    self.samples_per_class = samples_per_class
-    self.scale = scale
-    self.context = context
-    self.random_state = random_state
-    self.pre = pre
-    self.post = post
+def bank_params(samples_per_class: int = 1000, context: bool = False) -> dict[str, Param]:
+    """The parameters every filter-bank classifier takes (see ``_COMMON_DOC``), with its own
+    defaults for ``samples_per_class`` and ``context``."""
+    return {
+        "features": Param(None, allow_none=True),
+        "samples_per_class": Param(samples_per_class, "int", low=1),
+        "scale": Param("auto", "int", low=1, high=8, special=("auto",)),
+        "context": Param(context, "bool"),
+        "prior_correction": Param("auto", "float", low=0, high=1, special=("auto",)),
+        "random_state": Param(0, "int", allow_none=True),
+        "pre": Param(None, allow_none=True),
+        "post": Param(None, allow_none=True),
+    }
+
+
+N_JOBS = Param(-1, "int", allow_none=True)
+SELECT_FEATURES = Param(None, "int", low=1, allow_none=True)
 
 
 _COMMON_DOC = """
@@ -534,6 +513,22 @@ _SELECT_DOC = """    select_features : int, optional
 
 
 @register
+@declare(
+    {
+        "n_estimators": Param(40, "int", low=1),
+        # 20, not 14: better Dice and N/C error on every fold of the 5-fold CV
+        # (docs/research/2026-12-03-five-fold-cross-validation.md);
+        # 28 adds nothing, and each level costs prediction time and file size.
+        "max_depth": Param(20, "int", low=1, allow_none=True),
+        "min_samples_leaf": Param(2, "int", low=1),
+        # On: better Dice (127 of 191 images) and N/C error (0.247 against 0.266) in the 5-fold
+        # CV, paired p < 0.01 on both (docs/research/2026-12-03-five-fold-cross-validation.md);
+        # prediction runs the forest twice.
+        **bank_params(samples_per_class=800, context=True),
+        "n_jobs": N_JOBS,
+        "select_features": SELECT_FEATURES,
+    }
+)
 class RandomForestSegmenter(PixelClassifier):
     """Random forest on the filter bank (the ilastik / Trainable Weka recipe)."""
 
@@ -544,45 +539,6 @@ class RandomForestSegmenter(PixelClassifier):
         "max_depth": ("int", 6, 24),
         "samples_per_class": ("int", 200, 4000),
     }
-
-    def __init__(
-        self,
-        n_estimators: int = 40,
-        # 20, not 14: better Dice and N/C error on every fold of the 5-fold CV
-        # (docs/research/2026-12-03-five-fold-cross-validation.md);
-        # 28 adds nothing, and each level costs prediction time and file size.
-        max_depth: int | None = 20,
-        min_samples_leaf: int = 2,
-        features=None,
-        samples_per_class: int = 800,
-        scale="auto",
-        # On: better Dice (127 of 191 images) and N/C error (0.247 against 0.266) in the 5-fold
-        # CV, paired p < 0.01 on both (docs/research/2026-12-03-five-fold-cross-validation.md);
-        # prediction runs the forest twice.
-        context: bool = True,
-        n_jobs: int | None = -1,
-        prior_correction="auto",
-        select_features: int | None = None,
-        random_state: int = 0,
-        pre=None,
-        post=None,
-    ):
-        self.n_estimators = n_estimators
-        self.max_depth = max_depth
-        self.min_samples_leaf = min_samples_leaf
-        self.n_jobs = n_jobs
-        self.select_features = select_features
-        _common_init(
-            self,
-            features,
-            samples_per_class,
-            scale,
-            context,
-            random_state,
-            pre,
-            post,
-            prior_correction,
-        )
 
     def _make_classifier(self):
         from sklearn.ensemble import RandomForestClassifier
@@ -597,45 +553,22 @@ class RandomForestSegmenter(PixelClassifier):
 
 
 @register
+@declare(
+    {
+        "n_estimators": Param(40, "int", low=1),
+        "max_depth": Param(16, "int", low=1, allow_none=True),
+        "min_samples_leaf": Param(2, "int", low=1),
+        **bank_params(samples_per_class=800),
+        "n_jobs": N_JOBS,
+        "select_features": SELECT_FEATURES,
+    }
+)
 class ExtraTreesSegmenter(PixelClassifier):
     """Extremely randomised trees on the filter bank (faster to fit than a random forest)."""
 
     __doc__ = (__doc__ or "") + _COMMON_DOC + _SELECT_DOC
     name = "extra-trees"
     search_space = RandomForestSegmenter.search_space
-
-    def __init__(
-        self,
-        n_estimators: int = 40,
-        max_depth: int | None = 16,
-        min_samples_leaf: int = 2,
-        features=None,
-        samples_per_class: int = 800,
-        scale="auto",
-        context: bool = False,
-        n_jobs: int | None = -1,
-        prior_correction="auto",
-        select_features: int | None = None,
-        random_state: int = 0,
-        pre=None,
-        post=None,
-    ):
-        self.n_estimators = n_estimators
-        self.max_depth = max_depth
-        self.min_samples_leaf = min_samples_leaf
-        self.n_jobs = n_jobs
-        self.select_features = select_features
-        _common_init(
-            self,
-            features,
-            samples_per_class,
-            scale,
-            context,
-            random_state,
-            pre,
-            post,
-            prior_correction,
-        )
 
     def _make_classifier(self):
         from sklearn.ensemble import ExtraTreesClassifier
@@ -650,39 +583,19 @@ class ExtraTreesSegmenter(PixelClassifier):
 
 
 @register
+@declare(
+    {
+        "max_depth": Param(10, "int", low=1, allow_none=True),
+        **bank_params(samples_per_class=1000),
+        "select_features": SELECT_FEATURES,
+    }
+)
 class DecisionTreeSegmenter(PixelClassifier):
     """One decision tree on the filter bank (readable, fast, less accurate)."""
 
     __doc__ = (__doc__ or "") + _COMMON_DOC + _SELECT_DOC
     name = "tree"
     search_space = {"max_depth": ("int", 3, 20)}
-
-    def __init__(
-        self,
-        max_depth: int | None = 10,
-        features=None,
-        samples_per_class: int = 1000,
-        scale="auto",
-        context: bool = False,
-        prior_correction="auto",
-        select_features: int | None = None,
-        random_state: int = 0,
-        pre=None,
-        post=None,
-    ):
-        self.max_depth = max_depth
-        self.select_features = select_features
-        _common_init(
-            self,
-            features,
-            samples_per_class,
-            scale,
-            context,
-            random_state,
-            pre,
-            post,
-            prior_correction,
-        )
 
     def _make_classifier(self):
         from sklearn.tree import DecisionTreeClassifier
@@ -691,6 +604,14 @@ class DecisionTreeSegmenter(PixelClassifier):
 
 
 @register
+@declare(
+    {
+        "max_iter": Param(100, "int", low=1),
+        "learning_rate": Param(0.1, "float", low=0, open_low=True),
+        "max_leaf_nodes": Param(31, "int", low=2),
+        **bank_params(samples_per_class=1000),
+    }
+)
 class HistGradientBoostingSegmenter(PixelClassifier):
     """Histogram gradient boosting on the filter bank (fast to fit on many samples)."""
 
@@ -701,35 +622,6 @@ class HistGradientBoostingSegmenter(PixelClassifier):
         "learning_rate": ("log", 0.02, 0.5),
         "max_leaf_nodes": ("int", 8, 63),
     }
-
-    def __init__(
-        self,
-        max_iter: int = 100,
-        learning_rate: float = 0.1,
-        max_leaf_nodes: int = 31,
-        features=None,
-        samples_per_class: int = 1000,
-        scale="auto",
-        context: bool = False,
-        prior_correction="auto",
-        random_state: int = 0,
-        pre=None,
-        post=None,
-    ):
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.max_leaf_nodes = max_leaf_nodes
-        _common_init(
-            self,
-            features,
-            samples_per_class,
-            scale,
-            context,
-            random_state,
-            pre,
-            post,
-            prior_correction,
-        )
 
     def _make_classifier(self):
         from sklearn.ensemble import HistGradientBoostingClassifier
@@ -744,39 +636,19 @@ class HistGradientBoostingSegmenter(PixelClassifier):
 
 
 @register
+@declare(
+    {
+        "n_neighbors": Param(15, "int", low=1),
+        **bank_params(samples_per_class=200),
+        "n_jobs": N_JOBS,
+    }
+)
 class KNNSegmenter(PixelClassifier):
     """k nearest neighbours on standardised filter-bank features (the course's Lab 05, extended)."""
 
     __doc__ = (__doc__ or "") + _COMMON_DOC
     name = "knn"
     search_space = {"n_neighbors": ("int", 1, 50)}
-
-    def __init__(
-        self,
-        n_neighbors: int = 15,
-        features=None,
-        samples_per_class: int = 200,
-        scale="auto",
-        context: bool = False,
-        prior_correction="auto",
-        n_jobs: int | None = -1,
-        random_state: int = 0,
-        pre=None,
-        post=None,
-    ):
-        self.n_neighbors = n_neighbors
-        self.n_jobs = n_jobs
-        _common_init(
-            self,
-            features,
-            samples_per_class,
-            scale,
-            context,
-            random_state,
-            pre,
-            post,
-            prior_correction,
-        )
 
     def _make_classifier(self):
         from sklearn.neighbors import KNeighborsClassifier
@@ -800,34 +672,16 @@ class KNNSegmenter(PixelClassifier):
 
 
 @register
+@declare(
+    {
+        **bank_params(samples_per_class=1000),
+    }
+)
 class NearestMeanSegmenter(PixelClassifier):
     """Nearest class mean of standardised filter-bank features (the simplest classifier)."""
 
     __doc__ = (__doc__ or "") + _COMMON_DOC
     name = "nearest-mean"
-
-    def __init__(
-        self,
-        features=None,
-        samples_per_class: int = 1000,
-        scale="auto",
-        context: bool = False,
-        prior_correction="auto",
-        random_state: int = 0,
-        pre=None,
-        post=None,
-    ):
-        _common_init(
-            self,
-            features,
-            samples_per_class,
-            scale,
-            context,
-            random_state,
-            pre,
-            post,
-            prior_correction,
-        )
 
     def _make_classifier(self):
         from sklearn.neighbors import NearestCentroid
@@ -838,37 +692,18 @@ class NearestMeanSegmenter(PixelClassifier):
 
 
 @register
+@declare(
+    {
+        "C": Param(1.0, "float", low=0, open_low=True),
+        **bank_params(samples_per_class=1000),
+    }
+)
 class LogisticSegmenter(PixelClassifier):
     """Multinomial logistic regression on standardised filter-bank features."""
 
     __doc__ = (__doc__ or "") + _COMMON_DOC
     name = "logistic"
     search_space = {"C": ("log", 1e-3, 100.0)}
-
-    def __init__(
-        self,
-        C: float = 1.0,
-        features=None,
-        samples_per_class: int = 1000,
-        scale="auto",
-        context: bool = False,
-        prior_correction="auto",
-        random_state: int = 0,
-        pre=None,
-        post=None,
-    ):
-        self.C = C
-        _common_init(
-            self,
-            features,
-            samples_per_class,
-            scale,
-            context,
-            random_state,
-            pre,
-            post,
-            prior_correction,
-        )
 
     def _make_classifier(self):
         from sklearn.linear_model import LogisticRegression
@@ -879,6 +714,14 @@ class LogisticSegmenter(PixelClassifier):
 
 
 @register
+@declare(
+    {
+        "hidden": Param(64, "int", low=1),
+        "alpha": Param(1e-4, "float", low=0),
+        "max_iter": Param(200, "int", low=1),
+        **bank_params(samples_per_class=1000),
+    }
+)
 class MLPSegmenter(PixelClassifier):
     """A small multi-layer perceptron on standardised filter-bank features."""
 
@@ -886,42 +729,11 @@ class MLPSegmenter(PixelClassifier):
     name = "mlp"
     search_space = {"alpha": ("log", 1e-6, 1e-1), "hidden": ("int", 16, 256)}
 
-    def __init__(
-        self,
-        hidden: int = 64,
-        alpha: float = 1e-4,
-        max_iter: int = 200,
-        features=None,
-        samples_per_class: int = 1000,
-        scale="auto",
-        context: bool = False,
-        prior_correction="auto",
-        random_state: int = 0,
-        pre=None,
-        post=None,
-    ):
-        self.hidden = hidden
-        self.alpha = alpha
-        self.max_iter = max_iter
-        _common_init(
-            self,
-            features,
-            samples_per_class,
-            scale,
-            context,
-            random_state,
-            pre,
-            post,
-            prior_correction,
-        )
-
     def _make_classifier(self):
         from sklearn.neural_network import MLPClassifier
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        if int(self.hidden) < 1:  # scikit-learn checks this only inside fit
-            raise ValueError(f"hidden={self.hidden!r}: must be >= 1")
         return make_pipeline(
             StandardScaler(),
             MLPClassifier(
