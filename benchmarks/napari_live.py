@@ -28,6 +28,7 @@ from scipy import ndimage as ndi
 from seglab.bench import run_header
 from seglab.data import course_data
 from seglab.io import load_mask, read_array
+from seglab.segmenters.base import parse_param_value
 
 DATA = course_data()
 SIDE, FIELD = 4096, (1024, 2048, 1024, 2048)  # the field in view: rows, then columns
@@ -79,7 +80,7 @@ def live_latencies(image, mask, settings: list[str], strokes: int) -> tuple[floa
     widget.image_box.setCurrentText("mosaic")
     for pair in settings:  # rf's parameters, as the widget's form takes them
         name, _, value = pair.partition("=")
-        widget.param_edits[name].setText(value)
+        widget.param_form.set(name, parse_param_value(value))
     scribbles = widget.add_scribble_layer()
     inside = {c: ndi.binary_erosion(mask == c, iterations=3) for c in (0, 1, 2)}
     rng = np.random.default_rng(0)

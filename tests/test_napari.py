@@ -78,8 +78,8 @@ def trained(viewer, qtbot, image, mask, params=FAST_RF, name="course image"):
     viewer.add_image(image, name=name, rgb=image.ndim == 3)
     widget = TrainWidget(viewer)
     widget.image_box.setCurrentText(name)
-    widget.param_edits["n_estimators"].setText("20")
-    widget.param_edits["n_jobs"].setText("2")
+    widget.param_form.set("n_estimators", 20)
+    widget.param_form.set("n_jobs", 2)
     layer = widget.add_scribble_layer()
     layer.data = strokes(mask)
     assert widget.train() is not None
@@ -337,7 +337,7 @@ def test_live_mode_retrains_after_a_stroke_and_scribbles_on_two_images_train_one
     viewer.add_image(first, name="a", rgb=True)
     viewer.add_image(second, name="b", rgb=True)
     widget = TrainWidget(viewer)
-    widget.param_edits["n_estimators"].setText("12")
+    widget.param_form.set("n_estimators", 12)
     widget.image_box.setCurrentText("b")
     layer_b = widget.add_scribble_layer()
     only_nucleus = strokes(masks[1])
@@ -473,3 +473,35 @@ def test_a_failed_lazy_prediction_leaves_no_temporary_arrays(course, tmp_path, m
     with pytest.raises(seglab.errors.SeglabError):
         list(steps)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_parameter_form_is_typed_by_the_declarations(qtbot):
+    from magicgui import widgets
+
+    from seglab.napari.forms import ParamsForm
+    from seglab.segmenters import make_segmenter
+
+    form = ParamsForm("rf")
+    # the defaults come back as they went in, every one of them
+    assert form.values() == make_segmenter("rf").get_params(deep=False)
+    fields = form.fields
+    assert isinstance(fields["n_estimators"].widget, widgets.SpinBox)
+    assert fields["n_estimators"].widget.min == 1  # its declared range
+    assert isinstance(fields["context"].widget, widgets.CheckBox)
+    assert isinstance(fields["features"].widget, widgets.LineEdit)  # a spec: JSON
+    # "auto" and None are check boxes beside the number
+    form.set("scale", 2)
+    form.set("max_depth", None)
+    form.set("prior_correction", 0.25)
+    values = form.values()
+    assert (values["scale"], values["max_depth"], values["prior_correction"]) == (2, None, 0.25)
+    form.set("scale", "auto")
+    assert form.values()["scale"] == "auto"
+    form.set("features", {"sigmas": [1, 2]})
+    assert form.values()["features"] == {"sigmas": [1, 2]}
+    # a method that declares nothing keeps JSON fields for its parameters
+    import json
+
+    undeclared = ParamsForm("ensemble")
+    as_json = json.loads(json.dumps(make_segmenter("ensemble").get_params(deep=False)))
+    assert undeclared.values() == as_json

@@ -133,7 +133,7 @@ class TrainWidget(QWidget):
         self.normalize_box.addItems(["dtype", "minmax"])
         self.params_widget = QWidget()
         self.params_form = QFormLayout(self.params_widget)
-        self.param_edits: dict[str, QLineEdit] = {}
+        self.param_form = None  # the method's parameters (forms.ParamsForm)
         self.train_button = QPushButton("Train")
         self.live_check = QCheckBox("Live: preview after each stroke, full model on a pause")
         self.save_button = QPushButton("Save model...")
@@ -188,22 +188,17 @@ class TrainWidget(QWidget):
 
     # ------------------------------------------------------------------ form
     def _fill_params(self, *_) -> None:
-        from ..segmenters import make_segmenter
+        """The chosen method's parameters as a typed form (spin boxes, check boxes, choices)."""
+        from .forms import ParamsForm
 
         while self.params_form.rowCount():
             self.params_form.removeRow(0)
-        self.param_edits = {}
-        defaults = make_segmenter(self.method_box.currentText()).get_params(deep=False)
-        for name, value in defaults.items():
-            edit = QLineEdit(json.dumps(value, default=str))
-            self.param_edits[name] = edit
-            self.params_form.addRow(name, edit)
+        self.param_form = ParamsForm(self.method_box.currentText())
+        self.params_form.addRow(self.param_form.native)
 
     def params(self) -> dict:
-        """The method's parameters from the form (JSON values, as ``--set NAME=VALUE``)."""
-        from ..segmenters.base import parse_param_value
-
-        return {name: parse_param_value(edit.text()) for name, edit in self.param_edits.items()}
+        """The method's parameters from the form."""
+        return self.param_form.values()
 
     def class_names(self) -> list[str]:
         names = [n.strip() for n in self.classes_edit.text().split(",") if n.strip()]
