@@ -505,3 +505,24 @@ def test_the_parameter_form_is_typed_by_the_declarations(qtbot):
     undeclared = ParamsForm("ensemble")
     as_json = json.loads(json.dumps(make_segmenter("ensemble").get_params(deep=False)))
     assert undeclared.values() == as_json
+
+
+def test_layer_pickers_hold_the_layer_and_follow_a_rename(make_napari_viewer, qtbot):
+    from seglab.napari.layers import chosen_layer
+
+    viewer = make_napari_viewer()
+    first = viewer.add_image(np.zeros((32, 32), np.float32), name="first")
+    viewer.add_image(np.ones((32, 32), np.float32), name="second")
+    widget = TrainWidget(viewer)
+    widget.image_box.setCurrentText("first")
+    first.name = "renamed"
+    # the picker shows the new name and still holds the same layer
+    names = [widget.image_box.itemText(i) for i in range(widget.image_box.count())]
+    assert "renamed" in names and "first" not in names
+    assert widget.image_box.currentText() == "renamed"
+    assert chosen_layer(widget.image_box, viewer) is first
+    # a layer added with the old name is another layer, and the choice does not move to it
+    viewer.add_image(np.zeros((32, 32), np.float32), name="first")
+    assert chosen_layer(widget.image_box, viewer) is first
+    viewer.layers.remove(first)
+    assert chosen_layer(widget.image_box, viewer) is not first

@@ -32,6 +32,7 @@ from .layers import (
     CLASSES,
     PROBABILITIES,
     base_level,
+    chosen_layer,
     fill_layer_box,
     image_array,
     is_lazy,
@@ -108,13 +109,13 @@ class ApplyWidget(QWidget):
             path = self.path_edit.text().strip()
             if not path:
                 raise ParameterError("choose a .seglab model file first")
-            name = self.image_box.currentText()
-            if not name:
+            layer = chosen_layer(self.image_box, self.viewer)
+            if layer is None:
                 raise ParameterError("choose an Image layer first")
         except ParameterError as exc:
             notify_error(one_line(exc))
             return None
-        layer = self.viewer.layers[name]
+        name = layer.name
         from napari.qt.threading import thread_worker
 
         lazy = is_lazy(layer)

@@ -33,6 +33,7 @@ from .layers import (
     CLASSES,
     PREDICTION,
     PROBABILITIES,
+    chosen_layer,
     fill_layer_box,
     notify_error,
     notify_info,
@@ -115,13 +116,12 @@ class CellsWidget(QWidget):
 
     def measure(self):
         """Label and measure the cells of the chosen prediction in a worker thread."""
-        name = self.mask_box.currentText()
-        if not name:
+        layer = chosen_layer(self.mask_box, self.viewer)
+        if layer is None:
             notify_error("choose a prediction (a Labels layer) first")
             return None
         if self.worker is not None:
             return None
-        layer = self.viewer.layers[name]
         mask = np.asarray(layer.data[0] if layer.multiscale else layer.data)
         from napari.qt.threading import thread_worker
 
@@ -131,7 +131,7 @@ class CellsWidget(QWidget):
             proba = None  # probabilities of another prediction: no ranges
         classes = layer.metadata.get(CLASSES)
         worker = thread_worker(_measure, ignore_errors=True, start_thread=False)(
-            mask, name, size, self.high_ratio.value(), proba, classes
+            mask, layer.name, size, self.high_ratio.value(), proba, classes
         )
         worker.returned.connect(lambda result: self._show(result, layer))
         worker.errored.connect(lambda exc: notify_error(one_line(exc)))

@@ -43,26 +43,45 @@ def notify_info(message: str) -> None:
 
 
 def fill_layer_box(box, viewer, kind, skip: tuple[str, ...] = (), prefer: str = "") -> None:
-    """Refill a combo box with the names of the viewer's layers of type ``kind`` (less
-    ``skip``), keeping the current choice, else choosing ``prefer`` where present."""
-    current = box.currentText()
-    names = [
-        layer.name for layer in viewer.layers if isinstance(layer, kind) and layer.name not in skip
+    """Refill a combo box with the viewer's layers of type ``kind`` (less those named in
+    ``skip``): each item shows the layer's name and holds the layer itself
+    (:func:`chosen_layer`). The chosen layer stays chosen, renamed or not; else ``prefer``."""
+    current = box.currentData()
+    layers = [
+        layer for layer in viewer.layers if isinstance(layer, kind) and layer.name not in skip
     ]
     box.blockSignals(True)
     box.clear()
-    box.addItems(names)
-    for name in (current, prefer):
-        if name in names:
-            box.setCurrentText(name)
-            break
+    for layer in layers:
+        box.addItem(layer.name, layer)
+    index = next((i for i, layer in enumerate(layers) if layer is current), -1)
+    if index < 0:
+        index = next((i for i, layer in enumerate(layers) if layer.name == prefer), 0)
+    if layers:
+        box.setCurrentIndex(index)
     box.blockSignals(False)
 
 
+def chosen_layer(box, viewer):
+    """The layer a picker filled by :func:`fill_layer_box` holds, if still in the viewer."""
+    layer = box.currentData()
+    return layer if layer is not None and layer in viewer.layers else None
+
+
 def watch_layers(viewer, callback) -> None:
-    """Call ``callback`` now and whenever layers are added, removed or reordered."""
+    """Call ``callback`` now and whenever layers are added, removed, reordered or renamed."""
+    renamed = set()
+
+    def follow_names(*_):
+        for layer in viewer.layers:
+            if id(layer) not in renamed:
+                layer.events.name.connect(callback)
+                renamed.add(id(layer))
+
     for event in ("inserted", "removed", "reordered"):
+        getattr(viewer.layers.events, event).connect(follow_names)
         getattr(viewer.layers.events, event).connect(callback)
+    follow_names()
     callback()
 
 

@@ -37,6 +37,7 @@ from .layers import (
     CLASSES,
     PROBABILITIES,
     SCRIBBLES,
+    chosen_layer,
     class_colormap,
     fill_layer_box,
     image_array,
@@ -217,10 +218,10 @@ class TrainWidget(QWidget):
                 self._connected.add(id(layer))
 
     def _layer(self, box: QComboBox, what: str):
-        name = box.currentText()
-        if not name or name not in self.viewer.layers:
+        layer = chosen_layer(box, self.viewer)
+        if layer is None:
             raise ParameterError(f"choose {what} first")
-        return self.viewer.layers[name]
+        return layer
 
     def add_scribble_layer(self):
         """A Labels layer of the image's shape for scribbles, its labels coloured by class."""
