@@ -499,12 +499,18 @@ def test_the_parameter_form_is_typed_by_the_declarations(qtbot):
     assert form.values()["scale"] == "auto"
     form.set("features", {"sigmas": [1, 2]})
     assert form.values()["features"] == {"sigmas": [1, 2]}
-    # a method that declares nothing keeps JSON fields for its parameters
+    # a method that declares nothing: numbers and flags by their default's type, else JSON
     import json
 
     undeclared = ParamsForm("ensemble")
     as_json = json.loads(json.dumps(make_segmenter("ensemble").get_params(deep=False)))
     assert undeclared.values() == as_json
+    for method in ("mlp", "hgb", "logistic"):  # small rates are not rounded away
+        assert ParamsForm(method).values() == make_segmenter(method).get_params(deep=False)
+    tuned = ParamsForm("tuned-threshold")
+    assert isinstance(tuned.fields["n_trials"].widget, widgets.SpinBox)
+    assert isinstance(tuned.fields["cleanup"].widget, widgets.CheckBox)
+    assert tuned.values() == make_segmenter("tuned-threshold").get_params(deep=False)
 
 
 def test_layer_pickers_hold_the_layer_and_follow_a_rename(make_napari_viewer, qtbot):

@@ -4,12 +4,15 @@ A parameter declared with :class:`seglab.segmenters.params.Param` becomes the wi
 calls for: a spin box within its range (``int``, ``float``), a check box (``bool``), a combo box
 (``choice``); a parameter that also takes a special value (``"auto"``) or None gets a check box
 beside it that stands for that value. Parameters declared as ``any`` (a filter-bank spec, a list
-of steps) and those of methods that declare none are JSON text, as ``--set NAME=VALUE`` reads it.
+of steps) are JSON text, as ``--set NAME=VALUE`` reads it. For a method that declares none, a
+parameter whose default is a number or a flag gets a spin box or a check box (without a
+range), and the others JSON.
 """
 
 from __future__ import annotations
 
 import json
+import math
 
 from magicgui import widgets
 
@@ -38,7 +41,10 @@ def _number(param: Param, value):
     if start is None:  # the special value or None: a number to show when unticked
         start = low if low > -_INT_RANGE else 0
     if number_type is float:
-        return widgets.FloatSpinBox(min=low, max=high, value=float(start), step=0.01)
+        # a step a tenth of the value's order (0.002 -> 0.0001): the spin box shows as many
+        # decimals as its step has, so a small rate is not rounded to 0
+        step = 10.0 ** (math.floor(math.log10(abs(start))) - 1) if start else 0.01
+        return widgets.FloatSpinBox(min=low, max=high, value=float(start), step=min(step, 0.01))
     return widgets.SpinBox(min=int(low), max=int(high), value=int(start))
 
 
@@ -80,6 +86,18 @@ def _field(param: Param | None, value) -> _Field:
     return _Field(row, lambda: special if check.value else inner.value, set_)
 
 
+def _inferred(default) -> Param | None:
+    """For a method that declares nothing: a number or a flag by its default's type (no
+    range); anything else (None, text, lists) stays JSON."""
+    if isinstance(default, bool):
+        return Param(default, "bool")
+    if isinstance(default, int):
+        return Param(default, "int")
+    if isinstance(default, float):
+        return Param(default, "float")
+    return None
+
+
 class ParamsForm(widgets.Container):
     """The parameters of one method as a form: ``values()`` gives them as ``make_segmenter``
     takes them.
@@ -100,7 +118,7 @@ class ParamsForm(widgets.Container):
         order = list(declared) + [name for name in defaults if name not in declared]
         self.fields: dict[str, _Field] = {}
         for name in order:
-            field = _field(declared.get(name), defaults[name])
+            field = _field(declared.get(name) or _inferred(defaults[name]), defaults[name])
             field.widget.label = name
             if isinstance(field.widget, widgets.CheckBox):
                 field.widget.text = name  # a check box shows its text, not a row label
