@@ -88,3 +88,18 @@ def bacteria() -> Path:
 @pytest.fixture(scope="session")
 def oasis_brain() -> Path:
     return _data_set("oasis-brain")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A small fitted model (nearest-mean on a 2-sigma Gaussian bank) saved to a file: its
+    path, the segmenter and the synthetic data set (images 0-3 trained, 4-5 unseen)."""
+    import seglab
+
+    ds = seglab.synthetic_cells(6, size=64, random_state=4)
+    seg = seglab.make_segmenter(
+        "nearest-mean", features={"sigmas": [1.0, 2.0], "filters": ["gaussian"]}
+    )
+    seg.fit([ds.image(i) for i in range(4)], [ds.mask(i) for i in range(4)])
+    path = seglab.save(seg, tmp_path_factory.mktemp("model") / "m.seglab")
+    return path, seg, ds

@@ -78,17 +78,6 @@ def test_normalised_entropy_by_hand():
     assert normalised_entropy(proba[..., :1]).tolist() == [[0.0, 0.0, 0.0]]  # one class
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    ds = seglab.synthetic_cells(6, size=64, random_state=4)
-    seg = seglab.make_segmenter(
-        "nearest-mean", features={"sigmas": [1.0, 2.0], "filters": ["gaussian"]}
-    )
-    seg.fit([ds.image(i) for i in range(4)], [ds.mask(i) for i in range(4)])
-    path = seglab.save(seg, tmp_path_factory.mktemp("model") / "m.seglab")
-    return path, seg, ds
-
-
 @pytest.fixture()
 def inputs(tmp_path, model):
     _, _, ds = model

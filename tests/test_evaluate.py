@@ -8,20 +8,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-import seglab
 from seglab.cli import main
 from seglab.io import save_mask
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    ds = seglab.synthetic_cells(6, size=64, random_state=4)
-    seg = seglab.make_segmenter(
-        "nearest-mean", features={"sigmas": [1.0, 2.0], "filters": ["gaussian"]}
-    )
-    seg.fit([ds.image(i) for i in range(4)], [ds.mask(i) for i in range(4)])
-    path = seglab.save(seg, tmp_path_factory.mktemp("model") / "m.seglab")
-    return path, seg, ds
 
 
 def _write_data(root, ds):

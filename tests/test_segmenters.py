@@ -174,17 +174,6 @@ def test_same_seed_same_model_and_predictions(course_like, tmp_path):
     np.testing.assert_array_equal(load(paths[0]).predict(image), load(paths[1]).predict(image))
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    ds = seglab.synthetic_cells(6, size=64, random_state=4)
-    seg = seglab.make_segmenter(
-        "nearest-mean", features={"sigmas": [1.0, 2.0], "filters": ["gaussian"]}
-    )
-    seg.fit([ds.image(i) for i in range(4)], [ds.mask(i) for i in range(4)])
-    path = seglab.save(seg, tmp_path_factory.mktemp("model") / "m.seglab")
-    return path, seg, ds
-
-
 def test_a_model_needing_more_context_than_the_image_fails_up_front(tmp_path, capsys):
     ds = seglab.synthetic_cells(2, size=96, random_state=5)
     seg = seglab.make_segmenter("rf", features={"sigmas": [1.0, 10.0]}, n_estimators=3, scale=1)

@@ -309,17 +309,6 @@ def test_labels_and_entropy_of_a_tile_come_from_one_task(cells):
     assert np.array_equal(pair.imag, entropy)
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    ds = seglab.synthetic_cells(6, size=64, random_state=4)
-    seg = seglab.make_segmenter(
-        "nearest-mean", features={"sigmas": [1.0, 2.0], "filters": ["gaussian"]}
-    )
-    seg.fit([ds.image(i) for i in range(4)], [ds.mask(i) for i in range(4)])
-    path = seglab.save(seg, tmp_path_factory.mktemp("model") / "m.seglab")
-    return path, seg, ds
-
-
 def test_a_chunk_smaller_than_the_context_names_the_feature(tmp_path, capsys):
     ds = seglab.synthetic_cells(2, size=200, random_state=5)
     seg = seglab.make_segmenter("rf", features={"sigmas": [1.0, 10.0]}, n_estimators=3, scale=1)

@@ -1,4 +1,4 @@
-"""The Segmenter interface (DESIGN.md section 3) and the registry of methods."""
+"""The Segmenter interface (docs/design.md) and the registry of methods."""
 
 from __future__ import annotations
 
@@ -359,7 +359,7 @@ def list_segmenters() -> list[dict]:
 
 
 class ClusterMapping:
-    """Maps cluster ids to class labels (DESIGN.md section 3).
+    """Maps cluster ids to class labels (the Segmenter contract in docs/design.md).
 
     With masks, each cluster takes the majority true class of its training pixels (clusters
     with no labelled pixel take the class of the nearest cluster in mean luminance). Without
