@@ -103,3 +103,17 @@ def model(tmp_path_factory):
     seg.fit([ds.image(i) for i in range(4)], [ds.mask(i) for i in range(4)])
     path = seglab.save(seg, tmp_path_factory.mktemp("model") / "m.seglab")
     return path, seg, ds
+
+
+@pytest.fixture()
+def course_like(tmp_path):
+    """Four synthetic cell images and masks as an images/ + masks/ folder."""
+    from seglab.datasets import synthetic_cells
+    from seglab.io import save_image, save_mask
+
+    ds = synthetic_cells(4, size=64, random_state=3)
+    root = tmp_path / "data"
+    for i in range(len(ds)):
+        save_image(root / "images" / f"{i}.png", ds.image(i))
+        save_mask(root / "masks" / f"{i}.png", ds.mask(i))
+    return root

@@ -399,16 +399,6 @@ def test_evaluate_names_test_images_with_a_copy_in_training(small_data, tmp_path
     assert result["methods"][0]["without_near_duplicates"]["score"] == pytest.approx(other["score"])
 
 
-@pytest.fixture()
-def course_like(tmp_path):
-    ds = synthetic_cells(4, size=64, random_state=3)
-    root = tmp_path / "data"
-    for i in range(len(ds)):
-        save_image(root / "images" / f"{i}.png", ds.image(i))
-        save_mask(root / "masks" / f"{i}.png", ds.mask(i))
-    return root
-
-
 def _run_cli(argv, capsys):
     code = main([str(a) for a in argv])
     err = capsys.readouterr().err.strip().splitlines()

@@ -29,6 +29,8 @@ from seglab.io import (
     save_mask,
 )
 
+from ._fuzz import FUZZ
+
 
 def test_png_rgb_uint8_scaled_by_255(tmp_path):
     pixels = np.array([[[0, 51, 255], [255, 0, 102]]], dtype=np.uint8)
@@ -218,11 +220,6 @@ def test_writers_refuse_a_folder_or_a_file_in_the_way(tmp_path):
     # nothing half-written, and the folder in the way left empty
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.png", "taken"]
     assert not any((tmp_path / "folder.png").iterdir())
-
-
-FUZZ = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
 
 
 @given(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import seglab
@@ -18,6 +18,8 @@ from seglab.datasets import synthetic_cells
 from seglab.errors import ModelFileError
 from seglab.modelfile import FORMAT_VERSION, load, read_manifest, save
 from seglab.segmenters import make_segmenter
+
+from ._fuzz import FUZZ
 
 
 @pytest.fixture()
@@ -156,11 +158,6 @@ def test_unfitted_cannot_be_saved(tmp_path):
     with pytest.raises(ModelFileError, match="not fitted"):
         save(make_segmenter("threshold"), tmp_path / "m.seglab")
     assert list(tmp_path.iterdir()) == []
-
-
-FUZZ = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from seglab.errors import (
     ParameterError,
     ShapeError,
 )
-from seglab.io import save_image, save_mask
 from seglab.segmenters import list_segmenters, make_segmenter
 from seglab.segmenters.threshold import luminance
 
@@ -131,16 +130,6 @@ def test_one_run_is_refused_for_a_method_without_probabilities():
     seg = make_segmenter("threshold").fit([grey_image([[0.1, 0.9]])])
     with pytest.raises(ParameterError, match="labels only"):
         seg.predict_with_proba(grey_image([[0.1, 0.9]]))
-
-
-@pytest.fixture()
-def course_like(tmp_path):
-    ds = synthetic_cells(4, size=64, random_state=3)
-    root = tmp_path / "data"
-    for i in range(len(ds)):
-        save_image(root / "images" / f"{i}.png", ds.image(i))
-        save_mask(root / "masks" / f"{i}.png", ds.mask(i))
-    return root
 
 
 def test_same_seed_same_model_and_predictions(course_like, tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench import format_leaderboard
+from .bench import format_leaderboard, run_bench
 from .datasets import Dataset
 from .io import atomic_path
 
@@ -543,7 +543,6 @@ def bench_and_report(
 ) -> dict:
     """:func:`run_bench`, then its JSON to ``json_path`` and its HTML report (with example
     masks in ``out_masks``) to ``report_path``, each when given. Returns the result."""
-    from .bench import run_bench
     from .io import write_json
 
     fitted: dict = {}

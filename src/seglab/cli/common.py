@@ -49,6 +49,19 @@ def data_options(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
+def odds_option(p: argparse.ArgumentParser, with_flag: str) -> None:
+    """--odds, the factor of the N/C range, which ``with_flag`` turns on."""
+    from ..measure import NC_RANGE_ODDS
+
+    p.add_argument(
+        "--odds",
+        type=float,
+        default=NC_RANGE_ODDS,
+        metavar="F",
+        help=f"with {with_flag}: the factor of the N/C range (default {NC_RANGE_ODDS:g})",
+    )
+
+
 def open_data(args):
     """The data set of ``--data`` (scribbles with ``--scribbles``)."""
     from ..datasets import open_dataset

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..measure import NC_RANGE_ODDS
-from .common import add_command
+from .common import add_command, odds_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -78,13 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         " the mask is their argmax, and nc_low, nc_high give the ratio with the nucleus"
         " probability divided and multiplied by --odds (a wide range flags a ratio to check)",
     )
-    p.add_argument(
-        "--odds",
-        type=float,
-        default=NC_RANGE_ODDS,
-        metavar="F",
-        help=f"with --proba: the factor of the N/C range (default {NC_RANGE_ODDS:g})",
-    )
+    odds_option(p, "--proba")
 
 
 def run(args) -> int:

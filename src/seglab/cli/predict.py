@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..measure import NC_RANGE_ODDS
 from ..predict import SLIDE_TILE
-from .common import add_command
+from .common import add_command, odds_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,13 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         " N/C range nc_low, nc_high for methods with probabilities: the ratio with the nucleus"
         " probability divided and multiplied by --odds (a wide range flags a ratio to check)",
     )
-    p.add_argument(
-        "--odds",
-        type=float,
-        default=NC_RANGE_ODDS,
-        metavar="F",
-        help=f"with --nc: the factor of the N/C range (default {NC_RANGE_ODDS:g})",
-    )
+    odds_option(p, "--nc")
     p.add_argument(
         "--geojson",
         action="store_true",
