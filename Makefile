@@ -57,6 +57,7 @@ docs: $(STAMP)
 # 2 cores): record.py runs each and replaces its section; leaderboards.py writes its own.
 RECORD := $(BIN)/python benchmarks/record.py
 bench: $(STAMP)
+	$(BIN)/seglab data > /dev/null
 	$(BIN)/python -m pytest -q -m slow
 	$(RECORD) speed -- benchmarks/pixel_classifiers.py --methods rf --variant rf:context=false --variant rf:context=false,n_estimators=25,select_features=30 --variant rf:context=false,n_estimators=10,max_depth=14,select_features=24
 	$(RECORD) rf-profile --fence -- benchmarks/rf_profile.py

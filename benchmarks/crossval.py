@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from seglab.bench import bench_method, run_header
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import make_splits, open_dataset, with_nuclei
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 
 
 def main() -> None:

@@ -21,13 +21,13 @@ import numpy as np
 from scipy.stats import wilcoxon
 
 from seglab.bench import run_header
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import make_splits, open_dataset
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 from seglab.segmenters import make_segmenter
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 
 
 def score(model, dataset, test) -> dict:

@@ -26,11 +26,11 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from seglab.bench import run_header
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.io import load_mask, read_array
 from seglab.segmenters.base import parse_param_value
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 SIDE, FIELD = 4096, (1024, 2048, 1024, 2048)  # the field in view: rows, then columns
 
 

@@ -20,12 +20,12 @@ from scipy import ndimage as ndi
 from skimage.morphology import disk
 
 from seglab.bench import run_header
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import open_dataset, with_nuclei
 from seglab.measure import nc_ratio
 from seglab.segmenters.pixel import downscale, upsample
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 BACKGROUND, CYTOPLASM, NUCLEUS = 0, 1, 2
 
 

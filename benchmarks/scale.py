@@ -27,13 +27,13 @@ import psutil
 import tifffile
 
 from seglab.bench import run_header
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import course_split, open_dataset
 from seglab.io import read_array
 from seglab.modelfile import save
 from seglab.segmenters import make_segmenter
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 SEGLAB = [str(Path(sys.executable).parent / "seglab")]
 CLUSTER_RUNNER = """
 import subprocess, sys

@@ -27,12 +27,12 @@ import tifffile
 
 from scale import SEGLAB, fit_course_rf, peak_rss_of  # the sibling script's model and sampler
 from seglab.bench import run_header
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.io import read_array
 from seglab.slides import SlideLevel, tissue_mask
 from seglab.tiling import chunks_along, tile_geometry, tiles_with_tissue
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 CELL = 320  # a course image (256) framed by 32 pixels of glass on each side
 GLASS = 255  # white, as the course images' background: what `rf` learnt to call background
 TISSUE_SHARE = 0.4

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 
 from seglab.bench import bench_method, run_header
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import make_splits, open_dataset
 from seglab.modelfile import save
 from seglab.segmenters.base import parse_params
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 
 
 def main() -> None:

@@ -22,13 +22,13 @@ import numpy as np
 import torch
 
 from seglab.bench import run_header
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import make_splits, open_dataset
 from seglab.segmenters import _torch_unet as tu
 from seglab.segmenters import make_segmenter
 from seglab.tiling import predict_lazy
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 
 
 @torch.no_grad()

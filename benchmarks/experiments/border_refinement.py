@@ -32,12 +32,12 @@ from scipy import ndimage as ndi
 from scipy.stats import wilcoxon
 from skimage import color, filters, segmentation
 
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import open_dataset
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 CYTOPLASM, NUCLEUS = 1, 2
 #: border pixels farther than this from the other border count as disagreeing
 APART_PX = 2

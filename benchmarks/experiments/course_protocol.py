@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 from seglab.bench import format_leaderboard, run_bench
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import open_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = course_data()
+DEFAULT_DATA = course_data_path()  # `seglab data` fetches it
 
 
 def main() -> None:

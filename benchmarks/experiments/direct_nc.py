@@ -21,12 +21,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from seglab.bench import run_header
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import make_splits, open_dataset
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.segmenters.pixel import RandomForestSegmenter
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 CYTOPLASM, NUCLEUS = 1, 2
 
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import make_splits, open_dataset, with_nuclei
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 from seglab.segmenters.base import make_segmenter, parse_params
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 
 
 def _param(text: str) -> tuple[str, object]:

@@ -23,11 +23,11 @@ import numpy as np
 
 from seglab import forest
 from seglab.bench import run_header
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import course_split, open_dataset
 from seglab.segmenters import make_segmenter
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 
 
 def _median_ms(call, repeats: int = 10) -> float:

@@ -37,12 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from seglab.bench import evaluate_segmenter
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import Dataset, make_splits, open_dataset
 from seglab.segmenters import make_segmenter
 from seglab.segmenters.base import parse_params
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 
 
 def nested_share(ids: Sequence[int], share: float, seed: int) -> np.ndarray:

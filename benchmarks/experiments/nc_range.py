@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import open_dataset
 from seglab.measure import nc_odds_needed, nc_ratio, nc_ratio_range, odds_for_coverage
 from seglab.uncertainty import normalised_entropy
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 ODDS = (2.0, 4.0, 8.0)
 FLAGGED = 0.2  # share of images a lab would re-check
 TARGET = 0.8  # coverage the odds are calibrated for

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from seglab.bench import run_header
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import (
     course_split,
     duplicates_across,
@@ -33,7 +33,7 @@ from seglab.datasets import (
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 
 
 def main() -> None:

@@ -20,12 +20,12 @@ import argparse
 import numpy as np
 
 from seglab.bench import run_header, score_predictions
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import make_splits, open_dataset
 from seglab.modelfile import load
 from seglab.segmenters.pixel import RandomForestSegmenter
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 CLASSES = ("background", "cytoplasm", "nucleus")
 
 

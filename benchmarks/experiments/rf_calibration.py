@@ -20,13 +20,13 @@ import time
 import numpy as np
 
 from seglab.bench import run_header
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import make_splits, open_dataset
 from seglab.measure import nc_agreement, nc_ratio
 from seglab.metrics import image_score
 from seglab.segmenters.pixel import RandomForestSegmenter
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 ALPHAS = np.linspace(0, 1, 21)
 
 

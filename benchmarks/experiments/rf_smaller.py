@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pixel_classifiers import SkimageAnchor, _assignments, evaluate
 from seglab.bench import run_header
-from seglab.data import course_data
+from seglab.data import course_data_path
 from seglab.datasets import make_splits, open_dataset
 from seglab.segmenters import make_segmenter
 from seglab.segmenters.pixel import downscale, labels_at_scale
 
-DATA = course_data()
+DATA = course_data_path()  # `seglab data` fetches it
 
 DEFAULT_VARIANTS = [
     "context=false,n_estimators=25,select_features=30",

@@ -36,6 +36,7 @@ __all__ = [
     "COURSE_URL",
     "DATA_ENV",
     "course_data",
+    "course_data_path",
     "course_registry",
     "data_home",
     "fetch_course_data",
@@ -88,6 +89,12 @@ def course_registry() -> dict[str, str]:
     return registry
 
 
+def course_data_path() -> Path:
+    """Where the course data is, or will be once fetched: ``data_home() / "voced" /
+    "imagedata"``. Nothing is read or downloaded (for a script's constants)."""
+    return data_home() / "voced" / "imagedata"
+
+
 def course_data(fetch: bool = True, progress: bool = True) -> Path:
     """The folder of the course data (``images/`` + ``masks/``), downloading it on first use.
 
@@ -104,7 +111,7 @@ def course_data(fetch: bool = True, progress: bool = True) -> Path:
     Path
         ``data_home() / "voced" / "imagedata"``.
     """
-    folder = data_home() / "voced" / "imagedata"
+    folder = course_data_path()
     # a local copy has its images and masks; a fetched one its marker, written last
     if (folder / _DONE).exists() or (
         os.environ.get(DATA_ENV) and (folder / "images").is_dir() and (folder / "masks").is_dir()
