@@ -100,13 +100,8 @@ def _inferred(default) -> Param | None:
 
 class ParamsForm(widgets.Container):
     """The parameters of one method as a form: ``values()`` gives them as ``make_segmenter``
-    takes them.
-
-    Examples
-    --------
-    >>> form = ParamsForm("rf")  # doctest: +SKIP
-    >>> form.set("max_depth", None); form.values()["max_depth"] is None  # doctest: +SKIP
-    True
+    takes them; ``set(name, value)`` shows a value (``tests/test_napari.py`` checks that
+    every method's defaults come back as they went in).
     """
 
     def __init__(self, method: str):
