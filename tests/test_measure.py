@@ -100,8 +100,8 @@ def test_high_ratio_flag_and_no_cytoplasm():
 
 
 def test_pixel_size_areas():
-    (row,) = per_cell_nc(np.pad(np.full((4, 5), 1), 1), pixel_size=0.5)
-    assert row["cell_px"] == 20 and row["cell_um2"] == pytest.approx(20 * 0.25)
+    (row,) = per_cell_nc(np.pad(np.full((6, 5), 1), 1), pixel_size=0.5)
+    assert row["cell_px"] == 30 and row["cell_um2"] == pytest.approx(30 * 0.25)
 
 
 def test_course_masks_one_row_per_cell_and_areas_add_up(voced):
@@ -237,16 +237,17 @@ def test_load_probabilities_round_trip_and_refusals(tmp_path):
 
 
 def test_cli_nc_ratio_from_probability_maps(tmp_path, capsys):
-    # the by-hand map of test_range_by_hand, twice over, as `predict --proba` would write it
+    # the by-hand map of test_range_by_hand, 8 times over (32 pixels: a cell, not debris), as
+    # `predict --proba` would write it
     p = np.array(
         [[[0.1, 0.6, 0.3], [0.0, 0.9, 0.1], [0.0, 0.45, 0.55], [0.0, 0.0, 1.0], [0.8, 0.0, 0.2]]],
         np.float32,
     )
-    save_image(tmp_path / "cell_proba.tif", np.concatenate([p, p]))
+    save_image(tmp_path / "cell_proba.tif", np.concatenate([p] * 8))
     assert main(["nc-ratio", "--proba", "--odds", "2", str(tmp_path / "cell_proba.tif")]) == 0
     (row,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
     assert row["image"] == "cell"
-    assert (int(row["nucleus_px"]), int(row["cytoplasm_px"])) == (4, 4)
+    assert (int(row["nucleus_px"]), int(row["cytoplasm_px"])) == (16, 16)
     assert float(row["nc_ratio"]) == pytest.approx(1.0)
     assert float(row["nc_low"]) == pytest.approx(1 / 3, abs=1e-5)
     assert float(row["nc_high"]) == pytest.approx(1.0)
@@ -254,7 +255,7 @@ def test_cli_nc_ratio_from_probability_maps(tmp_path, capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     summary = [r for r in rows if r["cell"] == "all"]
     assert len(summary) == 1 and float(summary[0]["nc_high"]) == pytest.approx(3.0)  # odds 4
-    # one cell (the first four pixels of both rows): at odds 4 its labels are 1 1 1 2 (N/C
+    # one cell (the first four pixels of each row): at odds 4 its labels are 1 1 1 2 (N/C
     # 1/3) and 2 1 2 2 (3); the Paris criterion nucleus/cell >= 0.7 is N/C >= 7/3, inside
     (cell,) = [r for r in rows if r["cell"] != "all"]
     assert float(cell["nc_low"]) == pytest.approx(1 / 3, abs=1e-5)

@@ -83,9 +83,9 @@ def cell_features(
 
     Examples
     --------
-    >>> from seglab.measure import label_cells, per_cell_nc
+    >>> from seglab.measure import CellRules, label_cells, per_cell_nc
     >>> mask = np.array([[1, 1, 1, 0], [1, 2, 1, 0], [1, 1, 1, 0]])
-    >>> cells = label_cells(mask, min_seed_px=1)
+    >>> cells = label_cells(mask, rules=CellRules(min_nucleus_px=1, min_cell_px=1))
     >>> (feature,) = cell_features(mask, cells, per_cell_nc(mask, cells=cells))
     >>> feature["properties"]["measurements"]["nucleus_px"], feature["nucleusGeometry"]["type"]
     (1.0, 'Polygon')
@@ -189,7 +189,7 @@ def write_cells_geojson(
 
     if chunk is None:
         mask = np.asarray(mask)
-        cells = label_cells(mask)
+        cells = label_cells(mask, pixel_size=pixel_size)
         rows = per_cell_nc(mask, image_id, pixel_size, high_ratio, cells=cells)
         write_geojson(path, cell_features(mask, cells, rows, high_ratio=high_ratio))
         return rows

@@ -14,11 +14,11 @@ import os
 from pathlib import Path
 
 from ..errors import ImageReadError, ParameterError, ShapeError
+from .cells import find_cells
 from .nc import (
     HIGH_NC_CELL_RATIO,
     NC_RANGE_ODDS,
     image_summary_row,
-    label_cells,
     nc_ratio_range,
     per_cell_nc,
 )
@@ -168,7 +168,8 @@ def measure_masks(
 
             cells = per_cell_nc_tiled(mask, path.stem, chunk, halo, size, high_ratio, True)
         else:
-            labels = label_cells(mask)
+            found = find_cells(mask, probabilities, pixel_size=size)
+            labels, n_debris = found.cells, int(found.debris.max())
             cells = per_cell_nc(
                 mask,
                 path.stem,
@@ -182,9 +183,12 @@ def measure_masks(
 
                 features += cell_features(mask, labels, cells, high_ratio=high_ratio)
         rows.extend(cells)
-        rows.append(
-            image_summary_row(path.stem, cells, n_nucleus, n_cytoplasm, high_ratio, size, nc_range)
+        summary = image_summary_row(
+            path.stem, cells, n_nucleus, n_cytoplasm, high_ratio, size, nc_range
         )
+        if not tiled:
+            summary["debris"] = n_debris
+        rows.append(summary)
     if features is not None:
         from ..qupath import write_geojson
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ParameterError, ShapeError
+from .cells import CellRules, find_cells
 
 __all__ = [
     "CELL_FIELDS",
@@ -15,7 +16,6 @@ __all__ = [
     "NUCLEUS",
     "image_cell_summary",
     "image_summary_row",
-    "label_cells",
     "nc_agreement",
     "nc_odds_needed",
     "nc_ratio",
@@ -129,9 +129,9 @@ def per_cell_nc_range(
 ) -> np.ndarray:
     """Each cell's N/C range: ``(n_cells, 2)`` low and high ratios, row k-1 for cell k.
 
-    The cells are those of the argmax mask (:func:`label_cells`); within each, nucleus and
-    cytoplasm pixels are counted in the two masks of :func:`nc_ratio_range`. NaN where a cell
-    has no cytoplasm left, or no column is the nucleus.
+    The cells are those of the argmax mask (:func:`~seglab.measure.cells.label_cells`); within
+    each, nucleus and cytoplasm pixels are counted in the two masks of :func:`nc_ratio_range`.
+    NaN where a cell has no cytoplasm left, or no column is the nucleus.
 
     Examples
     --------
@@ -306,56 +306,12 @@ CELL_FIELDS = (
     "min_col",
     "max_row",
     "max_col",
+    "nucleus_irregularity",
     "touches_border",
     "no_cytoplasm",
     "several_nuclei",
     "high_nc",
 )
-
-
-def label_cells(
-    mask, nucleus: int = NUCLEUS, cytoplasm: int = CYTOPLASM, min_seed_px: int = 20
-) -> np.ndarray:
-    """Cells of a mask as an (H, W) int label image (0 = not a cell).
-
-    A cell is a connected region of cytoplasm + nucleus; touching cells are split by a
-    watershed on the region's distance transform, seeded at the nuclei (nucleus fragments
-    under ``min_seed_px`` pixels seed nothing, so specks do not become cells of their own).
-    Regions without a seed are kept as cells of their own.
-
-    Examples
-    --------
-    >>> m = np.array([[1, 1, 0, 1, 1], [1, 2, 0, 2, 1]])
-    >>> label_cells(m, min_seed_px=1).max()
-    np.int64(2)
-    """
-    from scipy import ndimage as ndi
-    from skimage.segmentation import watershed
-
-    mask = np.asarray(mask)
-    region = (mask == nucleus) | (mask == cytoplasm)
-    seeds, n_seeds = ndi.label(mask == nucleus)
-    if n_seeds:
-        sizes = np.bincount(seeds.ravel())
-        small = sizes < min_seed_px
-        small[0] = False
-        seeds[small[seeds]] = 0
-    if not seeds.any():
-        cells, _ = ndi.label(region)
-        return cells.astype(np.int64)
-    distance = ndi.distance_transform_edt(region)
-    cells = watershed(-distance, markers=seeds, mask=region)
-    # Regions no seed reaches (cytoplasm without a nucleus) become cells of their own.
-    rest, n_rest = ndi.label(region & (cells == 0))
-    if n_rest:
-        cells = np.where(rest > 0, rest + cells.max(), cells)
-    # Renumber 1..n in order of first appearance (row-major).
-    _, first = np.unique(cells.ravel(), return_index=True)
-    order = np.unique(cells.ravel())[np.argsort(first)]
-    order = order[order > 0]
-    lookup = np.zeros(int(cells.max()) + 1, np.int64)
-    lookup[order] = np.arange(1, len(order) + 1)
-    return lookup[cells]
 
 
 def per_cell_nc(
@@ -369,13 +325,16 @@ def per_cell_nc(
     proba=None,
     classes=None,
     odds: float = NC_RANGE_ODDS,
+    rules: CellRules | None = None,
 ) -> list[dict]:
-    """One row per cell: areas, both ratio definitions, centroid, box and flags.
+    """One row per cell: areas, both ratio definitions, centroid, box, nuclear shape and flags.
 
     ``nc_ratio`` is nucleus / cytoplasm (the course's); ``nucleus_cell_ratio`` is nucleus /
     whole cell (QuPath's and the urine-cytology tools'); ``high_nc`` flags
     ``nucleus_cell_ratio >= high_ratio``. With ``pixel_size`` (µm per pixel), ``*_um2`` area
-    columns are added. ``cells`` is the mask's :func:`label_cells`, when already computed.
+    columns are added. ``cells`` is the mask's cells
+    (:func:`~seglab.measure.cells.find_cells` with ``rules``), when already computed.
+    ``nucleus_irregularity`` is 1 - the solidity of the cell's nucleus (0 for a convex one).
     With the mask's probabilities ``proba`` (columns in the order of ``classes``), each row
     also holds the cell's N/C range ``nc_low``, ``nc_high`` (:func:`per_cell_nc_range`) and
     ``high_nc_unsure``: the range reaches both sides of the ``high_ratio`` criterion, so the
@@ -390,7 +349,7 @@ def per_cell_nc(
         raise ParameterError(f"high_ratio={high_ratio}: a nucleus/cell ratio, expected in (0, 1]")
     mask = np.asarray(mask)
     if cells is None:
-        cells = label_cells(mask, nucleus, cytoplasm)
+        cells = find_cells(mask, proba, classes, pixel_size, rules, nucleus, cytoplasm).cells
     n = int(cells.max())
     if n == 0:
         return []
@@ -413,6 +372,7 @@ def per_cell_nc(
         box = boxes[k - 1]
         inside = cells[box] == k
         n_nuclei = len(np.setdiff1d(np.unique(nuclei[box][inside]), [0]))
+        nucleus_pixels = inside & (mask[box] == nucleus)
         ratio_cell = nuc / (nuc + cyt) if nuc + cyt else float("nan")
         row = {
             "image": image_id,
@@ -428,6 +388,7 @@ def per_cell_nc(
             "min_col": box[1].start,
             "max_row": box[0].stop - 1,
             "max_col": box[1].stop - 1,
+            "nucleus_irregularity": _irregularity(nucleus_pixels),
             "touches_border": bool(
                 box[0].start == 0 or box[1].start == 0 or box[0].stop == h or box[1].stop == w
             ),
@@ -449,6 +410,15 @@ def per_cell_nc(
             )
         rows.append(row)
     return rows
+
+
+def _irregularity(pixels) -> float:
+    """1 - solidity (area / convex hull area) of a set of pixels; NaN when empty."""
+    if not pixels.any():
+        return float("nan")
+    from skimage.morphology import convex_hull_image
+
+    return float(1.0 - pixels.sum() / convex_hull_image(pixels).sum())
 
 
 def image_cell_summary(

@@ -112,7 +112,8 @@ def _tile_cells(mask, shape, start, tile, halo, image_id, pixel_size, high_ratio
     description)."""
     from scipy import ndimage as ndi
 
-    from .nc import CYTOPLASM, NUCLEUS, label_cells, per_cell_nc
+    from .cells import label_cells
+    from .nc import CYTOPLASM, NUCLEUS, per_cell_nc
 
     (h, w), (ty, tx) = shape, start
     y0, y1 = max(0, ty - halo), min(h, ty + tile + halo)
@@ -151,7 +152,7 @@ def _tile_cells(mask, shape, start, tile, halo, image_id, pixel_size, high_ratio
     keep = np.zeros(n_groups + 1, bool)
     keep[ids[owned]] = True
     sub = np.where(keep[groups], block, 0)
-    cells = label_cells(sub)
+    cells = label_cells(sub, pixel_size=pixel_size)
     rows = per_cell_nc(
         sub, image_id=image_id, pixel_size=pixel_size, high_ratio=high_ratio, cells=cells
     )

@@ -233,7 +233,7 @@ def _measure(mask: np.ndarray, image_id: str, pixel_size, high_ratio: float, pro
 
     if mask.ndim != 2:
         raise ParameterError(f"the prediction must be 2-D, got shape {mask.shape}")
-    cells = label_cells(mask)
+    cells = label_cells(mask, proba=proba, classes=classes, pixel_size=pixel_size)
     ranges = {} if proba is None else {"proba": proba, "classes": classes}
     rows = per_cell_nc(mask, image_id, pixel_size, high_ratio, cells=cells, **ranges)
     return cells, rows, image_cell_summary(rows, high_ratio)
