@@ -28,11 +28,16 @@ from .datasets import (
 from .errors import DataSetError, ParameterError, SeglabError, naming
 from .measure import (
     NC_RANGE_ODDS,
+    CellComparison,
+    cell_scores,
+    compare_cells,
+    label_cells,
     nc_agreement,
     nc_odds_needed,
     nc_ratio,
     nc_ratio_range,
     odds_for_coverage,
+    reference_cells,
 )
 from .metrics import confusion_matrix, dice_per_class, iou_per_class
 from .segmenters.base import Segmenter, make_segmenter
@@ -101,19 +106,23 @@ def _is_course_classes(class_names: Sequence[str]) -> bool:
 
 
 def score_predictions(
-    pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], class_names: Sequence[str]
+    pairs: Iterable[tuple], class_names: Sequence[str], proba_classes: Sequence[int] | None = None
 ) -> dict:
     """Score ``(id, true_mask, predicted_mask)`` triples (the bench JSON of docs/design.md).
 
-    Returns the ``score``, ``dice``, ``iou``, ``nc`` and ``per_image`` parts of the bench JSON.
-    The per-image score is the mean Dice over every class but 0; N/C figures are given when
-    the classes are the course's (background, cytoplasm, nucleus).
+    Returns the ``score``, ``dice``, ``iou``, ``nc``, ``cells`` and ``per_image`` parts of the
+    bench JSON. The per-image score is the mean Dice over every class but 0; N/C figures are
+    given when the classes are the course's (background, cytoplasm, nucleus), and so are the
+    per-cell ones (:func:`cell_figures`): the cells of each prediction
+    (:func:`seglab.measure.find_cells`, with the prediction's probabilities when a pair holds
+    them as a fourth item, columns in the order of ``proba_classes``) against the true cells
+    (:func:`seglab.measure.reference_cells`).
     """
     labels = list(range(len(class_names)))
     with_nc = _is_course_classes(class_names)
     per_image, dices, ious = [], [], []
     confusion = np.zeros((len(labels), len(labels)), np.int64)
-    for image_id, true, pred in pairs:
+    for image_id, true, pred, *proba in pairs:
         confusion += confusion_matrix(true, pred, len(labels))
         d = dice_per_class(true, pred, labels)
         dices.append(d)
@@ -126,6 +135,9 @@ def score_predictions(
         if with_nc:
             row["nc_true"] = nc_ratio(true)
             row["nc_pred"] = nc_ratio(pred)
+            found = label_cells(pred, proba=proba[0] if proba else None, classes=proba_classes)
+            comparison = compare_cells(found, pred, reference_cells(true), true)
+            row["cells"] = comparison.to_dict()
         per_image.append(row)
     if not per_image:
         raise DataSetError("nothing to score: no test images")
@@ -136,12 +148,25 @@ def score_predictions(
         "dice": {name: float(v) for name, v in zip(class_names, dice_mean, strict=True)},
         "iou": {name: float(v) for name, v in zip(class_names, iou_mean, strict=True)},
         "nc": None,
+        "cells": None,
         "confusion": confusion.tolist(),
         "per_image": per_image,
     }
     if with_nc:
         result["nc"] = _nc_summary(per_image)
+        result["cells"] = cell_figures(per_image)
     return result
+
+
+def cell_figures(rows: list[dict]) -> dict | None:
+    """The ``cells`` part of the bench JSON from per-image rows: the per-cell figures of
+    :func:`seglab.measure.cell_scores` over every image; None when the rows have no cells."""
+    if not rows or "cells" not in rows[0]:
+        return None
+    total = CellComparison()
+    for row in rows:
+        total = total + CellComparison.from_dict(row["cells"])
+    return cell_scores(total)
 
 
 def _nc_summary(rows: list[dict]) -> dict:
@@ -183,6 +208,8 @@ def evaluate_segmenter(
     seconds = 0.0
     uncertainty = uncertainty and segmenter.has_proba
     with_nc = _is_course_classes(class_names)
+    # Cells are found with the probabilities where the method has them, as `predict` does.
+    with_proba = segmenter.has_proba and (uncertainty or with_nc)
     mean_uncertainty: dict[str, float] = {}
     nc_range: dict[str, tuple[float, float, float]] = {}
 
@@ -214,7 +241,7 @@ def evaluate_segmenter(
                     )
             start = time.perf_counter()
             try:
-                if uncertainty:  # one run of the model gives both
+                if with_proba:  # one run of the model gives both
                     pred, proba = segmenter.predict_with_proba(image)
                 else:
                     pred = segmenter.predict(image)
@@ -231,7 +258,7 @@ def evaluate_segmenter(
                         nc_odds_needed(proba, truth, classes),
                     )
             scored += 1
-            yield dataset.ids[int(i)], true, pred
+            yield (dataset.ids[int(i)], true, pred) + ((proba,) if with_proba else ())
         if not scored and failures and len(failures) > failed_before:
             # Else "no test images" would hide why: say that they all failed, and the first reason.
             raise DataSetError(
@@ -239,7 +266,8 @@ def evaluate_segmenter(
                 f" the first: {failures[failed_before]}"
             )
 
-    result = score_predictions(pairs(), class_names)
+    classes = segmenter.classes_ if with_proba else None
+    result = score_predictions(pairs(), class_names, classes)
     if uncertainty:
         for row in result["per_image"]:
             row["uncertainty"] = mean_uncertainty[row["id"]]
@@ -371,6 +399,7 @@ def _merge_folds(fold_results: list[dict], class_names: Sequence[str]) -> dict:
             for k in class_names
         },
         "nc": None,
+        "cells": cell_figures(rows),
         "confusion": np.sum([f["confusion"] for f in fold_results], axis=0).tolist(),
         "per_image": rows,
     }
@@ -415,6 +444,7 @@ def add_without_duplicates(entry: dict, report: dict | None) -> None:
         "n": len(clean),
         "score": float(np.mean([row["score"] for row in clean])),
         "nc": _nc_summary(clean) if "nc_true" in clean[0] else None,
+        "cells": cell_figures(clean),
     }
 
 
@@ -476,7 +506,7 @@ def bench_method(
     entry = {
         "name": name,
         "params": segmenter.get_params(deep=False),
-        **{k: merged[k] for k in ("score", "dice", "iou", "nc", "confusion")},
+        **{k: merged[k] for k in ("score", "dice", "iou", "nc", "cells", "confusion")},
         "fit_seconds": fit_seconds / len(splits),
         "predict_seconds_per_image": predict_seconds / len(splits),
         "per_image": merged["per_image"],
@@ -584,6 +614,9 @@ def format_leaderboard(result: dict) -> str:
     with_nc = any(m["nc"] for m in result["methods"])
     if with_nc:
         header += ["nc_mae", "nc_r2", "nc±0.05"]
+    with_cells = any(m.get("cells") for m in result["methods"])
+    if with_cells:
+        header += ["cell_f1", "cell_prec", "cell_rec", "cell_n/c_mae", "kappa_0.7"]
     header += ["fit_s", "pred_ms"]
     rows = []
     for m in sorted(result["methods"], key=lambda m: -m["score"]["mean"]):
@@ -596,6 +629,15 @@ def format_leaderboard(result: dict) -> str:
         if with_nc:
             nc = m["nc"] or {}
             row += [_fmt(nc.get("mae")), _fmt(nc.get("r2"), 2), _fmt(nc.get("within_0.05"), 2)]
+        if with_cells:
+            cells = m.get("cells") or {}
+            row += [
+                _fmt(cells.get("f1"), 2),
+                _fmt(cells.get("precision"), 2),
+                _fmt(cells.get("recall"), 2),
+                _fmt((cells.get("nucleus_cell") or {}).get("mae")),
+                _fmt(cells["flags"][-1]["kappa"], 2) if cells else "-",
+            ]
         row += [_fmt(m["fit_seconds"], 2), _fmt(1000 * m["predict_seconds_per_image"], 1)]
         rows.append(row)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

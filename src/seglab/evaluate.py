@@ -27,7 +27,7 @@ from .segmenters.base import Segmenter
 
 __all__ = ["evaluate_model", "evaluate_predictions", "evaluation_notes"]
 
-_ENTRY_FIELDS = ("score", "dice", "iou", "nc", "confusion")
+_ENTRY_FIELDS = ("score", "dice", "iou", "nc", "cells", "confusion")
 
 
 def _entry(name: str, result: dict, seconds: float) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -365,6 +366,44 @@ def _nc_range(result: dict) -> str:
     return _figure(draw, (4.2 * cols, 3.8 * rows))
 
 
+def _cells_table(result: dict) -> str:
+    """An HTML table of each method's per-cell figures (the bench JSON's ``cells``)."""
+    head = (
+        "<tr><th>method</th><th>cells found / true</th><th>precision</th><th>recall</th>"
+        "<th>F1</th><th>nucleus/cell MAE</th><th>bias [95% limits]</th><th>ICC</th>"
+        "<th>N/C MAE</th><th>&gt;0.5: &kappa; (found / true)</th>"
+        "<th>&ge;0.7: &kappa; (found / true)</th></tr>"
+    )
+    rows = []
+    methods = [m for m in result["methods"] if m.get("cells")]
+    for m in sorted(methods, key=lambda m: -(m["cells"]["f1"] or 0)):
+        c = m["cells"]
+        ratio = c["nucleus_cell"]
+        flags = [
+            f"{_num(f['kappa'], 2)} ({f['found_high']} / {f['true_high']})" for f in c["flags"]
+        ]
+        cols = [
+            html.escape(m["name"]),
+            f"{c['found']} / {c['true']}",
+            _num(c["precision"], 2),
+            _num(c["recall"], 2),
+            _num(c["f1"], 2),
+            _num(ratio["mae"], 3),
+            f"{_num(ratio['bias'], 3)} [{_num(ratio['loa'][0], 3)}, {_num(ratio['loa'][1], 3)}]",
+            _num(ratio["icc"], 2),
+            _num(c["nc"]["mae"], 3),
+            *flags,
+        ]
+        rows.append("<tr>" + "".join(f"<td>{col}</td>" for col in cols) + "</tr>")
+    return "<table id='cells'>" + head + "".join(rows) + "</table>"
+
+
+def _num(value, digits: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
 def _verdict(result: dict) -> str:
     """One paragraph a reader can act on: who wins on Dice, on N/C, and on speed."""
     methods = result["methods"]
@@ -428,6 +467,18 @@ def write_report(
             "Bland-Altman (difference against mean; solid: bias, dashed: 95% limits of "
             "agreement). The methods with the smallest N/C error are shown.</p>",
             img("N/C agreement", _nc_agreement(result)),
+        ]
+    if any(m.get("cells") for m in result["methods"]):
+        sections += [
+            "<h2>Are the cells right?</h2>",
+            "<p>Each method's cells (found in its masks as <code>seglab nc-ratio --per-cell"
+            "</code> finds them) matched one to one at IoU &ge; 0.5 to the true cells (every"
+            " nucleus of the true mask seeds a cell; cytoplasm goes to the nearest nucleus"
+            " along paths inside its region). Precision: share of reported cells that are"
+            " true cells; recall: share of true cells found. The ratios and flags are those"
+            " of the matched cells; the flag columns count cells flagged by the method and by"
+            " the truth over all cells.</p>",
+            _cells_table(result),
         ]
     sections += [
         "<h2>Accuracy against speed</h2>",

@@ -1,0 +1,194 @@
+"""Cells: the reference rule, the cell finder's rules, and the per-cell scores, by hand."""
+
+import numpy as np
+import pytest
+
+from seglab.bench import score_predictions
+from seglab.errors import ParameterError
+from seglab.measure import (
+    CellComparison,
+    CellRules,
+    cell_scores,
+    compare_cells,
+    find_cells,
+    match_cells,
+    reference_cells,
+)
+from seglab.measure.cells import geodesic_split
+from seglab.measure.scoring import cohen_kappa, icc_agreement
+
+
+def test_reference_rule_splits_by_path_not_by_straight_line():
+    # A U-shaped region: nucleus A at the top of the left arm, nucleus B at the top of the
+    # right arm. The bottom of the right arm is near A in a straight line (through the gap)
+    # but far along the region, so it belongs to B.
+    m = np.zeros((7, 7), int)
+    m[:, 0:2] = 1
+    m[:, 5:7] = 1
+    m[5:7, :] = 1
+    m[0, 0:2] = 2
+    m[0, 5:7] = 2
+    cells = reference_cells(m)
+    a, b = cells[0, 0], cells[0, 6]
+    assert a != b and cells.max() == 2
+    # by hand: pixel (6, 3) is 6 + 3 = 9ish steps from both ends; (4, 5) is 4 from B
+    assert cells[4, 5] == b and cells[4, 1] == a
+    assert cells[6, 6] == b and cells[6, 0] == a
+
+
+def test_reference_rule_every_nucleus_one_cell_and_nucleus_free_regions():
+    m = np.zeros((5, 12), int)
+    m[1:4, 0:5] = 1
+    m[2, 1] = 2  # one nucleus ...
+    m[2, 3] = 2  # ... and a second one, not touching: two cells in one region
+    m[1:4, 8:11] = 1  # a region without a nucleus: one cell
+    cells = reference_cells(m)
+    assert cells.max() == 3
+    assert cells[2, 1] != cells[2, 3]
+    assert len(np.unique(cells[1:4, 8:11])) == 1 and cells[2, 9] == 3
+    assert (cells[m == 0] == 0).all()
+
+
+def test_geodesic_split_ignores_corner_contacts_between_regions():
+    # two 4-connected regions touching at a corner: the seed of one never floods the other
+    region = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]], bool)
+    seeds = np.zeros((4, 4), int)
+    seeds[0, 0] = 1
+    cells = geodesic_split(region, seeds)
+    assert (cells[:2, :2] == 1).all() and (cells[2:, 2:] == 0).all()
+
+
+def test_match_one_to_one_and_scores_by_hand():
+    true = np.zeros((4, 10), int)
+    true[:, 0:4] = 1  # 16 px
+    true[:, 6:10] = 2  # 16 px
+    found = np.zeros((4, 10), int)
+    found[:, 0:3] = 1  # 12 px inside true 1: IoU 12/16 = 0.75
+    found[:, 3:6] = 2  # 4 px of true 1 and 8 of nothing: IoU 4 / 24
+    found[0:2, 6:10] = 3  # 8 px of true 2: IoU 8/16 = 0.5 (matches: >= 0.5)
+    assert match_cells(found, true) == [(1, 1, 0.75), (3, 2, 0.5)]
+    found[0, 6] = 0  # 7/16 < 0.5: no longer a match
+    assert match_cells(found, true) == [(1, 1, 0.75)]
+
+
+def test_cell_scores_worked_by_hand():
+    # 4 found, 3 true, 2 matched: precision 2/4, recall 2/3, F1 2*2/(4+3) = 4/7
+    c = CellComparison(
+        n_found=4,
+        n_true=3,
+        found_cell=[0.2, 0.75],
+        true_cell=[0.4, 0.65],
+        found_nc=[0.25, 3.0],
+        true_nc=[2 / 3, 13 / 7],
+        found_ratios=[0.2, 0.75, 0.9, 0.1],
+        true_ratios=[0.4, 0.65, 0.8],
+    )
+    s = cell_scores(c)
+    assert (s["found"], s["true"], s["matched"]) == (4, 3, 2)
+    assert s["precision"] == pytest.approx(0.5)
+    assert s["recall"] == pytest.approx(2 / 3)
+    assert s["f1"] == pytest.approx(4 / 7)
+    # differences -0.2 and +0.1: MAE 0.15, bias -0.05, SD sqrt(0.045) = 0.2121
+    r = s["nucleus_cell"]
+    assert r["mae"] == pytest.approx(0.15)
+    assert r["bias"] == pytest.approx(-0.05)
+    sd = np.sqrt(((-0.2 + 0.05) ** 2 + (0.1 + 0.05) ** 2) / 1)
+    assert r["loa"] == pytest.approx([-0.05 - 1.96 * sd, -0.05 + 1.96 * sd])
+    assert r["n"] == 2
+    # flags at > 0.5: matched found (F, T) vs true (F, T): both 1, neither 1, kappa 1
+    low, high = s["flags"]
+    assert (low["both"], low["found_only"], low["true_only"], low["neither"]) == (1, 0, 0, 1)
+    assert low["kappa"] == 1.0
+    assert (low["found_high"], low["true_high"]) == (2, 2)  # 0.75, 0.9 and 0.65, 0.8
+    # >= 0.7: found (F, T) vs true (F, F): observed 1/2, chance 1/2 * 1 ... kappa 0
+    assert (high["both"], high["found_only"], high["true_only"], high["neither"]) == (0, 1, 0, 1)
+    assert high["kappa"] == pytest.approx(0.0)
+    assert (high["found_high"], high["true_high"]) == (2, 1)
+
+
+def test_icc_and_kappa_by_hand():
+    # ICC(2,1) of x = (1, 2, 3), y = (1, 3, 2): grand mean 2; row means 1, 2.5, 2.5;
+    # MSR = 2 * (1 + 0.25 + 0.25) / 2 = 1.5; column means 2, 2: MSC = 0;
+    # residuals (0, 0), (-0.5, 0.5), (0.5, -0.5): MSE = 1 / 2 = 0.5;
+    # ICC = (1.5 - 0.5) / (1.5 + 0.5 + 2 * (0 - 0.5) / 3) = 1 / (5 / 3) = 0.6
+    assert icc_agreement([1, 2, 3], [1, 3, 2]) == pytest.approx(0.6)
+    assert np.isnan(icc_agreement([1.0], [1.0]))
+    # kappa: 6 of 8 agree (observed 0.75); a says yes 4/8, b 4/8: chance 0.5 -> 0.5
+    a = [1, 1, 1, 1, 0, 0, 0, 0]
+    b = [1, 1, 1, 0, 1, 0, 0, 0]
+    assert cohen_kappa(a, b) == pytest.approx(0.5)
+    assert np.isnan(cohen_kappa([], []))
+
+
+def test_compare_cells_ratios_come_from_each_mask():
+    true = np.array([[2, 1, 1, 1, 0, 0]])  # one cell, nucleus/cell 1/4
+    found_mask = np.array([[2, 2, 1, 1, 0, 0]])  # same cell, nucleus/cell 2/4
+    cells = (true > 0).astype(int)
+    c = compare_cells(cells, found_mask, cells, true)
+    assert c.found_cell == [0.5] and c.true_cell == [0.25]
+    assert c.found_nc == [1.0] and c.true_nc == [pytest.approx(1 / 3)]
+
+
+def test_found_cells_debris_and_sure_nuclei():
+    m = np.zeros((10, 40), int)
+    m[1:9, 1:30] = 1
+    m[2:8, 2:14] = 2  # a large nucleus, 72 px
+    m[4:6, 22:25] = 2  # a 6-px speck of nucleus in the same cytoplasm
+    m[4:6, 35:37] = 1  # a 4-px fragment on its own
+    rules = CellRules(min_nucleus_px=2, min_cell_px=5)
+    # the true mask is sure of every pixel: both nuclei seed (the reference rule's 3 cells
+    # less the fragment under 5 px)
+    found = find_cells(m, rules=rules)
+    assert found.cells.max() == 2 and found.debris.max() == 1
+    assert (found.debris > 0).sum() == 4
+    # with probabilities unsure of the speck (0.6 < 0.8) and 6 < 0.1 * 72: one cell
+    p = np.zeros((10, 40, 3))
+    p[..., 2] = m == 2
+    p[..., 1] = m == 1
+    p[4:6, 22:25] = [0.0, 0.4, 0.6]
+    assert find_cells(m, p, rules=rules).cells.max() == 1
+    # sure of it, it seeds again
+    p[4:6, 22:25] = [0.0, 0.1, 0.9]
+    assert find_cells(m, p, rules=rules).cells.max() == 2
+    # in µm²: at 0.5 µm per pixel the smallest cell of 6 µm² is 24 px, so the 4-px
+    # fragment is debris and the 6-px nucleus (1.5 µm²) seeds nothing at 5 µm² a nucleus
+    found = find_cells(m, pixel_size=0.5)
+    assert found.cells.max() == 1 and found.debris.max() == 1
+    with pytest.raises(ParameterError):
+        CellRules(nucleus_free="maybe")
+    with pytest.raises(ParameterError):
+        CellRules(min_cell_px=-1)
+
+
+def test_nucleus_free_regions():
+    m = np.zeros((8, 20), int)
+    m[2:7, 1:8] = 1
+    m[3:6, 3:6] = 2
+    m[2:7, 12:19] = 1  # no nucleus, inside the field
+    m[0:3, 9:11] = 1  # no nucleus, at the edge (6 px)
+    rules = dict(min_nucleus_px=1, min_cell_px=1)
+    assert find_cells(m, rules=CellRules(**rules)).cells.max() == 3
+    edge = find_cells(m, rules=CellRules(nucleus_free="edge", **rules))
+    assert edge.cells.max() == 2 and edge.debris.max() == 1
+    assert edge.cells[0, 9] > 0 and edge.cells[4, 15] == 0
+    assert find_cells(m, rules=CellRules(nucleus_free="debris", **rules)).cells.max() == 1
+
+
+def test_bench_scores_cells_with_the_reference_rule():
+    # true: two cells sharing a region; predicted: the same mask, and a merged one
+    true = np.zeros((12, 24), int)
+    true[1:11, 1:23] = 1
+    true[4:8, 3:9] = 2
+    true[4:8, 15:21] = 2
+    merged = true.copy()
+    merged[4:8, 15:21] = 1  # the second nucleus missed: one cell over both
+    result = score_predictions(
+        [("same", true, true), ("merged", true, merged)], ["background", "cytoplasm", "nucleus"]
+    )
+    cells = result["cells"]
+    # image 1: 2 found, 2 true, 2 matched; image 2: 1 found (IoU 1/2 with the left cell:
+    # matched), 2 true
+    assert (cells["found"], cells["true"], cells["matched"]) == (3, 4, 3)
+    assert cells["precision"] == 1.0 and cells["recall"] == pytest.approx(0.75)
+    rows = {r["id"]: r["cells"] for r in result["per_image"]}
+    assert rows["merged"]["found"] == 1 and rows["merged"]["matched"] == 1
