@@ -192,3 +192,46 @@ def test_bench_scores_cells_with_the_reference_rule():
     assert cells["precision"] == 1.0 and cells["recall"] == pytest.approx(0.75)
     rows = {r["id"]: r["cells"] for r in result["per_image"]}
     assert rows["merged"]["found"] == 1 and rows["merged"]["matched"] == 1
+
+
+def _rows_text(rows):
+    # NaN ratios compare equal as text; centroids shifted by a tile's corner differ in the
+    # last bits of a float
+    def value(v):
+        return round(v, 9) if isinstance(v, float) else v
+
+    return [repr(sorted((k, value(v)) for k, v in row.items())) for row in rows]
+
+
+def test_tiled_cells_equal_whole_image_cells_with_groups_wider_than_the_halo(voced):
+    from seglab.io import load_mask
+    from seglab.measure import per_cell_nc
+    from seglab.measure.tiled import per_cell_nc_tiled
+
+    masks = [load_mask(voced / "masks" / f"{i}.png") for i in range(16)]
+    mosaic = np.block([[masks[r * 4 + c] for c in range(4)] for r in range(4)])
+    whole = per_cell_nc(mosaic, "m")
+    # a halo of 8 pixels: most groups of touching cells cross a tile's edge and reach further
+    tiled = per_cell_nc_tiled(mosaic, "m", tile=256, halo=8)
+    assert len(tiled) == len(whole) > 16
+    assert _rows_text(tiled) == _rows_text(whole)
+
+
+def test_a_group_wider_than_the_largest_window_is_measured_within_it(monkeypatch):
+    from seglab.measure import tiled as tiled_module
+
+    # one snake of cytoplasm across the whole image, nuclei along it
+    mask = np.zeros((64, 300), np.uint8)
+    mask[30:34, :] = 1
+    for x in range(10, 300, 40):
+        mask[29:35, x : x + 6] = 2
+    monkeypatch.setattr(tiled_module, "MAX_GROUP_WINDOW", 64)
+    with pytest.warns(UserWarning, match="wider than 64 pixels"):
+        rows = tiled_module.per_cell_nc_tiled(mask, tile=32, halo=4)
+    assert rows  # the job goes on
+    monkeypatch.setattr(tiled_module, "MAX_GROUP_WINDOW", 8192)
+    from seglab.measure import per_cell_nc
+
+    assert _rows_text(tiled_module.per_cell_nc_tiled(mask, tile=32, halo=4)) == _rows_text(
+        per_cell_nc(mask)
+    )

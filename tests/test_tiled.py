@@ -244,12 +244,12 @@ def test_per_cell_tiled_counts_each_cell_once(voced):
     assert sum(r["cell_px"] for r in tiled) == int(np.isin(mosaic, (1, 2)).sum())
 
 
-def test_per_cell_tiled_refuses_a_halo_smaller_than_a_cell():
+def test_per_cell_tiled_measures_a_cell_wider_than_the_halo_whole():
     mask = np.zeros((60, 60), np.uint8)
     mask[5:55, 5:55] = 1
     mask[20:30, 20:30] = 2
-    with pytest.raises(ParameterError, match="larger halo"):
-        per_cell_nc_tiled(mask, tile=20, halo=10)
+    (row,) = per_cell_nc_tiled(mask, tile=20, halo=10)  # the cell is read again, whole
+    assert (row["nucleus_px"], row["cytoplasm_px"]) == (100, 2500 - 100)
     with pytest.raises(ParameterError, match="halo -3"):
         per_cell_nc_tiled(mask, tile=20, halo=-3)
     with pytest.raises(ParameterError, match="at least 16"):

@@ -178,6 +178,7 @@ def write_cells_geojson(
     chunk: int | None = None,
     halo: int = 512,
     progress: bool = False,
+    tally: dict | None = None,
 ) -> list[dict]:
     """Measure a mask's cells and write them to ``path`` as QuPath cell objects.
 
@@ -199,7 +200,7 @@ def write_cells_geojson(
 
     def streamed() -> Iterator[dict]:  # each cell written as soon as its row of tiles is done
         for row, feature in iter_cells_tiled(
-            mask, image_id, chunk, halo, pixel_size, high_ratio, progress, cell_features
+            mask, image_id, chunk, halo, pixel_size, high_ratio, progress, cell_features, tally
         ):
             feature["id"] = _feature_id(image_id, row["cell"])  # as whole-image measurement
             rows.append(row)

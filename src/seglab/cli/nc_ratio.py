@@ -49,15 +49,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=512,
         metavar="H",
-        help="with --chunk: context read around each tile; at least the widest group of"
-        " touching cells (default 512)",
+        help="with --chunk: context read around each tile (default 512); a group of touching"
+        " cells wider than that is read again, whole, so a larger halo only saves time",
     )
     p.add_argument(
         "--per-cell",
         action="store_true",
-        help="one row per cell (connected cytoplasm + nucleus, touching cells split by a "
-        "watershed seeded at the nuclei) with nucleus/cytoplasm and nucleus/cell ratios and "
-        "flags, then a cell=all row per image with its totals and flag counts",
+        help="one row per cell (each nucleus seeds a cell; cytoplasm goes to the nearest "
+        "nucleus along paths inside its region; specks and fragments are left out as debris) "
+        "with nucleus/cytoplasm and nucleus/cell ratios, nuclear irregularity and flags, then "
+        "a cell=all row per image with its totals, flag counts and debris left out",
     )
     p.add_argument(
         "--pixel-size", type=float, metavar="UM", help="micrometres per pixel: adds areas in µm²"

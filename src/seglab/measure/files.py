@@ -112,6 +112,7 @@ def measure_masks(
     features: list | None = [] if geojson else None
     rows: list[dict] = []
     for path in paths:
+        tally: dict = {"debris": 0}
         nc_range: dict = {}
         probabilities = None
         if proba:
@@ -160,16 +161,17 @@ def measure_masks(
             from ..qupath import write_cells_geojson
 
             cells = write_cells_geojson(
-                geojson, mask, path.stem, size, high_ratio, chunk, halo, progress=True
+                geojson, mask, path.stem, size, high_ratio, chunk, halo, True, tally
             )
             features = None
         elif tiled:
             from .tiled import per_cell_nc_tiled
 
-            cells = per_cell_nc_tiled(mask, path.stem, chunk, halo, size, high_ratio, True)
+            cells = per_cell_nc_tiled(mask, path.stem, chunk, halo, size, high_ratio, True, tally)
         else:
             found = find_cells(mask, probabilities, pixel_size=size)
-            labels, n_debris = found.cells, int(found.debris.max())
+            labels = found.cells
+            tally["debris"] = int(found.debris.max())
             cells = per_cell_nc(
                 mask,
                 path.stem,
@@ -186,8 +188,7 @@ def measure_masks(
         summary = image_summary_row(
             path.stem, cells, n_nucleus, n_cytoplasm, high_ratio, size, nc_range
         )
-        if not tiled:
-            summary["debris"] = n_debris
+        summary["debris"] = tally["debris"]
         rows.append(summary)
     if features is not None:
         from ..qupath import write_geojson
