@@ -31,6 +31,8 @@ def test_shares_are_nested_sorted_and_seeded(module):
 class _Lookup:
     """Predicts each image's true mask, or that mask with the nucleus called cytoplasm."""
 
+    has_proba = False  # labels only, like the threshold methods
+
     def __init__(self, dataset, drop_nucleus: bool):
         self.dataset, self.drop_nucleus = dataset, drop_nucleus
 

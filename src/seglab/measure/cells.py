@@ -144,6 +144,13 @@ class CellRules:
 
     Parameters
     ----------
+    bridge_um, bridge_px : float
+        Nucleus fragments this close are joined into one seed across pixels the model gives
+        at least ``bridge_probability`` of being nucleus (a morphological closing of that
+        radius, limited to those pixels): a pixel classifier breaks a large nucleus into
+        pieces. A true mask has no such pixels between its nuclei, so they stay apart.
+    bridge_probability : float
+        See ``bridge_um``.
     min_nucleus_um2, min_nucleus_px : float
         A nucleus fragment smaller than this seeds no cell: a speck, not a nucleus.
     dwarfed_nucleus : float
@@ -162,6 +169,9 @@ class CellRules:
         touches the image's edge, debris elsewhere; ``"debris"``, never a cell.
     """
 
+    bridge_um: float = 2.0
+    bridge_px: float = 4
+    bridge_probability: float = 0.2
     min_nucleus_um2: float = 5.0
     min_nucleus_px: float = 20
     dwarfed_nucleus: float = 0.1
@@ -175,23 +185,35 @@ class CellRules:
             raise ParameterError(
                 f"nucleus_free={self.nucleus_free!r}: expected 'edge', 'cell' or 'debris'"
             )
-        for name in ("min_nucleus_um2", "min_nucleus_px", "min_cell_um2", "min_cell_px"):
+        for name in (
+            "bridge_um",
+            "bridge_px",
+            "min_nucleus_um2",
+            "min_nucleus_px",
+            "min_cell_um2",
+            "min_cell_px",
+        ):
             value = getattr(self, name)
             if not (isinstance(value, (int, float, np.integer, np.floating)) and value >= 0):
                 raise ParameterError(f"{name}={value!r}: expected an area, 0 or more")
-        for name in ("dwarfed_nucleus", "sure_nucleus"):
+        for name in ("dwarfed_nucleus", "sure_nucleus", "bridge_probability"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float, np.integer, np.floating)) and 0 <= value):
                 raise ParameterError(f"{name}={value!r}: expected a share, 0 or more")
 
-    def areas_px(self, pixel_size: float | None) -> tuple[float, float]:
-        """The smallest nucleus and cell, in pixels, at ``pixel_size`` µm per pixel."""
+    def in_pixels(self, pixel_size: float | None) -> tuple[float, float, float]:
+        """The bridge radius, the smallest nucleus and the smallest cell in pixels, at
+        ``pixel_size`` µm per pixel (the ``*_px`` values when it is None)."""
         if pixel_size is None:
-            return float(self.min_nucleus_px), float(self.min_cell_px)
+            return float(self.bridge_px), float(self.min_nucleus_px), float(self.min_cell_px)
         if not pixel_size > 0:
             raise ParameterError(f"pixel_size={pixel_size}: expected micrometres per pixel, > 0")
         area = float(pixel_size) ** 2
-        return self.min_nucleus_um2 / area, self.min_cell_um2 / area
+        return (
+            self.bridge_um / float(pixel_size),
+            self.min_nucleus_um2 / area,
+            self.min_cell_um2 / area,
+        )
 
 
 class FoundCells(NamedTuple):
@@ -231,7 +253,8 @@ def find_cells(
 
     The rule is :func:`reference_cells`' (nuclei seed cells, cytoplasm goes to the nearest
     nucleus along paths inside its region), applied after the clean-up of ``rules``: nucleus
-    fragments too small, or dwarfed by a larger nucleus of their region and unsure by the
+    fragments close together are joined across pixels the probabilities half-believe to be
+    nucleus; fragments too small, or dwarfed by a larger nucleus of their region and unsure by the
     probabilities ``proba`` (columns in the order of ``classes``), seed nothing; a cell under
     the smallest cell area is debris, and so is a region without a nucleus if
     ``rules.nucleus_free`` says so. On a true mask (no probabilities) only the size rules act.
@@ -256,16 +279,21 @@ def find_cells(
     if mask.ndim != 2:
         raise ShapeError(f"cells need a 2-D mask, got shape {mask.shape}")
     rules = rules or CellRules()
-    min_nucleus, min_cell = rules.areas_px(pixel_size)
+    bridge, min_nucleus, min_cell = rules.in_pixels(pixel_size)
     region = (mask == nucleus) | (mask == cytoplasm)
     regions, n_regions = ndi.label(region)
-    seeds, n_seeds = ndi.label(mask == nucleus)
+    probability = _nucleus_probability(mask, proba, classes, nucleus)
+    nuclei = mask == nucleus
+    if bridge >= 1 and proba is not None and nuclei.any():
+        from skimage.morphology import binary_closing, disk
+
+        joined = binary_closing(nuclei, disk(round(bridge)))
+        nuclei |= joined & region & (probability >= rules.bridge_probability)
+    seeds, n_seeds = ndi.label(nuclei)
     if n_seeds:
         index = np.arange(n_seeds + 1)
         sizes = np.bincount(seeds.ravel(), minlength=n_seeds + 1)
-        sure = np.asarray(
-            ndi.mean(_nucleus_probability(mask, proba, classes, nucleus), seeds, index)
-        )
+        sure = np.asarray(ndi.mean(probability, seeds, index))
         # Each fragment's region (any of its pixels: a fragment lies in one region).
         owner = np.zeros(n_seeds + 1, np.int64)
         owner[seeds.ravel()] = regions.ravel()
