@@ -22,6 +22,7 @@ from .io import atomic_path
 __all__ = [
     "CLASS_COLOURS",
     "colour_mask",
+    "figure_data_uri",
     "pick_examples",
     "sample_pixels",
     "write_bench_report",
@@ -131,7 +132,8 @@ def _pyplot():
     return plt
 
 
-def _figure(draw, figsize) -> str:
+def figure_data_uri(draw, figsize) -> str:
+    """A matplotlib figure drawn by ``draw(fig)``, as a PNG data URI for a self-contained page."""
     plt = _pyplot()
     fig = plt.figure(figsize=figsize)
     draw(fig)
@@ -170,7 +172,7 @@ def _dice_boxes(result: dict) -> str:
             ax.set_xlim(-0.02, 1.02)
             ax.invert_yaxis()
 
-    return _figure(draw, (5 * len(classes), 0.35 * len(methods) + 1.5))
+    return figure_data_uri(draw, (5 * len(classes), 0.35 * len(methods) + 1.5))
 
 
 def _nc_agreement(result: dict, top: int = 4) -> str:
@@ -204,7 +206,7 @@ def _nc_agreement(result: dict, top: int = 4) -> str:
             ax.set_xlabel("mean of true and predicted N/C")
             ax.set_ylabel("predicted - true")
 
-    return _figure(draw, (4 * len(methods), 7.5))
+    return figure_data_uri(draw, (4 * len(methods), 7.5))
 
 
 def _speed(result: dict) -> str:
@@ -227,7 +229,7 @@ def _speed(result: dict) -> str:
         ax.set_ylabel("mean score (Dice)")
         ax.set_title("accuracy against speed", fontsize=10)
 
-    return _figure(draw, (7, 4.5))
+    return figure_data_uri(draw, (7, 4.5))
 
 
 def _confusions(result: dict) -> str:
@@ -256,7 +258,7 @@ def _confusions(result: dict) -> str:
             ax.set_yticks(range(len(names)), names, fontsize=7)
             ax.set_title(m["name"], fontsize=9)
 
-    return _figure(draw, (3.2 * cols, 3.0 * rows))
+    return figure_data_uri(draw, (3.2 * cols, 3.0 * rows))
 
 
 def _feature_space(pixels: np.ndarray, labels: np.ndarray, names) -> str:
@@ -291,7 +293,7 @@ def _feature_space(pixels: np.ndarray, labels: np.ndarray, names) -> str:
         axes[0].set_title("pixels in colour space, by true class", fontsize=10)
         axes[1].set_title("the same pixels, principal components", fontsize=10)
 
-    return _figure(draw, (11, 4.5))
+    return figure_data_uri(draw, (11, 4.5))
 
 
 def sample_pixels(images, masks, per_class: int = 1500, seed: int = 0):
@@ -323,7 +325,7 @@ def _uncertainty(result: dict) -> str:
             ax.set_xlabel("mean uncertainty")
             ax.set_ylabel("error (1 - score)")
 
-    return _figure(draw, (3.6 * cols, 3.2 * rows))
+    return figure_data_uri(draw, (3.6 * cols, 3.2 * rows))
 
 
 def _nc_range(result: dict) -> str:
@@ -363,7 +365,7 @@ def _nc_range(result: dict) -> str:
             ax.set_ylabel(f"predicted N/C (range: nucleus odds / and x {s['odds']:g})")
             ax.legend(fontsize=7)
 
-    return _figure(draw, (4.2 * cols, 3.8 * rows))
+    return figure_data_uri(draw, (4.2 * cols, 3.8 * rows))
 
 
 def _cells_table(result: dict) -> str:

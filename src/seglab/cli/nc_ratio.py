@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="annotation",
         help="with --geojson and no --per-cell: the QuPath object type of the regions",
     )
-    p.set_defaults(output_files=("csv", "geojson"))
+    p.set_defaults(output_files=("csv", "geojson", "report"))
     p.add_argument(
         "--chunk",
         type=int,
@@ -79,6 +79,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         " probability divided and multiplied by --odds (a wide range flags a ratio to check)",
     )
     odds_option(p, "--proba")
+    p.add_argument(
+        "--images",
+        metavar="DIR",
+        help="with --per-cell: the masks' images (matched by file stem), for each nucleus's"
+        " hyperchromasia (its optical density over its cytoplasm's) and chromatin texture,"
+        " and for the report's gallery",
+    )
+    p.add_argument(
+        "--report",
+        metavar="HTML",
+        help="with --per-cell: also write a per-cell HTML report: each image's cells, debris"
+        " and cells at the 0.5 and 0.7 nucleus/cell lines, the cells with the highest ratios"
+        " in their picture with their outlines and figures, and the ratios' distribution",
+    )
 
 
 def run(args) -> int:
@@ -97,6 +111,8 @@ def run(args) -> int:
         high_ratio=args.high_ratio,
         geojson=args.geojson,
         object_type=args.object_type,
+        images=args.images,
+        report=args.report,
     )
     text = csv_text(rows, CELL_FIELDS)  # cell rows, then image summaries
     if args.csv:

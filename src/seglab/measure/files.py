@@ -68,6 +68,8 @@ def measure_masks(
     high_ratio: float = HIGH_NC_CELL_RATIO,
     geojson: str | os.PathLike | None = None,
     object_type: str = "annotation",
+    images: str | os.PathLike | None = None,
+    report: str | os.PathLike | None = None,
 ) -> list[dict]:
     """The N/C rows of mask files ``paths`` (see the module's description).
 
@@ -92,8 +94,19 @@ def measure_masks(
     geojson : path, optional
         Also write the objects of the (single) mask for QuPath: each cell with its nucleus and
         columns with ``per_cell``, else one polygon per region and class of ``object_type``.
+    images : path, optional
+        A folder of the masks' images, matched by file stem: each cell also gets its
+        nucleus's hyperchromasia and chromatin texture, and the report's gallery shows it.
+    report : path, optional
+        Also write the per-cell HTML report (:func:`seglab.cellreport.write_cell_report`):
+        the images' summaries, the cells with the highest ratios and their distribution.
     """
     from ..io import load_mask, load_probabilities
+
+    if (images or report) and not per_cell:
+        raise ParameterError("--images and --report describe cells: add --per-cell")
+    image_files = _image_files(images) if images else {}
+    crops: list = []
 
     if proba and chunk is not None:
         raise ParameterError("--proba reads whole probability maps; it does not take --chunk")
@@ -172,14 +185,20 @@ def measure_masks(
             found = find_cells(mask, probabilities, pixel_size=size)
             labels = found.cells
             tally["debris"] = int(found.debris.max())
+            image = _image_of(image_files, path.stem, mask.shape) if images else None
             cells = per_cell_nc(
                 mask,
                 path.stem,
                 size,
                 high_ratio,
                 cells=labels,
+                image=image,
                 **({"proba": probabilities, "odds": odds} if proba else {}),
             )
+            if report:
+                from ..cellreport import cell_crops
+
+                crops += cell_crops(mask, labels, cells, image)
             if features is not None:
                 from ..qupath import cell_features
 
@@ -194,7 +213,31 @@ def measure_masks(
         from ..qupath import write_geojson
 
         write_geojson(geojson, features)
+    if report:
+        from ..cellreport import write_cell_report
+
+        write_cell_report(report, rows, crops)
     return rows
+
+
+def _image_files(folder) -> dict:
+    from ..io import IMAGE_SUFFIXES, list_image_files
+
+    files = {p.stem: p for p in list_image_files(folder, IMAGE_SUFFIXES)}
+    if not files:
+        raise ParameterError(f"--images {folder}: no image files there")
+    return files
+
+
+def _image_of(files: dict, stem: str, shape):
+    from ..io import load_image
+
+    if stem not in files:
+        raise ParameterError(f"--images: no image named {stem!r} for the mask {stem}")
+    image = load_image(files[stem])
+    if image.shape[:2] != tuple(shape):
+        raise ShapeError(f"{files[stem]}: image {image.shape[:2]} and its mask {shape} differ")
+    return image
 
 
 def _read_tiled(path: Path, chunk: int | None) -> bool:

@@ -22,6 +22,7 @@ __all__ = [
     "nc_ratio_range",
     "nc_row",
     "odds_for_coverage",
+    "optical_density",
     "per_cell_nc",
     "per_cell_nc_range",
 ]
@@ -326,6 +327,7 @@ def per_cell_nc(
     classes=None,
     odds: float = NC_RANGE_ODDS,
     rules: CellRules | None = None,
+    image=None,
 ) -> list[dict]:
     """One row per cell: areas, both ratio definitions, centroid, box, nuclear shape and flags.
 
@@ -335,6 +337,10 @@ def per_cell_nc(
     columns are added. ``cells`` is the mask's cells
     (:func:`~seglab.measure.cells.find_cells` with ``rules``), when already computed.
     ``nucleus_irregularity`` is 1 - the solidity of the cell's nucleus (0 for a convex one).
+    With the ``image`` (grey or RGB, values in [0, 1]), ``hyperchromasia`` is the nucleus's
+    mean optical density over its cytoplasm's (how much darker the nucleus stains) and
+    ``chromatin_texture`` the coefficient of variation of the nucleus's optical density
+    (coarse, clumped chromatin varies more).
     With the mask's probabilities ``proba`` (columns in the order of ``classes``), each row
     also holds the cell's N/C range ``nc_low``, ``nc_high`` (:func:`per_cell_nc_range`) and
     ``high_nc_unsure``: the range reaches both sides of the ``high_ratio`` criterion, so the
@@ -361,6 +367,7 @@ def per_cell_nc(
     boxes = ndi.find_objects(cells)
     nuclei, _ = ndi.label(mask == nucleus)
     h, w = mask.shape
+    density = None if image is None else optical_density(image, (h, w))
     if proba is not None:
         ranges = per_cell_nc_range(proba, cells, classes, odds, nucleus, cytoplasm)
         # nucleus/cell >= h  <=>  N/C >= h / (1 - h); no cytoplasm left: an infinite ratio
@@ -401,6 +408,10 @@ def per_cell_nc(
             row.update(
                 cell_um2=row["cell_px"] * area, nucleus_um2=nuc * area, cytoplasm_um2=cyt * area
             )
+        if density is not None:
+            row.update(
+                _stain_features(density[box], nucleus_pixels, inside & (mask[box] == cytoplasm))
+            )
         if proba is not None:
             low, high = unbounded[k - 1]
             row.update(
@@ -410,6 +421,35 @@ def per_cell_nc(
             )
         rows.append(row)
     return rows
+
+
+def optical_density(image, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Optical density ``-log10(I)`` of an image's brightness (the mean of its channels,
+    values in [0, 1]): stain absorbs light, so a darker pixel has a higher density.
+
+    Examples
+    --------
+    >>> optical_density(np.array([[1.0, 0.1, 0.01]])).round(3).tolist()
+    [[0.0, 1.0, 2.0]]
+    """
+    image = np.asarray(image, dtype=np.float64)
+    grey = image.mean(axis=-1) if image.ndim == 3 else image
+    if shape is not None and grey.shape != tuple(shape):
+        raise ShapeError(f"image {grey.shape} and mask {tuple(shape)} differ in size")
+    return -np.log10(np.clip(grey, 1e-3, 1.0))
+
+
+def _stain_features(density, nucleus_pixels, cytoplasm_pixels) -> dict:
+    nan = float("nan")
+    if not nucleus_pixels.any():
+        return {"hyperchromasia": nan, "chromatin_texture": nan}
+    values = density[nucleus_pixels]
+    mean = float(values.mean())
+    cytoplasm = float(density[cytoplasm_pixels].mean()) if cytoplasm_pixels.any() else nan
+    return {
+        "hyperchromasia": mean / cytoplasm if cytoplasm > 0 else nan,
+        "chromatin_texture": float(values.std() / mean) if mean > 0 else nan,
+    }
 
 
 def _irregularity(pixels) -> float:
