@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(RECORD) other-data -- benchmarks/pixel_other_data.py
 	$(RECORD) many-files --fence -- benchmarks/many_files.py
 	$(RECORD) predict-nc --fence -- benchmarks/predict_nc.py
+	$(RECORD) cells --fence -- benchmarks/cells.py
 	$(RECORD) slides --fence -- benchmarks/scale.py
 	$(RECORD) slide-io --fence -- benchmarks/slide_io.py
 	$(RECORD) napari-live --fence -- benchmarks/napari_live.py

@@ -235,3 +235,28 @@ def test_a_group_wider_than_the_largest_window_is_measured_within_it(monkeypatch
     assert _rows_text(tiled_module.per_cell_nc_tiled(mask, tile=32, halo=4)) == _rows_text(
         per_cell_nc(mask)
     )
+
+
+def test_predict_geojson_cells_carry_the_stain_and_range_columns(tmp_path):
+    import json
+
+    from seglab.batch import predict_file
+    from seglab.datasets import synthetic_cells
+    from seglab.io import save_image
+    from seglab.segmenters import make_segmenter
+
+    data = synthetic_cells(4, size=96, random_state=1)
+    seg = make_segmenter("nearest-mean").fit(
+        [data.image(i) for i in range(3)], [data.mask(i) for i in range(3)]
+    )
+    save_image(tmp_path / "a.png", (data.image(3) * 255).round().astype(np.uint8))
+    predict_file(seg, tmp_path / "a.png", tmp_path / "out", geojson=True)
+    features = json.loads((tmp_path / "out" / "a.geojson").read_text())["features"]
+    assert features
+    for feature in features:
+        measured = feature["properties"]["measurements"]
+        # the probabilities give each cell its N/C range; the image its stain columns
+        assert {"nc_low", "nc_high", "nucleus_irregularity"} <= set(measured)
+        if measured["nucleus_px"] > 0 and measured["cytoplasm_px"] > 0:
+            assert measured["hyperchromasia"] > 1  # synthetic nuclei are darker
+        assert measured["cell_px"] >= CellRules().min_cell_px  # no debris exported

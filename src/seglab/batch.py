@@ -65,7 +65,7 @@ def predict_file(
     try:
         image = load_image(path, normalize=normalize)
         probabilities = None
-        if proba or uncertainty or (nc and segmenter.has_proba):
+        if proba or uncertainty or ((nc or geojson) and segmenter.has_proba):
             # one run of the model: the mask is the probabilities' labels
             mask, probabilities = segmenter.predict_with_proba(image)
         else:
@@ -78,7 +78,15 @@ def predict_file(
         if geojson:
             from .qupath import write_cells_geojson
 
-            write_cells_geojson(paths["geojson"], mask, path.stem, pixel_size)
+            write_cells_geojson(
+                paths["geojson"],
+                mask,
+                path.stem,
+                pixel_size,
+                proba=probabilities,
+                classes=segmenter.classes_ if probabilities is not None else None,
+                image=image,
+            )
     except SeglabError as exc:
         _remove_outputs(paths)
         named = naming(exc, path)

@@ -179,19 +179,31 @@ def write_cells_geojson(
     halo: int = 512,
     progress: bool = False,
     tally: dict | None = None,
+    proba=None,
+    classes=None,
+    image=None,
 ) -> list[dict]:
     """Measure a mask's cells and write them to ``path`` as QuPath cell objects.
 
     ``mask`` is an array, or with ``chunk`` a TIFF or Zarr mask (path or lazy array) read tile
     by tile (:func:`seglab.measure.tiled.per_cell_nc_tiled`: each cell once, with ``halo`` pixels of
     context). Returns the per-cell rows, as :func:`seglab.measure.per_cell_nc` gives them.
+    A whole mask's probabilities ``proba`` (columns in the order of ``classes``) find its
+    cells as ``seglab evaluate`` scores them and give each its N/C range; its ``image`` adds
+    the stain columns (hyperchromasia, chromatin texture).
     """
-    from .measure import label_cells, per_cell_nc
+    from .measure import find_cells, per_cell_nc
 
     if chunk is None:
         mask = np.asarray(mask)
-        cells = label_cells(mask, pixel_size=pixel_size)
-        rows = per_cell_nc(mask, image_id, pixel_size, high_ratio, cells=cells)
+        found = find_cells(mask, proba, classes, pixel_size)
+        if tally is not None:
+            tally["debris"] = tally.get("debris", 0) + int(found.debris.max())
+        cells = found.cells
+        with_proba = {} if proba is None else {"proba": proba, "classes": classes}
+        rows = per_cell_nc(
+            mask, image_id, pixel_size, high_ratio, cells=cells, image=image, **with_proba
+        )
         write_geojson(path, cell_features(mask, cells, rows, high_ratio=high_ratio))
         return rows
     from .measure.tiled import iter_cells_tiled

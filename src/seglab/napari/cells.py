@@ -56,6 +56,9 @@ SHOWN = (
     "nucleus_um2",
     "nc_low",
     "nc_high",
+    "nucleus_irregularity",
+    "hyperchromasia",
+    "chromatin_texture",
     "high_nc",
     "high_nc_unsure",
     "touches_border",
@@ -130,8 +133,9 @@ class CellsWidget(QWidget):
         if proba is not None and tuple(proba.shape[:2]) != mask.shape:
             proba = None  # probabilities of another prediction: no ranges
         classes = layer.metadata.get(CLASSES)
+        image = _image_beside(self.viewer, mask.shape)
         worker = thread_worker(_measure, ignore_errors=True, start_thread=False)(
-            mask, layer.name, size, self.high_ratio.value(), proba, classes
+            mask, layer.name, size, self.high_ratio.value(), proba, classes, image
         )
         worker.returned.connect(lambda result: self._show(result, layer))
         worker.errored.connect(lambda exc: notify_error(one_line(exc)))
@@ -228,14 +232,31 @@ class CellsWidget(QWidget):
         return path
 
 
-def _measure(mask: np.ndarray, image_id: str, pixel_size, high_ratio: float, proba, classes):
+def _image_beside(viewer, shape) -> np.ndarray | None:
+    """The first single-scale image layer of the mask's size, scaled to [0, 1] (for the stain
+    columns); None when there is none."""
+    from napari.layers import Image
+
+    for layer in viewer.layers:
+        if isinstance(layer, Image) and not layer.multiscale:
+            data = np.asarray(layer.data)
+            if data.shape[:2] == tuple(shape) and data.ndim in (2, 3):
+                if np.issubdtype(data.dtype, np.integer):
+                    return data / np.iinfo(data.dtype).max
+                return np.clip(data.astype(np.float64), 0, 1)
+    return None
+
+
+def _measure(
+    mask: np.ndarray, image_id: str, pixel_size, high_ratio: float, proba, classes, image=None
+):
     from ..measure import image_cell_summary, label_cells, per_cell_nc
 
     if mask.ndim != 2:
         raise ParameterError(f"the prediction must be 2-D, got shape {mask.shape}")
     cells = label_cells(mask, proba=proba, classes=classes, pixel_size=pixel_size)
     ranges = {} if proba is None else {"proba": proba, "classes": classes}
-    rows = per_cell_nc(mask, image_id, pixel_size, high_ratio, cells=cells, **ranges)
+    rows = per_cell_nc(mask, image_id, pixel_size, high_ratio, cells=cells, image=image, **ranges)
     return cells, rows, image_cell_summary(rows, high_ratio)
 
 
