@@ -260,3 +260,28 @@ def test_predict_geojson_cells_carry_the_stain_and_range_columns(tmp_path):
         if measured["nucleus_px"] > 0 and measured["cytoplasm_px"] > 0:
             assert measured["hyperchromasia"] > 1  # synthetic nuclei are darker
         assert measured["cell_px"] >= CellRules().min_cell_px  # no debris exported
+
+
+def test_evaluate_scores_the_cells_of_a_geojson_as_they_are(tmp_path):
+    from seglab.evaluate import evaluate_predictions
+    from seglab.io import save_mask
+    from seglab.measure import label_cells, per_cell_nc
+    from seglab.qupath import cell_features, write_geojson
+
+    true = np.zeros((30, 60), np.uint8)
+    true[2:28, 2:28] = 1
+    true[8:16, 8:16] = 2
+    true[2:28, 32:58] = 1
+    true[8:20, 38:50] = 2
+    save_mask(tmp_path / "true" / "a.png", true)
+    # the prediction: the left cell as it is, the right one cut in half (two cells)
+    cells = label_cells(true)
+    cells[2:28, 45:58][cells[2:28, 45:58] > 0] = 3
+    (tmp_path / "pred").mkdir()
+    rows = per_cell_nc(true, "a", cells=cells)
+    write_geojson(tmp_path / "pred" / "a.geojson", cell_features(true, cells, rows))
+    payload = evaluate_predictions(tmp_path / "pred", tmp_path / "true")
+    c = payload["methods"][0]["cells"]
+    # right half: 26 x 13 of 26 x 26 = IoU 0.5 exactly (a match); so 3 found, 2 true, 2 matched
+    assert (c["found"], c["true"], c["matched"]) == (3, 2, 2)
+    assert c["precision"] == pytest.approx(2 / 3) and c["recall"] == 1.0

@@ -113,16 +113,18 @@ def score_predictions(
     Returns the ``score``, ``dice``, ``iou``, ``nc``, ``cells`` and ``per_image`` parts of the
     bench JSON. The per-image score is the mean Dice over every class but 0; N/C figures are
     given when the classes are the course's (background, cytoplasm, nucleus), and so are the
-    per-cell ones (:func:`cell_figures`): the cells of each prediction
-    (:func:`seglab.measure.find_cells`, with the prediction's probabilities when a pair holds
-    them as a fourth item, columns in the order of ``proba_classes``) against the true cells
-    (:func:`seglab.measure.reference_cells`).
+    per-cell ones (:func:`cell_figures`): the cells of each prediction against the true
+    cells (:func:`seglab.measure.reference_cells`). A triple may carry a fourth item, a dict:
+    its ``"cells"`` are the prediction's cells as given (a label image, say from a GeoJSON),
+    else they are found (:func:`seglab.measure.find_cells`) with its ``"proba"``, columns in
+    the order of ``proba_classes``, when it has them.
     """
     labels = list(range(len(class_names)))
     with_nc = _is_course_classes(class_names)
     per_image, dices, ious = [], [], []
     confusion = np.zeros((len(labels), len(labels)), np.int64)
-    for image_id, true, pred, *proba in pairs:
+    for image_id, true, pred, *extra in pairs:
+        extra = extra[0] if extra else {}
         confusion += confusion_matrix(true, pred, len(labels))
         d = dice_per_class(true, pred, labels)
         dices.append(d)
@@ -135,7 +137,9 @@ def score_predictions(
         if with_nc:
             row["nc_true"] = nc_ratio(true)
             row["nc_pred"] = nc_ratio(pred)
-            found = label_cells(pred, proba=proba[0] if proba else None, classes=proba_classes)
+            found = extra.get("cells")
+            if found is None:
+                found = label_cells(pred, proba=extra.get("proba"), classes=proba_classes)
             comparison = compare_cells(found, pred, reference_cells(true), true)
             row["cells"] = comparison.to_dict()
         per_image.append(row)
@@ -258,7 +262,7 @@ def evaluate_segmenter(
                         nc_odds_needed(proba, truth, classes),
                     )
             scored += 1
-            yield (dataset.ids[int(i)], true, pred) + ((proba,) if with_proba else ())
+            yield dataset.ids[int(i)], true, pred, ({"proba": proba} if with_proba else {})
         if not scored and failures and len(failures) > failed_before:
             # Else "no test images" would hide why: say that they all failed, and the first reason.
             raise DataSetError(

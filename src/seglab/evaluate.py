@@ -97,10 +97,15 @@ def evaluate_predictions(
 ) -> dict:
     """Score the masks in folder ``pred`` against those in ``true``, matched by file stem.
 
-    A true mask without a prediction is an error, unless ``failures`` is a list: it is then
-    recorded there and the others are scored. ``n_test`` counts the true masks.
+    A prediction may also be a GeoJSON of cell objects (``STEM.geojson``, as ``seglab predict
+    --geojson`` or QuPath writes them): its cells are scored as they are, and its mask is
+    theirs (cells' polygons cytoplasm, their nuclei nucleus). A true mask without a
+    prediction is an error, unless ``failures`` is a list: it is then recorded there and the
+    others are scored. ``n_test`` counts the true masks.
     """
     pred_files = {p.stem: p for p in list_image_files(pred, MASK_SUFFIXES)}
+    for path in sorted(Path(pred).glob("*.geojson")):
+        pred_files.setdefault(path.stem, path)
     true_files = list_image_files(true, MASK_SUFFIXES)
     if not true_files:
         raise DataSetError(f"{true}: no mask files")
@@ -116,17 +121,24 @@ def evaluate_predictions(
             failures.append(f"{pred}: no predicted mask for {p.stem!r}")
             continue
         try:
-            masks.append((p.stem, load_mask(p), load_mask(pred_files[p.stem])))
+            true_mask = load_mask(p)
+            if pred_files[p.stem].suffix == ".geojson":
+                from .qupath import read_cells_geojson
+
+                cells, mask = read_cells_geojson(pred_files[p.stem], true_mask.shape)
+                masks.append((p.stem, true_mask, mask, {"cells": cells}))
+            else:
+                masks.append((p.stem, true_mask, load_mask(pred_files[p.stem])))
         except SeglabError as exc:
             if failures is None:
                 raise
             failures.append(str(exc))
     if not masks:
         raise DataSetError(f"{pred}: no prediction matches a mask of {true}")
-    for stem, t, p in masks:
+    for stem, t, p, *_ in masks:
         if t.shape != p.shape:
             raise DataSetError(f"{stem}: true mask {t.shape} and prediction {p.shape} differ")
-    top = max(int(max(t.max(), p.max())) for _, t, p in masks)
+    top = max(int(max(t.max(), p.max())) for _, t, p, *_ in masks)
     result = score_predictions(masks, class_names_for(top))
     return bench_payload(
         data=str(Path(true)),

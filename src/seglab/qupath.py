@@ -25,7 +25,13 @@ from .contours import label_polygons, polygon_libraries, region_polygons
 from .io import atomic_path
 from .measure import HIGH_NC_CELL_RATIO, NUCLEUS
 
-__all__ = ["cell_features", "region_features", "write_cells_geojson", "write_geojson"]
+__all__ = [
+    "cell_features",
+    "read_cells_geojson",
+    "region_features",
+    "write_cells_geojson",
+    "write_geojson",
+]
 
 #: classifications of cells by the high-N/C flag, with QuPath's RGB colours
 HIGH_NC_CLASS = {"name": "High N/C", "color": [220, 40, 40]}
@@ -152,6 +158,42 @@ def region_features(
             }
         )
     return features
+
+
+def read_cells_geojson(path, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The cell objects of a GeoJSON file (seglab's, or QuPath's export) as ``(cells, mask)``:
+    cell k + 1 where a pixel's centre lies in the k-th cell's polygon, and the class mask
+    (1 cytoplasm, 2 nucleus where its ``nucleusGeometry`` lies). Objects that are not cells
+    are ignored; a later cell overwrites an earlier one where they overlap."""
+    from .errors import ImageReadError
+
+    features_module, _, _ = polygon_libraries()
+    try:
+        collection = json.loads(Path(path).read_text(encoding="utf-8"))
+        features = collection["features"] if isinstance(collection, dict) else collection
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ImageReadError(f"{path}: not a GeoJSON feature collection ({exc})") from None
+    cells = np.zeros(shape, np.int32)
+    nuclei = np.zeros(shape, bool)
+    k = 0
+    for feature in features:
+        properties = feature.get("properties") or {}
+        if properties.get("objectType", "cell") != "cell" or not feature.get("geometry"):
+            continue
+        k += 1
+        cell = features_module.rasterize(
+            [(feature["geometry"], 1)], out_shape=shape, fill=0, dtype="uint8"
+        )
+        cells[cell > 0] = k
+        if feature.get("nucleusGeometry"):
+            nuclei |= (
+                features_module.rasterize(
+                    [(feature["nucleusGeometry"], 1)], out_shape=shape, fill=0, dtype="uint8"
+                )
+                > 0
+            )
+    mask = np.where(cells > 0, np.where(nuclei, 2, 1), 0).astype(np.uint8)
+    return cells.astype(np.int64), mask
 
 
 def write_geojson(path, features: Iterable[dict]) -> Path:

@@ -22,7 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", metavar="MODEL.seglab")
     data_options(p, required=False)
-    p.add_argument("--pred", metavar="DIR", help="folder of predicted masks")
+    p.add_argument(
+        "--pred",
+        metavar="DIR",
+        help="folder of predicted masks, or of GeoJSON cell objects (STEM.geojson, from"
+        " `seglab predict --geojson` or QuPath), whose cells are scored as they are",
+    )
     p.add_argument("--true", metavar="DIR", help="folder of true masks (matched by stem)")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON")
     p.set_defaults(output_files=("json",))
