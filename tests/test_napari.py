@@ -275,7 +275,9 @@ def test_cells_of_a_trained_prediction_carry_the_nc_range_of_nc_ratio_proba(
     assert main(["predict", model, source, "--proba", "--format", "tif", "-o", str(tmp_path)]) == 0
     capsys.readouterr()
     proba = str(tmp_path / f"{IMAGE}_proba.tif")
-    assert main(["nc-ratio", proba, "--proba", "--per-cell"]) == 0
+    # with the images, as the widget has the image layer: the stain columns too
+    images = str(voced / "images")
+    assert main(["nc-ratio", proba, "--proba", "--per-cell", "--images", images]) == 0
     cli_lines = [line for line in capsys.readouterr().out.splitlines() if ",all," not in line]
     cells = CellsWidget(viewer)
     cells.mask_box.setCurrentText(PREDICTION)
