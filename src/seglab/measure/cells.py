@@ -285,9 +285,9 @@ def find_cells(
     probability = _nucleus_probability(mask, proba, classes, nucleus)
     nuclei = mask == nucleus
     if bridge >= 1 and proba is not None and nuclei.any():
-        from skimage.morphology import binary_closing, disk
+        from skimage.morphology import closing, disk
 
-        joined = binary_closing(nuclei, disk(round(bridge)))
+        joined = closing(nuclei, disk(round(bridge))).astype(bool)
         nuclei |= joined & region & (probability >= rules.bridge_probability)
     seeds, n_seeds = ndi.label(nuclei)
     if n_seeds:
