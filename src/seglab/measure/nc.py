@@ -436,7 +436,7 @@ def optical_density(image, shape: tuple[int, int] | None = None) -> np.ndarray:
     grey = image.mean(axis=-1) if image.ndim == 3 else image
     if shape is not None and grey.shape != tuple(shape):
         raise ShapeError(f"image {grey.shape} and mask {tuple(shape)} differ in size")
-    return -np.log10(np.clip(grey, 1e-3, 1.0))
+    return 0.0 - np.log10(np.clip(grey, 1e-3, 1.0))  # 0.0 - x: white is 0.0, not -0.0
 
 
 def _stain_features(density, nucleus_pixels, cytoplasm_pixels) -> dict:
