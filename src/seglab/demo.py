@@ -93,11 +93,11 @@ def run_demo(out: str | Path, n: int = 40, seed: int = 0) -> dict:
     ``"skipped"`` added: each method that could not run, and the extra that brings it.
     """
     from .datasets import synthetic_cells
+    from .io import make_output_folder
     from .report import bench_and_report
 
     start = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_folder(out)
     runnable, skipped = demo_methods()
     print(
         f"seglab demo: {n} synthetic cell images, 80/20 split, every method"

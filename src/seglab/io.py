@@ -8,6 +8,7 @@ destination folder and renames it, so a reader never sees a half-written file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -29,6 +30,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_PIXELS",
     "atomic_path",
+    "cannot_write",
     "check_image",
     "check_mask",
     "check_output_file",
@@ -39,7 +41,9 @@ __all__ = [
     "load_mask",
     "load_probabilities",
     "load_scribbles",
+    "make_output_folder",
     "natural_key",
+    "output_errors",
     "read_array",
     "save_image",
     "save_mask",
@@ -329,6 +333,28 @@ def _check_can_create_in(path: Path) -> None:
         raise OutputPathError(f"{path}: {ancestor} is a file, not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise OutputPathError(f"{path}: no permission to write in {ancestor}")
+    # os.access trusts the mode bits; a read-only mount, /proc or /sys (and root, to whom every
+    # mode says yes) tell the truth only when a file is made there, so make one and remove it
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".seglab-probe.", dir=ancestor)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
+def cannot_write(path: str | os.PathLike, exc: OSError) -> OutputPathError:
+    """The one-line error for an output that the system refused to create or write.
+
+    Examples
+    --------
+    >>> import errno
+    >>> str(cannot_write("out/a.png", OSError(errno.ENOSPC, "No space left on device")))
+    'out/a.png: cannot write there: no space left on device'
+    """
+    reason = (exc.strerror or str(exc) or type(exc).__name__).strip()
+    return OutputPathError(f"{path}: cannot write there: {reason[:1].lower()}{reason[1:]}")
 
 
 def check_output_file(path: str | os.PathLike) -> Path:
@@ -372,8 +398,19 @@ def check_output_folder(path: str | os.PathLike) -> Path:
             raise OutputPathError(f"{path}: is a file; give a folder for the outputs")
         if not os.access(path, os.W_OK | os.X_OK):
             raise OutputPathError(f"{path}: no permission to write in it")
+        _check_can_create_in(path / "_")
     else:
         _check_can_create_in(path)
+    return path
+
+
+def make_output_folder(path: str | os.PathLike) -> Path:
+    """Create the output folder ``path`` (and its parents); a refusal is one line naming it."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     return path
 
 
@@ -384,14 +421,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     A failure (or a kill) leaves no file at ``path`` and no stale temporary one after an error.
     """
     path = check_output_file(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent
-    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent
+        )
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
+        with output_errors(path):
+            yield tmp_path
         # mkstemp makes the file private (0600); give it the mode open() would have, so
         # colleagues can read the masks and models a lab writes to a shared folder
         os.chmod(tmp_path, _NEW_FILE_MODE)
@@ -400,6 +441,33 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+
+
+@contextlib.contextmanager
+def output_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turn the system's refusal to write ``path`` (the disk full, a size limit, a read-only
+    place, no permission) into one :class:`OutputPathError` naming it; other errors pass.
+
+    Examples
+    --------
+    >>> import errno
+    >>> with output_errors("out.tif"):
+    ...     raise OSError(errno.EFBIG, "File too large")
+    Traceback (most recent call last):
+    ...
+    seglab.errors.OutputPathError: out.tif: cannot write there: file too large
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _WRITE_ERRNOS:
+            raise cannot_write(path, exc) from None
+        raise
+
+
+#: what writing a file can fail with that is the place's fault, not seglab's: the disk or the
+#: quota full, a file-size limit, a read-only place, no permission
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 PART_GLOB = ".*.part.*"
@@ -476,7 +544,11 @@ def _write_array(tmp: Path, suffix: str, data: np.ndarray) -> None:
     else:
         import imageio.v3 as iio
 
-        iio.imwrite(tmp, data, extension=suffix)
+        # encoded in memory, written in one go: a failing write (disk full) is then one
+        # OSError here, not a second one from the encoder's file handle at garbage collection
+        encoded = iio.imwrite("<bytes>", data, extension=suffix)
+        with open(tmp, "wb") as fh:
+            fh.write(encoded)
 
 
 def csv_text(rows: list[dict], default_fields: Sequence[str] = ()) -> str:

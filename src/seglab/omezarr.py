@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImageReadError, ParameterError, SeglabError
+from .io import output_errors
 
 __all__ = ["OmeZarrImage", "is_ome_zarr", "write_labelled_image"]
 
@@ -217,14 +218,15 @@ def write_labelled_image(
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        root = zarr.open_group(str(tmp), mode="w", zarr_format=zarr_format)
-        write_multiscale(image_levels, root, fmt=fmt, axes="cyx", name=path.name)
-        write_multiscale_labels(
-            mask_levels, root, name="seglab", fmt=fmt, axes="yx", label_metadata=metadata
-        )
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
+        with output_errors(path):
+            root = zarr.open_group(str(tmp), mode="w", zarr_format=zarr_format)
+            write_multiscale(image_levels, root, fmt=fmt, axes="cyx", name=path.name)
+            write_multiscale_labels(
+                mask_levels, root, name="seglab", fmt=fmt, axes="yx", label_metadata=metadata
+            )
+            if path.exists():
+                shutil.rmtree(path)
+            tmp.rename(path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

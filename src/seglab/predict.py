@@ -134,7 +134,7 @@ def predict_inputs(
     keep_going : bool
         Record failed inputs in the summary instead of stopping at the first.
     """
-    from .io import remove_stale_parts
+    from .io import make_output_folder, remove_stale_parts
     from .omezarr import OmeZarrImage, is_ome_zarr
     from .slides import is_slide, open_level
     from .tiling import check_chunk, check_scheduler
@@ -184,8 +184,7 @@ def predict_inputs(
             raise ParameterError(f"-o {output}: an OME-Zarr holds one image; {len(files)} given")
         tiling.to_ome_zarr(files[0], Path(output), levels.get(files[0]), ngff)
         return PredictSummary(Path(output), total=1, tiled=1, ome_zarr=True)
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_folder(output)
     remove_stale_parts(out)  # left by an earlier run that was killed
     large = [p for p in files if p in levels or is_ome_zarr(p) or (chunk and larger_than(p, chunk))]
     if large and (proba or uncertainty):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParameterError, SeglabError, naming
+from ..io import output_errors
 from .prediction import predict_lazy
 from .scheduling import dask_modules, model_carrier, scheduler_context
 
@@ -94,7 +95,11 @@ def predict_to_file(
     name = Path(str(getattr(source, "path", source))).name
     tmp = _temporary_sibling(output)
     try:
-        with scheduler_context(scheduler) as kwargs, model_carrier(segmenter, kwargs) as carrier:
+        with (
+            output_errors(output),
+            scheduler_context(scheduler) as kwargs,
+            model_carrier(segmenter, kwargs) as carrier,
+        ):
             labels = predict_lazy(segmenter, source, chunk, normalize, tissue, carrier=carrier)
             h, w = labels.shape
             rows = _block_rows(labels, kwargs, progress, f"predict {name}")
@@ -138,6 +143,8 @@ def predict_to_file(
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink(missing_ok=True)
         elif tmp.exists():
             tmp.unlink()
     return output
