@@ -117,3 +117,9 @@ def course_like(tmp_path):
         save_image(root / "images" / f"{i}.png", ds.image(i))
         save_mask(root / "masks" / f"{i}.png", ds.mask(i))
     return root
+
+
+@pytest.fixture(scope="session")
+def herlev() -> Path:
+    """Pap-smear single cells (images/ + masks/ + classes.csv), 32 to 768 pixels a side."""
+    return _data_set("herlev")

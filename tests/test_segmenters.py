@@ -163,19 +163,23 @@ def test_same_seed_same_model_and_predictions(course_like, tmp_path):
     np.testing.assert_array_equal(load(paths[0]).predict(image), load(paths[1]).predict(image))
 
 
-def test_a_model_needing_more_context_than_the_image_fails_up_front(tmp_path, capsys):
+def test_an_image_smaller_than_the_filters_reach_is_mirrored_at_its_borders(tmp_path):
     ds = seglab.synthetic_cells(2, size=96, random_state=5)
-    seg = seglab.make_segmenter("rf", features={"sigmas": [1.0, 10.0]}, n_estimators=3, scale=1)
+    # Gaussians only: derivatives take one-sided differences at any image's edge pixels
+    bank = {"sigmas": [1.0, 10.0], "filters": ["gaussian"]}
+    seg = seglab.make_segmenter("rf", features=bank, n_estimators=3, scale=1)
     seg.fit([ds.image(0)], [ds.mask(0)])
     path = seglab.save(seg, tmp_path / "m.seglab")
     manifest = seglab.modelfile.read_manifest(path)
     assert manifest["scales"]["largest"]["pixels"] == 40  # 4 sigma, recorded in the file
-    small = tmp_path / "small.png"
-    iio.imwrite(small, (ds.image(1)[:32, :32] * 255).astype(np.uint8))
-    assert main(["predict", str(path), str(small), "-o", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "sigma 10" in err[0] and "40 px" in err[0] and "32x32" in err[0]
-    assert not (tmp_path / "out" / "small.png").exists()
+    small = (ds.image(1)[:32, :32] * 255).astype(np.uint8)
+    iio.imwrite(tmp_path / "small.png", small)
+    out = tmp_path / "out"
+    assert main(["predict", str(path), str(tmp_path / "small.png"), "-o", str(out)]) == 0
+    # the same as the image mirrored beyond the filters' reach, predicted, and cut back
+    mirrored = np.pad(small, ((48, 48), (48, 48), (0, 0)), mode="symmetric")
+    expected = seg.predict(mirrored)[48:80, 48:80]
+    np.testing.assert_array_equal(iio.imread(out / "small.png"), expected)
 
 
 @pytest.mark.parametrize("tiled", [[], ["--chunk", "32"]], ids=["whole", "tiled"])

@@ -74,8 +74,6 @@ class Segmenter(BaseEstimator):
             raise DataSetError(f"{self.name} is supervised: fit needs masks")
         self.n_channels_ = int(images[0].shape[-1])
         self._check_steps()
-        for i, im in enumerate(images):
-            self._check_context(im.shape, f"training image {i}")
         pre = getattr(self, "pre", None)
         if pre:
             images = [apply_pre(im, pre) for im in images]
@@ -169,8 +167,8 @@ class Segmenter(BaseEstimator):
         """The widest filter this method applies, as ``{"feature", "scale", "pixels"}``
         (``pixels``: context it needs on each side, in full-resolution pixels), or None.
 
-        An image (or a tile) narrower than ``pixels`` cannot give that filter meaningful
-        values; :meth:`fit` and :meth:`predict` refuse it with one line naming the filter.
+        A tile must hold that much context around the pixels it predicts; an image narrower
+        than ``pixels`` is fine (filters mirror it at its borders, as scikit-image's do).
         """
         candidates = [c for c in self._scales() if c["pixels"] > 0]
         return max(candidates, key=lambda c: c["pixels"]) if candidates else None
@@ -197,15 +195,6 @@ class Segmenter(BaseEstimator):
                     }
                 )
         return out
-
-    def _check_context(self, shape: tuple[int, ...], what: str) -> None:
-        largest = self.largest_scale()
-        if largest and min(shape[:2]) < largest["pixels"]:
-            raise ShapeError(
-                f"{self.name}: {largest['feature']} at {largest['scale']} needs"
-                f" {largest['pixels']} px of context, more than {what} of"
-                f" {shape[0]}x{shape[1]} offers; use a smaller scale or larger images"
-            )
 
     @property
     def tile_alignment(self) -> int:
@@ -237,7 +226,6 @@ class Segmenter(BaseEstimator):
         if not hasattr(self, "classes_"):
             raise ParameterError(f"method {self.name!r} is not fitted yet: call fit first")
         image = check_image(image)
-        self._check_context(image.shape, "this image")
         if image.shape[-1] != self.n_channels_:
             raise ShapeError(
                 f"the model was trained on {self.n_channels_}-channel images"

@@ -107,10 +107,13 @@ def predict_lazy(
         raise ParameterError(f"what={what!r}: use 'labels', 'entropy' or 'labels+entropy'")
     dtype = _DTYPES[what]
     wanted = None if tissue is None else tiles_with_tissue(array.chunks, *tissue, halo=halo)
+    # An axis in one tile needs no overlap: the tile is the whole image along it (and Dask
+    # refuses an overlap deeper than the array, as an image smaller than the halo would ask).
+    depth = {axis: halo if len(array.chunks[axis]) > 1 else 0 for axis in (0, 1)}
     return da.map_overlap(
         _predict_block,
         array,
-        depth={0: halo, 1: halo, 2: 0},
+        depth={**depth, 2: 0},
         boundary="none",
         trim=True,
         drop_axis=2,
