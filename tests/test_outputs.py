@@ -130,3 +130,36 @@ def test_a_tiled_output_on_a_full_disk_is_one_line_and_leaves_nothing(model, tmp
     _one_line_naming(result, out)
     assert _files_under(tmp_path / "out") == [] if (tmp_path / "out").exists() else True
     assert os.listdir(tmp_path / "in") == ["big.tif"]
+
+
+def test_a_second_job_on_the_same_output_is_refused_at_once(model, image, tmp_path):
+    out = tmp_path / "masks"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from seglab.locks import output_lock\n"
+            f"with output_lock({str(out)!r}):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(120)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = _seglab(["predict", model[0], image, "-o", out])
+        _one_line_naming(result, out)
+        assert f"process {holder.pid}" in result.stderr
+        assert not (out / "cell.png").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # its holder killed, the lock is stale: the next job takes it over, and removes it at the end
+    from seglab.locks import lock_path
+
+    assert lock_path(out).exists()
+    result = _seglab(["predict", model[0], image, "-o", out])
+    assert result.returncode == 0, result.stderr
+    assert (out / "cell.png").exists() and not lock_path(out).exists()

@@ -135,6 +135,7 @@ def predict_inputs(
         Record failed inputs in the summary instead of stopping at the first.
     """
     from .io import make_output_folder, remove_stale_parts
+    from .locks import output_lock
     from .omezarr import OmeZarrImage, is_ome_zarr
     from .slides import is_slide, open_level
     from .tiling import check_chunk, check_scheduler
@@ -171,62 +172,68 @@ def predict_inputs(
             failures.append(str(exc))
             unopened.append(path)
     files = [p for p in files if p not in unopened]
-    tiling = _Tiling(segmenter, chunk, scheduler, normalize, pixel_size, all_tiles)
-    if str(output).lower().endswith(".ome.zarr"):
-        if failures:
-            raise SeglabError(failures[0])
-        for flag, used in (("--proba", proba), ("--uncertainty", uncertainty)):
-            if used:
-                raise ParameterError(f"{flag} is not written into an OME-Zarr; use -o FOLDER")
-        if nc or geojson:
-            raise ParameterError("--nc and --geojson write beside masks; use -o FOLDER")
-        if len(files) != 1:
-            raise ParameterError(f"-o {output}: an OME-Zarr holds one image; {len(files)} given")
-        tiling.to_ome_zarr(files[0], Path(output), levels.get(files[0]), ngff)
-        return PredictSummary(Path(output), total=1, tiled=1, ome_zarr=True)
-    out = make_output_folder(output)
-    remove_stale_parts(out)  # left by an earlier run that was killed
-    large = [p for p in files if p in levels or is_ome_zarr(p) or (chunk and larger_than(p, chunk))]
-    if large and (proba or uncertainty):
-        raise ParameterError("--proba and --uncertainty are not available with --chunk tiling")
-    if large and nc:
-        raise ParameterError(
-            f"--nc: {large[0]} is predicted tile by tile; measure its mask with"
-            " `seglab nc-ratio OUT --chunk N` instead"
-        )
-    small = [p for p in files if p not in large]
-    nc_rows: list[dict] | None = [] if nc else None
-    for path in large:
-        try:
-            tiling.to_folder(path, out, levels.get(path), geojson)
-        except SeglabError as exc:
-            if not keep_going:
-                raise
-            failures.append(str(exc))
-    from .batch import predict_files
+    # one job per output: a second one would interleave its files with this one's
+    with output_lock(output):
+        tiling = _Tiling(segmenter, chunk, scheduler, normalize, pixel_size, all_tiles)
+        if str(output).lower().endswith(".ome.zarr"):
+            if failures:
+                raise SeglabError(failures[0])
+            for flag, used in (("--proba", proba), ("--uncertainty", uncertainty)):
+                if used:
+                    raise ParameterError(f"{flag} is not written into an OME-Zarr; use -o FOLDER")
+            if nc or geojson:
+                raise ParameterError("--nc and --geojson write beside masks; use -o FOLDER")
+            if len(files) != 1:
+                raise ParameterError(
+                    f"-o {output}: an OME-Zarr holds one image; {len(files)} given"
+                )
+            tiling.to_ome_zarr(files[0], Path(output), levels.get(files[0]), ngff)
+            return PredictSummary(Path(output), total=1, tiled=1, ome_zarr=True)
+        out = make_output_folder(output)
+        remove_stale_parts(out)  # left by an earlier run that was killed
+        large = [
+            p for p in files if p in levels or is_ome_zarr(p) or (chunk and larger_than(p, chunk))
+        ]
+        if large and (proba or uncertainty):
+            raise ParameterError("--proba and --uncertainty are not available with --chunk tiling")
+        if large and nc:
+            raise ParameterError(
+                f"--nc: {large[0]} is predicted tile by tile; measure its mask with"
+                " `seglab nc-ratio OUT --chunk N` instead"
+            )
+        small = [p for p in files if p not in large]
+        nc_rows: list[dict] | None = [] if nc else None
+        for path in large:
+            try:
+                tiling.to_folder(path, out, levels.get(path), geojson)
+            except SeglabError as exc:
+                if not keep_going:
+                    raise
+                failures.append(str(exc))
+        from .batch import predict_files
 
-    failures += predict_files(
-        segmenter,
-        small,
-        out,
-        fmt=fmt,
-        normalize=normalize,
-        proba=proba,
-        uncertainty=uncertainty,
-        scheduler=scheduler,
-        keep_going=keep_going,
-        nc_rows=nc_rows,
-        nc_odds=odds,
-        geojson=geojson,
-        pixel_size=pixel_size,
-    )
-    return PredictSummary(
-        out,
-        total=len(files) + len(unopened),
-        tiled=len(large),
-        failures=failures,
-        nc_rows=nc_rows,
-    )
+        failures += predict_files(
+            segmenter,
+            small,
+            out,
+            fmt=fmt,
+            normalize=normalize,
+            proba=proba,
+            uncertainty=uncertainty,
+            scheduler=scheduler,
+            keep_going=keep_going,
+            nc_rows=nc_rows,
+            nc_odds=odds,
+            geojson=geojson,
+            pixel_size=pixel_size,
+        )
+        return PredictSummary(
+            out,
+            total=len(files) + len(unopened),
+            tiled=len(large),
+            failures=failures,
+            nc_rows=nc_rows,
+        )
 
 
 @dataclass
