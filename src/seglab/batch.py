@@ -121,6 +121,7 @@ def predict_files(
     nc_odds: float = NC_RANGE_ODDS,
     geojson: bool = False,
     pixel_size: float | None = None,
+    resume: bool = False,
 ) -> list[str]:
     """Predict ``files`` into ``out``; the list of failures (one line each).
 
@@ -130,7 +131,8 @@ def predict_files(
     ``nc_rows`` list, each predicted image's N/C row (:func:`seglab.measure.nc_row`, its
     range at ``nc_odds``) is appended to it, in the order of ``files``. With ``geojson``,
     each mask's cells are also written to STEM.geojson as QuPath objects (areas in µm² with
-    ``pixel_size``).
+    ``pixel_size``). With ``resume``, a file whose outputs are all there already (and, for
+    ``nc_rows``, whose row an interrupted run logged in ``out``) is not predicted again.
     """
     from tqdm.auto import tqdm
 
@@ -146,6 +148,24 @@ def predict_files(
     if nc and not nc_odds > 1:
         raise ParameterError(f"the N/C range's odds must be > 1, got {nc_odds}")
     options = (fmt, normalize, proba, uncertainty, nc_odds if nc else None, geojson, pixel_size)
+    rows_log = _RowsLog(out / ROWS_LOG, resume) if nc else None
+    wanted = [
+        "mask",
+        *(
+            k
+            for k, on in (("proba", proba), ("uncertainty", uncertainty), ("geojson", geojson))
+            if on
+        ),
+    ]
+
+    def done(path: Path) -> bool:
+        paths = output_paths(out, path.stem, fmt)
+        return (
+            resume
+            and all(paths[k].exists() for k in wanted)
+            and (rows_log is None or path.stem in rows_log.rows)
+        )
+
     failures: list[str] = []
     bar = tqdm(
         total=len(files),
@@ -157,15 +177,20 @@ def predict_files(
     with bar:
         if scheduler is None:
             for path in files:
-                if keep_going:
+                if done(path):
+                    row = rows_log.rows[path.stem] if rows_log else None
+                elif keep_going:
                     error, row = _predict_or_error(segmenter, path, out, *options)
                     if error:
                         failures.append(error)
                 else:
                     row = predict_file(segmenter, path, out, *options)
                 if nc and row is not None:
+                    rows_log.add(row)
                     nc_rows.append(row)
                 bar.update(1)
+            if rows_log:
+                rows_log.close()
             return failures
         import dask
 
@@ -178,16 +203,67 @@ def predict_files(
             model = model_key(carried)
             for first in range(0, len(files), batch):
                 chunk = files[first : first + batch]
+                todo = [p for p in chunk if not done(p)]
                 tasks = [
                     dask.delayed(_predict_or_error, pure=False)(model, p, out, *options)
+                    for p in todo
+                ]
+                computed = dict(zip(todo, dask.compute(*tasks, **kwargs), strict=True))
+                results = [
+                    computed.get(p) or (None, rows_log.rows[p.stem] if rows_log else None)
                     for p in chunk
                 ]
-                results = dask.compute(*tasks, **kwargs)
                 errors = [error for error, _ in results if error]
                 if nc:
-                    nc_rows.extend(row for _, row in results if row is not None)
+                    for _, row in results:
+                        if row is not None:
+                            rows_log.add(row)
+                            nc_rows.append(row)
                 bar.update(len(chunk))
                 if errors and not keep_going:
                     raise SeglabError(errors[0])
                 failures.extend(errors)
+    if rows_log:
+        rows_log.close()
     return failures
+
+
+#: each predicted image's N/C row, logged in the output folder as it is made, so that a
+#: resumed run has the rows of the images it does not predict again; removed when complete
+ROWS_LOG = ".nc-rows.jsonl"
+
+
+def _plain(value):
+    """A NumPy scalar as the Python number it holds (an int stays an int in the CSV)."""
+    return value.item()
+
+
+class _RowsLog:
+    """The N/C rows of a run, one JSON line each, appended and flushed as they come."""
+
+    def __init__(self, path: Path, resume: bool):
+        import json
+
+        self.path, self.rows = path, {}
+        if resume and path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:  # the last line of a killed run, half-written
+                    continue
+                self.rows[row["image"]] = row
+        elif path.exists():
+            path.unlink()
+
+    def add(self, row: dict) -> None:
+        import json
+
+        if self.rows.get(row["image"]) == row:
+            return
+        self.rows[row["image"]] = row
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(row, default=_plain) + "\n")
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -104,6 +104,7 @@ def predict_inputs(
     all_tiles: bool = False,
     ngff: str = "0.4",
     keep_going: bool = False,
+    resume: bool = False,
 ) -> PredictSummary:
     """Predict every input with ``segmenter``, each routed as the module says.
 
@@ -133,6 +134,10 @@ def predict_inputs(
         The OME-NGFF version of an ``.ome.zarr`` output.
     keep_going : bool
         Record failed inputs in the summary instead of stopping at the first.
+    resume : bool
+        Go on with the job an earlier run of the same command left unfinished: a tiled mask
+        from its last complete row of tiles, a folder of outputs without the inputs whose
+        outputs are complete. Without it, the partial mask of an interrupted run is refused.
     """
     from .io import make_output_folder, remove_stale_parts
     from .locks import output_lock
@@ -174,7 +179,7 @@ def predict_inputs(
     files = [p for p in files if p not in unopened]
     # one job per output: a second one would interleave its files with this one's
     with output_lock(output):
-        tiling = _Tiling(segmenter, chunk, scheduler, normalize, pixel_size, all_tiles)
+        tiling = _Tiling(segmenter, chunk, scheduler, normalize, pixel_size, all_tiles, resume)
         if str(output).lower().endswith(".ome.zarr"):
             if failures:
                 raise SeglabError(failures[0])
@@ -226,6 +231,7 @@ def predict_inputs(
             nc_odds=odds,
             geojson=geojson,
             pixel_size=pixel_size,
+            resume=resume,
         )
         return PredictSummary(
             out,
@@ -246,20 +252,23 @@ class _Tiling:
     normalize: str
     pixel_size: float | None
     all_tiles: bool
+    resume: bool = False
 
-    def mask_file(self, path: Path, mask_path: Path, level=None):
+    def mask_file(self, path: Path, mask_path: Path, level=None, predict: bool = True):
         """Predict ``path`` into ``mask_path``: a slide at its ``level``
         (:func:`seglab.slides.open_level`), skipping tiles without tissue unless
-        ``all_tiles``. Returns what was read (the level, or the path) and the pixel size in
-        µm, if known."""
+        ``all_tiles``; with ``predict`` False only what it would read. Returns what was read
+        (the level, or the path) and the pixel size in µm, if known."""
         from .slides import tissue_mask
         from .tiling import predict_to_file
 
         source, tissue, pixel_size = path, None, self.pixel_size
         if level is not None:
             source, pixel_size = level, pixel_size or level.mpp
-            if not self.all_tiles and len(level.levels) > 1:
+            if predict and not self.all_tiles and len(level.levels) > 1:
                 tissue = tissue_mask(level)
+        if not predict:
+            return source, pixel_size
         predict_to_file(
             self.segmenter,
             source,
@@ -269,22 +278,29 @@ class _Tiling:
             normalize=self.normalize,
             tissue=tissue,
             pixel_size=pixel_size,
+            resume=self.resume,
         )
         return source, pixel_size
 
     def to_folder(self, path: Path, out: Path, level, geojson: bool) -> None:
         """OUT/STEM.tif (or .zarr), then its cells to STEM.geojson if asked."""
         from .slides import slide_id
+        from .tiling import partial_path
 
         stem = slide_id(path)
         suffix = ".zarr" if path.suffix.lower() == ".zarr" else ".tif"
         mask_path = out / f"{stem}{suffix}"
-        _, pixel_size = self.mask_file(path, mask_path, level)
+        geojson_path = out / f"{stem}.geojson"
+        # a resumed job keeps a mask that is complete (written whole, then renamed)
+        complete = self.resume and mask_path.exists() and not partial_path(mask_path).exists()
+        if complete and (not geojson or geojson_path.exists()):
+            return
+        _, pixel_size = self.mask_file(path, mask_path, level, predict=not complete)
         if geojson:
             from .qupath import write_cells_geojson
 
             write_cells_geojson(
-                out / f"{stem}.geojson",
+                geojson_path,
                 mask_path,
                 stem,
                 pixel_size,

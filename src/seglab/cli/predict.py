@@ -92,6 +92,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="go on after an input fails; the exit code is 2 if any failed",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with the job an earlier run of this command left unfinished (killed, out"
+        " of memory): a slide from its last complete row of tiles, a folder of images without"
+        " those whose outputs are all written",
+    )
     p.add_argument("--normalize", choices=["dtype", "minmax"], default="dtype")
     p.add_argument(
         "--chunk",
@@ -133,6 +140,7 @@ def run(args) -> int:
         all_tiles=args.all_tiles,
         ngff=args.ngff,
         keep_going=args.keep_going,
+        resume=args.resume,
     )
     if summary.ome_zarr:
         print(

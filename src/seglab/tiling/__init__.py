@@ -21,7 +21,7 @@ from .geometry import check_chunk, chunks_along, tile_geometry, tiles_with_tissu
 from .prediction import predict_lazy
 from .reading import lazy_array, open_lazy
 from .scheduling import LOCAL_SCHEDULERS, check_scheduler, scheduler_context
-from .writing import TIFF_TILE, predict_to_file
+from .writing import TIFF_TILE, partial_path, predict_to_file
 
 __all__ = [
     "LOCAL_SCHEDULERS",
@@ -31,6 +31,7 @@ __all__ = [
     "chunks_along",
     "lazy_array",
     "open_lazy",
+    "partial_path",
     "predict_lazy",
     "predict_to_file",
     "scheduler_context",
