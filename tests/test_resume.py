@@ -17,18 +17,20 @@ import seglab
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 
-CHUNK = 128
+CHUNK = 64
+HEIGHT = 512
 
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
-    """A 1024 x 1024 tiled TIFF of synthetic cells, and a small rf trained on such cells."""
+    """A 512 x 768 tiled TIFF of synthetic cells, and a small rf trained on such cells."""
     import tifffile
 
     root = tmp_path_factory.mktemp("resume")
-    ds = seglab.synthetic_cells(17, size=256, random_state=1)
-    tiles = [np.asarray(ds.image(i)) for i in range(1, 17)]
-    mosaic = np.concatenate([np.concatenate(tiles[r * 4 : r * 4 + 4], 1) for r in range(4)], 0)
+    ds = seglab.synthetic_cells(7, size=256, random_state=1)
+    tiles = [np.asarray(ds.image(i)) for i in range(1, 7)]
+    mosaic = np.concatenate([np.concatenate(tiles[r * 3 : r * 3 + 3], 1) for r in range(2)], 0)
+    assert mosaic.shape[0] == HEIGHT
     source = root / "slide.tif"
     tifffile.imwrite(source, (mosaic * 255).astype(np.uint8), tile=(256, 256))
     seg = seglab.make_segmenter(
@@ -89,14 +91,16 @@ def uninterrupted(job, tmp_path_factory):
     return files
 
 
-@pytest.mark.parametrize("point", ["first row", "half the rows", "the cells"])
+@pytest.mark.parametrize(
+    "point", ["first row", pytest.param("half the rows", marks=pytest.mark.slow), "the cells"]
+)
 def test_a_slide_killed_then_resumed_is_byte_identical(job, uninterrupted, tmp_path, point):
     from seglab.tiling import partial_path
 
     model, source = job
     out = tmp_path / "out"
     partial = partial_path(out / "slide.tif")
-    rows = 1024 // CHUNK
+    rows = HEIGHT // CHUNK
     ready = {
         "first row": lambda: _rows_done(partial) >= 1,
         "half the rows": lambda: _rows_done(partial) >= rows // 2,
@@ -141,7 +145,7 @@ def test_many_files_killed_then_resumed_skip_the_complete_ones(job, tmp_path):
     from seglab.io import save_image
 
     model, _ = job
-    ds = seglab.synthetic_cells(12, size=192, random_state=3)
+    ds = seglab.synthetic_cells(10, size=128, random_state=3)
     inputs = tmp_path / "in"
     for i in range(len(ds)):
         save_image(inputs / f"{i:02d}.png", ds.image(i))
@@ -152,15 +156,15 @@ def test_many_files_killed_then_resumed_skip_the_complete_ones(job, tmp_path):
 
     out = tmp_path / "out"
     args = _command(model, [inputs], out, "--nc", out / "nc.csv", "--geojson")
-    _kill_when(args, lambda: len(list(out.glob("*.geojson"))) >= 5)
-    assert 5 <= len(list(out.glob("*.png"))) < 12 and not (out / "nc.csv").exists()
+    _kill_when(args, lambda: len(list(out.glob("*.geojson"))) >= 4)
+    assert 4 <= len(list(out.glob("*.png"))) < 10 and not (out / "nc.csv").exists()
     logged = {json.loads(line)["image"] for line in _whole_lines(out / ".nc-rows.jsonl")}
     complete = {
         f"{stem}.png": (out / f"{stem}.png").stat().st_mtime_ns
         for stem in logged
         if (out / f"{stem}.geojson").exists()
     }
-    assert len(complete) >= 4
+    assert len(complete) >= 3
     resumed = _run([*args, "--resume"])
     assert resumed.returncode == 0, resumed.stderr
     assert _files(out) == expected and not (out / ".nc-rows.jsonl").exists()
