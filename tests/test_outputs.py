@@ -163,3 +163,35 @@ def test_a_second_job_on_the_same_output_is_refused_at_once(model, image, tmp_pa
     result = _seglab(["predict", model[0], image, "-o", out])
     assert result.returncode == 0, result.stderr
     assert (out / "cell.png").exists() and not lock_path(out).exists()
+
+
+def _pyramid_with_a_corrupt_tile(path: Path) -> tuple[int, int]:
+    """A two-level pyramidal TIFF (tiles of 128) whose level-0 tile 5 is garbage: its row and
+    column."""
+    import tifffile
+
+    from seglab.datasets import synthetic_cells
+
+    ds = synthetic_cells(6, size=256, random_state=1)
+    tiles = [np.asarray(ds.image(i)) for i in range(6)]
+    image = (np.concatenate([np.concatenate(tiles[r::2], 1) for r in range(2)], 0) * 255).astype(
+        np.uint8
+    )  # 512 x 768: 4 rows of 6 tiles
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(image, tile=(128, 128), compression="zlib", subifds=1, photometric="rgb")
+        tif.write(image[::2, ::2], tile=(128, 128), compression="zlib", subfiletype=1)
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages[0].dataoffsets[5]
+    with open(path, "r+b") as file:
+        file.seek(offset + 10)
+        file.write(b"\xff" * 40)
+    return 0, 5
+
+
+def test_a_corrupt_tile_of_a_slide_is_one_line_naming_the_level_and_tile(model, tmp_path):
+    slide = tmp_path / "slide.tif"
+    row, column = _pyramid_with_a_corrupt_tile(slide)
+    result = _seglab(["predict", model[0], slide, "--chunk", "128", "-o", tmp_path / "out"])
+    _one_line_naming(result, slide)
+    assert "level 0" in result.stderr and f"row {row}, column {column}" in result.stderr
+    assert not (tmp_path / "out").exists() or _files_under(tmp_path / "out") == []

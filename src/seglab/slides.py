@@ -164,7 +164,10 @@ class SlideLevel:
             region = np.asarray(slide.read_region(corner, self.level, (x1 - x0, y1 - y0)))
             pixels = region[..., :3]
         else:
-            pixels = np.asarray(self._tiff_node()[y0:y1, x0:x1])
+            from .tiling.reading import read_tiles
+
+            where = f"{self.path}, level {self.level}"
+            pixels = read_tiles(self._tiff_node(), slice(y0, y1), slice(x0, x1), where)
             if pixels.ndim == 2:
                 pixels = np.repeat(pixels[..., None], 3, axis=-1)
             pixels = pixels[..., :3]

@@ -11,7 +11,7 @@ from ..errors import ImageReadError, ShapeError
 from ..io import check_image
 from .scheduling import dask_modules
 
-__all__ = ["is_tiff", "larger_than", "lazy_array", "open_lazy", "scale_tile"]
+__all__ = ["is_tiff", "larger_than", "lazy_array", "open_lazy", "read_tiles", "scale_tile"]
 
 
 def lazy_array(path: Path):
@@ -40,6 +40,34 @@ def lazy_array(path: Path):
     return node
 
 
+def read_tiles(node, rows: slice, cols: slice, where: str) -> np.ndarray:
+    """``node[rows, cols]`` of a tiled array (tifffile's Zarr view of a TIFF level, a Zarr
+    array); a tile that cannot be decoded is one :class:`ImageReadError` naming it.
+
+    ``where`` names the file (and level) in the message.
+    """
+    try:
+        return np.asarray(node[rows, cols])
+    except Exception as exc:
+        # the region failed: find the tile that does, so the message can name it
+        tile_h, tile_w = (int(c) for c in node.chunks[:2])
+        y0, y1, _ = rows.indices(node.shape[0])
+        x0, x1, _ = cols.indices(node.shape[1])
+        for r in range(y0 // tile_h, (y1 - 1) // tile_h + 1):
+            for c in range(x0 // tile_w, (x1 - 1) // tile_w + 1):
+                try:
+                    node[r * tile_h : (r + 1) * tile_h, c * tile_w : (c + 1) * tile_w]
+                except Exception as tile_exc:
+                    raise ImageReadError(
+                        f"{where}: tile at row {r}, column {c} (pixels from y {r * tile_h},"
+                        f" x {c * tile_w}, {tile_h} x {tile_w}) cannot be read:"
+                        f" {type(tile_exc).__name__}: {tile_exc}"
+                    ) from tile_exc
+        raise ImageReadError(
+            f"{where}: cannot read rows {y0}-{y1}, columns {x0}-{x1}: {exc}"
+        ) from exc
+
+
 class _FileArray:
     """A TIFF or Zarr file as a lazily read array that pickles as its path, so that process
     and distributed workers open the file themselves (tifffile's store holds a lock)."""
@@ -54,6 +82,9 @@ class _FileArray:
     def __getitem__(self, key):
         if self._node is None:
             self._node = lazy_array(self.path)
+        if isinstance(key, tuple) and len(key) >= 2 and all(isinstance(k, slice) for k in key):
+            tiles = read_tiles(self._node, key[0], key[1], str(self.path))
+            return tiles[(slice(None), slice(None), *key[2:])]
         return np.asarray(self._node[key])
 
     def __getstate__(self):
