@@ -165,7 +165,7 @@ def test_a_second_job_on_the_same_output_is_refused_at_once(model, image, tmp_pa
     assert (out / "cell.png").exists() and not lock_path(out).exists()
 
 
-def _pyramid_with_a_corrupt_tile(path: Path) -> tuple[int, int]:
+def _pyramid_with_a_corrupt_tile(path: Path, corrupt: bool = True) -> tuple[int, int]:
     """A two-level pyramidal TIFF (tiles of 128) whose level-0 tile 5 is garbage: its row and
     column."""
     import tifffile
@@ -180,6 +180,8 @@ def _pyramid_with_a_corrupt_tile(path: Path) -> tuple[int, int]:
     with tifffile.TiffWriter(path) as tif:
         tif.write(image, tile=(128, 128), compression="zlib", subifds=1, photometric="rgb")
         tif.write(image[::2, ::2], tile=(128, 128), compression="zlib", subfiletype=1)
+    if not corrupt:
+        return 0, 5
     with tifffile.TiffFile(path) as tif:
         offset = tif.pages[0].dataoffsets[5]
     with open(path, "r+b") as file:
@@ -195,3 +197,29 @@ def test_a_corrupt_tile_of_a_slide_is_one_line_naming_the_level_and_tile(model, 
     _one_line_naming(result, slide)
     assert "level 0" in result.stderr and f"row {row}, column {column}" in result.stderr
     assert not (tmp_path / "out").exists() or _files_under(tmp_path / "out") == []
+
+
+def test_with_keep_going_a_corrupt_tile_is_background_and_the_rest_is_written(model, tmp_path):
+    import tifffile
+
+    slide, clean = tmp_path / "in" / "slide.tif", tmp_path / "clean" / "slide.tif"
+    slide.parent.mkdir()
+    clean.parent.mkdir()
+    row, column = _pyramid_with_a_corrupt_tile(slide)
+    _pyramid_with_a_corrupt_tile(clean, corrupt=False)
+    args = ["predict", model[0], "--chunk", "128", "--keep-going"]
+    result = _seglab([*args, slide, "-o", tmp_path / "out"])
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and f"level 0: tile at row {row}, column {column}" in lines[0]
+    assert "left as background" in lines[0] and "1 damaged tile" in lines[1]
+    assert _seglab([*args, clean, "-o", tmp_path / "whole"]).returncode == 0
+    mask = tifffile.imread(tmp_path / "out" / "slide.tif")
+    whole = tifffile.imread(tmp_path / "whole" / "slide.tif")
+    y, x = row * 128, column * 128
+    assert not mask[y : y + 128, x : x + 128].any()
+    # beyond the damaged tile and the model's reach around it, the mask is the clean slide's
+    reach = int(model[1].halo)
+    outside = np.ones(mask.shape, bool)
+    outside[max(0, y - reach) : y + 128 + reach, max(0, x - reach) : x + 128 + reach] = False
+    np.testing.assert_array_equal(mask[outside], whole[outside])

@@ -49,6 +49,8 @@ class PredictSummary:
     #: each predicted image's N/C row (:func:`seglab.measure.nc_row`), when asked for
     nc_rows: list[dict] | None = None
     ome_zarr: bool = False
+    #: tiles that could not be decoded and were left as background (with ``keep_going``)
+    damaged: list[str] = field(default_factory=list)
 
     @property
     def written(self) -> int:
@@ -179,7 +181,9 @@ def predict_inputs(
     files = [p for p in files if p not in unopened]
     # one job per output: a second one would interleave its files with this one's
     with output_lock(output):
-        tiling = _Tiling(segmenter, chunk, scheduler, normalize, pixel_size, all_tiles, resume)
+        tiling = _Tiling(
+            segmenter, chunk, scheduler, normalize, pixel_size, all_tiles, resume, keep_going
+        )
         if str(output).lower().endswith(".ome.zarr"):
             if failures:
                 raise SeglabError(failures[0])
@@ -193,7 +197,9 @@ def predict_inputs(
                     f"-o {output}: an OME-Zarr holds one image; {len(files)} given"
                 )
             tiling.to_ome_zarr(files[0], Path(output), levels.get(files[0]), ngff)
-            return PredictSummary(Path(output), total=1, tiled=1, ome_zarr=True)
+            return PredictSummary(
+                Path(output), total=1, tiled=1, ome_zarr=True, damaged=tiling.damage
+            )
         out = make_output_folder(output)
         remove_stale_parts(out)  # left by an earlier run that was killed
         large = [
@@ -239,6 +245,7 @@ def predict_inputs(
             tiled=len(large),
             failures=failures,
             nc_rows=nc_rows,
+            damaged=tiling.damage,
         )
 
 
@@ -253,6 +260,9 @@ class _Tiling:
     pixel_size: float | None
     all_tiles: bool
     resume: bool = False
+    keep_going: bool = False
+    #: what went wrong and was worked around: a damaged tile left as background, one line each
+    damage: list[str] = field(default_factory=list)
 
     def mask_file(self, path: Path, mask_path: Path, level=None, predict: bool = True):
         """Predict ``path`` into ``mask_path``: a slide at its ``level``
@@ -269,6 +279,12 @@ class _Tiling:
                 tissue = tissue_mask(level)
         if not predict:
             return source, pixel_size
+        damaged = []
+        if self.keep_going:  # each tile decoded once: the damaged ones are left as background
+            from .tiling.reading import damaged_tiles
+
+            damaged = damaged_tiles(source)
+            self.damage += [f"{d.reason}; left as background" for d in damaged]
         predict_to_file(
             self.segmenter,
             source,
@@ -279,6 +295,7 @@ class _Tiling:
             tissue=tissue,
             pixel_size=pixel_size,
             resume=self.resume,
+            damaged=damaged,
         )
         return source, pixel_size
 

@@ -167,7 +167,8 @@ class SlideLevel:
             from .tiling.reading import read_tiles
 
             where = f"{self.path}, level {self.level}"
-            pixels = read_tiles(self._tiff_node(), slice(y0, y1), slice(x0, x1), where)
+            damaged = getattr(self, "damaged", frozenset())
+            pixels = read_tiles(self._tiff_node(), slice(y0, y1), slice(x0, x1), where, damaged)
             if pixels.ndim == 2:
                 pixels = np.repeat(pixels[..., None], 3, axis=-1)
             pixels = pixels[..., :3]
@@ -179,6 +180,15 @@ class SlideLevel:
     def __dask_tokenize__(self):
         stat = self.path.stat()
         return (str(self.path.resolve()), self.level, stat.st_mtime_ns, stat.st_size)
+
+    def damaged_tiles(self) -> list:
+        """The tiles of this level that cannot be decoded (each tile decoded once); [] for a
+        slide read by OpenSlide, which reports a damaged tile only as it reads it."""
+        if self.reader == "openslide":
+            return []
+        from .tiling.reading import find_damaged_tiles
+
+        return find_damaged_tiles(self._tiff_node(), f"{self.path}, level {self.level}")
 
     def read(self) -> np.ndarray:
         """The whole level in memory (for small levels: thumbnails, tissue detection)."""

@@ -90,7 +90,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--keep-going",
         action="store_true",
-        help="go on after an input fails; the exit code is 2 if any failed",
+        help="go on after an input fails, and leave a tile of a slide that cannot be decoded"
+        " as background; the exit code is 2 if any input failed or tile was left",
     )
     p.add_argument(
         "--resume",
@@ -142,12 +143,14 @@ def run(args) -> int:
         keep_going=args.keep_going,
         resume=args.resume,
     )
+    for line in summary.damaged:
+        print(f"seglab: error: {line}", file=sys.stderr)
     if summary.ome_zarr:
         print(
             f"wrote {summary.output} (the image, and its mask as labels/seglab,"
             f" OME-NGFF {args.ngff})"
         )
-        return 0
+        return _damage_told(summary)
     for line in summary.failures:
         print(f"seglab: error: {line}", file=sys.stderr)
     tiled = f" ({summary.tiled} tiled)" if summary.tiled else ""
@@ -160,4 +163,12 @@ def run(args) -> int:
             f"seglab: {len(summary.failures)} of {summary.total} input(s) failed", file=sys.stderr
         )
         return 2
-    return 0
+    return _damage_told(summary)
+
+
+def _damage_told(summary) -> int:
+    """2, with a count, when damaged tiles were left as background; else 0."""
+    if not summary.damaged:
+        return 0
+    print(f"seglab: {len(summary.damaged)} damaged tile(s) left as background", file=sys.stderr)
+    return 2

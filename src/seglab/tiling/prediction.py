@@ -57,6 +57,7 @@ def predict_lazy(
     tissue=None,
     what: str = "labels",
     carrier=None,
+    damaged: frozenset = frozenset(),
 ):
     """Lazy ``(H, W)`` uint8 labels of ``source`` predicted tile by tile.
 
@@ -83,6 +84,9 @@ def predict_lazy(
         :func:`seglab.tiling.scheduling.model_carrier` for the scheduler that will compute
         it (a file worker processes load, a future on a cluster); the segmenter itself by
         default.
+    damaged : set of (row, column)
+        Tiles of the file's own tiling that cannot be decoded, read as zeros
+        (:func:`seglab.tiling.reading.damaged_tiles`).
 
     Examples
     --------
@@ -95,7 +99,7 @@ def predict_lazy(
     """
     dask, da = dask_modules()
     chunk, halo = tile_geometry(segmenter, chunk)
-    array = open_lazy(source, chunk)
+    array = open_lazy(source, chunk, damaged)
     h, w = array.shape[:2]
     array = array.rechunk((chunks_along(h, chunk, halo), chunks_along(w, chunk, halo), -1))
     low = high = 0.0

@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import OutputPathError, ParameterError, SeglabError, naming
 from ..io import output_errors
 from .prediction import predict_lazy
+from .reading import DamagedTile
 from .scheduling import dask_modules, model_carrier, scheduler_context
 
 __all__ = ["TIFF_TILE", "partial_path", "predict_to_file"]
@@ -109,7 +110,7 @@ def _job_fingerprint(segmenter, source, labels, normalize: str, tissue) -> str:
         "image": image,
         "model": [segmenter.name, params, answer.hexdigest()],
         "tiles": [list(map(list, labels.chunks)), normalize],
-        "tissue": None if tissue is None else dask.base.tokenize(tissue),
+        "tissue": dask.base.tokenize(tissue),
     }
     return hashlib.sha256(json.dumps(job, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -157,6 +158,7 @@ def predict_to_file(
     tissue=None,
     pixel_size: float | None = None,
     resume: bool = False,
+    damaged: Sequence[DamagedTile] = (),
 ) -> Path:
     """Predict ``source`` tile by tile and write the mask to ``output`` (.tif/.tiff or .zarr).
 
@@ -168,6 +170,8 @@ def predict_to_file(
     is then byte for byte an uninterrupted run's. Without ``resume`` a partial array is
     refused. ``tissue`` skips tiles without tissue (:func:`predict_lazy`); ``pixel_size`` (µm
     per pixel) is stored in a TIFF's resolution tags, where `seglab nc-ratio` finds it.
+    ``damaged`` tiles of the source (:func:`seglab.tiling.reading.damaged_tiles`) are read as
+    zeros and left as background in the mask.
     """
     output = Path(output)
     suffix = output.suffix.lower()
@@ -183,8 +187,11 @@ def predict_to_file(
             scheduler_context(scheduler) as kwargs,
             model_carrier(segmenter, kwargs) as carrier,
         ):
-            labels = predict_lazy(segmenter, source, chunk, normalize, tissue, carrier=carrier)
-            job = _job_fingerprint(segmenter, source, labels, normalize, tissue)
+            holes = frozenset((d.row, d.column) for d in damaged)
+            labels = predict_lazy(
+                segmenter, source, chunk, normalize, tissue, carrier=carrier, damaged=holes
+            )
+            job = _job_fingerprint(segmenter, source, labels, normalize, (tissue, sorted(holes)))
             output.parent.mkdir(parents=True, exist_ok=True)
             target, rows_done, made_now = _open_partial(partial, output, labels, job, resume)
             tops = np.concatenate([[0], np.cumsum(labels.chunks[0])])
@@ -192,6 +199,8 @@ def predict_to_file(
             for i, row in enumerate(rows, start=rows_done):
                 target[tops[i] : tops[i + 1]] = row
                 target.attrs[_ROWS_DONE] = rows_done = i + 1  # after the row's data
+            for tile in damaged:  # nothing was read there: background
+                target[slice(*tile.rows), slice(*tile.columns)] = 0
             target.attrs.clear()  # the finished array holds the mask only
             if suffix == ".zarr":
                 if output.is_dir():
