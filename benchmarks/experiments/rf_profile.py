@@ -9,7 +9,7 @@ return to full resolution with the prior correction and the argmax. The last lin
 ordinary `predict` of the same images (threads, as users run it), for comparison. Medians
 per image, in milliseconds. Usage, from the project root:
 
-    .venv/bin/python benchmarks/rf_profile.py
+    .venv/bin/python benchmarks/experiments/rf_profile.py
 """
 
 from __future__ import annotations
