@@ -7,7 +7,7 @@ fragments and debris. Cells are matched one to one at IoU >= 0.5 to the true cel
 reference rule (every nucleus of the true mask seeds a cell, cytoplasm goes to the nearest
 nucleus along paths inside its region). Usage, from the project root:
 
-    .venv/bin/python benchmarks/cells.py [--methods threshold,kmeans,rf] [--no-herlev]
+    .venv/bin/python benchmarks/cells.py [--methods threshold,kmeans,rf,unet] [--no-herlev]
         [--no-course]
 """
 
@@ -52,7 +52,7 @@ def true_mask_cells(dataset, test) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", default="threshold,tuned-threshold,kmeans,rf")
+    parser.add_argument("--methods", default="threshold,tuned-threshold,kmeans,rf,unet")
     parser.add_argument("--no-herlev", action="store_true")
     parser.add_argument("--no-course", action="store_true")
     args = parser.parse_args()
