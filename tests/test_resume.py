@@ -3,6 +3,7 @@ again with --resume gives byte for byte what an uninterrupted run gives."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -176,3 +177,67 @@ def _whole_lines(path: Path) -> list[str]:
     """The lines of ``path`` that a kill did not cut short."""
     text = path.read_text(encoding="utf-8")
     return text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_real_cluster_that_loses_a_worker_mid_slide_gives_the_same_mask(job, tmp_path):
+    """`--scheduler tcp://...` against a `dask scheduler` and two `dask worker` processes on
+    the loopback address; one worker is killed (SIGKILL) half-way through the slide."""
+    import os
+    import shutil
+
+    distributed = pytest.importorskip("distributed")
+    dask_command = shutil.which("dask", path=os.path.dirname(sys.executable))
+    if dask_command is None:
+        pytest.skip("the dask command is not installed")
+    model, source = job
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    started = []
+
+    def start(*args):
+        started.append(
+            subprocess.Popen(
+                [dask_command, *args],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # its own group: a kill takes the nanny and its worker
+            )
+        )
+        return started[-1]
+
+    try:
+        start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")
+        workers = [
+            start("worker", address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1")
+            for _ in range(2)
+        ]
+        with distributed.Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        out = tmp_path / "cluster"
+        args = _command(model, [source], out, "--chunk", CHUNK, "--scheduler", address)
+        from seglab.tiling import partial_path
+
+        partial = partial_path(out / "slide.tif")
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while _rows_done(partial) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the slide was done before a worker could be killed"
+        os.killpg(workers[0].pid, signal.SIGKILL)
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+        whole = _run(_command(model, [source], tmp_path / "threads", "--chunk", CHUNK))
+        assert whole.returncode == 0, whole.stderr
+        assert (out / "slide.tif").read_bytes() == (tmp_path / "threads" / "slide.tif").read_bytes()
+    finally:
+        for p in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
