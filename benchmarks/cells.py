@@ -19,7 +19,7 @@ from pathlib import Path
 
 from seglab.bench import cell_figures, evaluate_segmenter, fit_on, run_bench, run_header
 from seglab.data import course_data
-from seglab.datasets import course_split, open_dataset
+from seglab.datasets import course_split, make_splits, open_dataset
 from seglab.measure import compare_cells, find_cells, reference_cells
 from seglab.segmenters import make_segmenter
 
@@ -80,8 +80,7 @@ def herlev_table() -> None:
         print("herlev: not here (set SEGLAB_DATA to a folder holding herlev/)")
         return
     data = open_dataset(herlev)
-    odd = [i for i, s in enumerate(data.ids) if int(s) % 2 == 1]
-    even = [i for i, s in enumerate(data.ids) if int(s) % 2 == 0]
+    ((odd, even),) = make_splits(data, "odd-even")
     rf = make_segmenter("rf")
     failures: list[str] = []
     seconds = fit_on(rf, data, odd, failures)

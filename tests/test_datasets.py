@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seglab.datasets import (
+    Dataset,
     course_split,
     grouped_kfold_split,
     kfold_split,
@@ -283,3 +284,23 @@ def test_kfold_tests_each_image_once(nk):
     n, k = nk
     tested = np.concatenate([te for _, te in kfold_split(n, k)])
     assert sorted(tested.tolist()) == list(range(n))
+
+
+def test_odd_even_split_of_the_herlev_cells_has_every_class_on_both_sides(herlev):
+    import csv
+
+    data = open_dataset(herlev)
+    ((train, test),) = make_splits(data, "odd-even")
+    assert len(train) == 229 and len(test) == 229
+    assert all(int(data.ids[i]) % 2 == 1 for i in train)
+    assert all(int(data.ids[i]) % 2 == 0 for i in test)
+    with open(herlev / "classes.csv", newline="") as file:
+        kind = {row["stem"]: row["class"] for row in csv.DictReader(file)}
+    assert {kind[data.ids[i]] for i in train} == {kind[data.ids[i]] for i in test}
+    assert len({kind[s] for s in data.ids}) == 7
+
+
+def test_odd_even_split_needs_numbered_images():
+    data = Dataset(images=[np.zeros((4, 4))] * 2, ids=["a", "b"])
+    with pytest.raises(ParameterError, match="'a' is not numbered"):
+        make_splits(data, "odd-even")

@@ -42,7 +42,15 @@ __all__ = [
 ]
 
 COURSE_CLASSES = ("background", "cytoplasm", "nucleus")
-SPLIT_NAMES = ("course", "given", "all", "random[:SEED]", "kfold[:K]", "groupkfold[:K]")
+SPLIT_NAMES = (
+    "course",
+    "given",
+    "all",
+    "odd-even",
+    "random[:SEED]",
+    "kfold[:K]",
+    "groupkfold[:K]",
+)
 
 
 @dataclass
@@ -352,9 +360,31 @@ def grouped_kfold_split(
     return out
 
 
+def odd_even_split(ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Images with an odd-numbered stem train, even-numbered ones test: a fixed split for data
+    sets numbered in the order of their source (the Herlev cells: every class on both sides).
+
+    Examples
+    --------
+    >>> train, test = odd_even_split(["001", "002", "003", "010"])
+    >>> train.tolist(), test.tolist()
+    ([0, 2], [1, 3])
+    """
+    numbers = []
+    for stem in ids:
+        if not str(stem).isdigit():
+            raise ParameterError(f"--split odd-even: image {stem!r} is not numbered")
+        numbers.append(int(stem))
+    numbers = np.asarray(numbers)
+    train, test = np.flatnonzero(numbers % 2 == 1), np.flatnonzero(numbers % 2 == 0)
+    if not len(train) or not len(test):
+        raise ParameterError("--split odd-even: needs both odd- and even-numbered images")
+    return train, test
+
+
 def make_splits(dataset: Dataset, spec: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Train/test index pairs for a split spec: course, given, all, random[:SEED], kfold[:K],
-    groupkfold[:K].
+    """Train/test index pairs for a split spec: course, given, all, odd-even, random[:SEED],
+    kfold[:K], groupkfold[:K].
 
     ``None`` means ``given`` for a data set that has its own split, ``all`` otherwise.
     The course and k-fold variants drop nothing except what the course split drops.
@@ -380,6 +410,8 @@ def make_splits(dataset: Dataset, spec: str | None = None) -> list[tuple[np.ndar
         if name == "all":
             everything = np.arange(n)
             return [(everything, everything)]
+        if name == "odd-even" and not arg:
+            return [odd_even_split(dataset.ids)]
         if name == "random":
             return [random_split(n, seed=int(arg) if arg else 0)]
         if name == "kfold":

@@ -10,9 +10,10 @@ EPILOG = """\
 data: a folder with images/ + masks/ (matched by file stem), the course's X/ + y/ (.npy), or
 train/ + test/ each holding one of those. Images are PNG, TIFF, JPEG or NPY, 8/16-bit, grey,
 RGB or RGBA; masks hold the labels themselves (0 background, 1 cytoplasm, 2 nucleus, ...).
-splits: course (the course labs' 152/39 split), given (a train/ + test/ folder), all,
-random[:SEED], kfold[:K], groupkfold[:K] (k-fold with near-duplicate images, the same picture
-turned, flipped or rescaled, kept in one fold).
+splits: course (the course labs' 152/39 split), given (a train/ + test/ folder), all, odd-even
+(odd-numbered file stems train, even ones test), random[:SEED], kfold[:K], groupkfold[:K]
+(k-fold with near-duplicate images, the same picture turned, flipped or rescaled, kept in one
+fold).
 """
 
 
@@ -38,7 +39,7 @@ def data_options(p: argparse.ArgumentParser, required: bool = True) -> None:
         "--split",
         metavar="S",
         default=None,
-        help="course, given, all, random[:SEED], kfold[:K] or groupkfold[:K] "
+        help="course, given, all, odd-even, random[:SEED], kfold[:K] or groupkfold[:K] "
         "(default: given for a train/+test/ folder, else all)",
     )
     p.add_argument(
