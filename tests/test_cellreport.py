@@ -49,6 +49,8 @@ def test_cell_rows_and_summary_by_hand(cell_report):
     assert [round(float(r["nucleus_cell_ratio"]), 3) for r in cells] == [0.16, 0.6, 0.75]
     (summary,) = [r for r in rows if r["cell"] == "all"]
     assert summary["debris"] == "1"
+    # 0.6 and 0.75 are above 0.5; 0.75 is at or above 0.7
+    assert summary["n_atypia_nucleus_cell"] == "2" and summary["n_high_nucleus_cell"] == "1"
     # optical density: nucleus -log10(0.1) = 1, cytoplasm -log10(0.5) = 0.301 (8-bit rounding)
     for r in cells:
         assert float(r["hyperchromasia"]) == pytest.approx(1 / 0.30103, rel=0.02)
@@ -97,4 +99,5 @@ def test_cell_report_renders_in_headless_chromium(cell_report):
     assert len(images) == 4  # three cells and the distribution
     for alt, complete, width in images:
         assert complete and width > 0, f"{alt!r} did not load"
-    assert "a\t3\t1\t2\t1" in table  # image, cells, debris, > 0.5, >= 0.7
+    # image, cells, debris, > 0.5, unsure, >= 0.7, unsure (no probabilities: no ranges)
+    assert "a\t3\t1\t2\t-\t1\t-" in table

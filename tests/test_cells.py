@@ -285,3 +285,25 @@ def test_evaluate_scores_the_cells_of_a_geojson_as_they_are(tmp_path):
     # right half: 26 x 13 of 26 x 26 = IoU 0.5 exactly (a match); so 3 found, 2 true, 2 matched
     assert (c["found"], c["true"], c["matched"]) == (3, 2, 2)
     assert c["precision"] == pytest.approx(2 / 3) and c["recall"] == 1.0
+
+
+def test_the_summary_counts_cells_unsure_of_atypia_and_of_high_grade():
+    from seglab.measure import image_summary_row
+
+    def cell(ratio, low, high, high_unsure):
+        return {
+            "touches_border": False, "no_cytoplasm": False, "several_nuclei": False,
+            "high_nc": False, "nc_ratio": ratio, "nucleus_cell_ratio": ratio / (1 + ratio),
+            "nucleus_px": 10, "nc_low": low, "nc_high": high, "high_nc_unsure": high_unsure,
+        }  # fmt: skip
+
+    cells = [
+        cell(1.1, 0.8, 1.2, False),  # N/C 1 (nucleus/cell 0.5) inside its range: atypia unsure
+        cell(2.5, 2.0, 3.0, True),  # 2.33 (0.7) inside: high grade unsure, atypia sure
+        cell(1.8, 1.5, float("nan"), True),  # no upper bound: above 1 for sure
+        cell(0.2, 0.1, 0.3, False),
+    ]
+    row = image_summary_row("a", cells, 10, 20, nc_range={"nc_low": 0.1, "nc_high": 3.0})
+    assert row["atypia_unsure"] == 1 and row["high_nc_unsure"] == 2
+    # nucleus/cell 1.1/2.1, 2.5/3.5 and 1.8/2.8 are above 0.5; 0.2/1.2 is not
+    assert row["n_atypia_nucleus_cell"] == 3 and row["n_high_nucleus_cell"] == 1

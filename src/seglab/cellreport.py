@@ -112,22 +112,27 @@ def _distribution(ratios: list[float]) -> str:
     return figure_data_uri(draw, (6, 3))
 
 
+def _count(value) -> str:
+    """A count, or "-" where there is none (no probabilities: no ranges)."""
+    return "-" if value in ("", None) else str(value)
+
+
 def _summary_table(summaries: list[dict]) -> str:
     head = (
         "<tr><th>image</th><th>cells</th><th>debris left out</th>"
-        "<th>&gt; 0.5</th><th>&ge; 0.7</th><th>of those unsure</th>"
+        "<th>&gt; 0.5</th><th>of those unsure</th><th>&ge; 0.7</th><th>of those unsure</th>"
         "<th>top-5 nucleus/cell</th></tr>"
     )
     body = []
     for s in summaries:
-        unsure = s.get("high_nc_unsure", "")
         cols = [
             html.escape(str(s["image"])),
             str(s["cells"]),
             str(s.get("debris", "")),
             str(s["above_05"]),
+            _count(s.get("atypia_unsure")),
             str(s["high_07"]),
-            "-" if unsure in ("", None) else str(unsure),
+            _count(s.get("high_nc_unsure")),
             _fmt(s.get("top5_nucleus_cell")),
         ]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cols) + "</tr>")

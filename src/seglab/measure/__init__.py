@@ -12,6 +12,7 @@
 
 from .cells import CellRules, FoundCells, find_cells, label_cells, reference_cells
 from .nc import (
+    ATYPIA_CELL_RATIO,
     CELL_FIELDS,
     CYTOPLASM,
     HIGH_NC_CELL_RATIO,
@@ -32,6 +33,7 @@ from .nc import (
 from .scoring import CellComparison, cell_scores, compare_cells, match_cells
 
 __all__ = [
+    "ATYPIA_CELL_RATIO",
     "CELL_FIELDS",
     "CYTOPLASM",
     "HIGH_NC_CELL_RATIO",

@@ -293,6 +293,8 @@ def nc_agreement(predicted, true, tol: float = 0.05) -> dict:
 
 #: The Paris System for urine cytology uses nucleus / cell >= 0.7 as a high-grade criterion.
 HIGH_NC_CELL_RATIO = 0.7
+#: ... and nucleus / cell > 0.5 as one of atypia's.
+ATYPIA_CELL_RATIO = 0.5
 CELL_FIELDS = (
     "image",
     "cell",
@@ -470,7 +472,8 @@ def image_cell_summary(
     highest ratio (all cells when fewer); ``max_nucleus_px`` is the largest nuclear area;
     ``n_high_nucleus_cell`` counts cells with nucleus / cell >= ``high_ratio`` and
     ``n_high_nc`` cells with nucleus / cytoplasm >= the same criterion,
-    ``high_ratio / (1 - high_ratio)`` (0.7 -> 2.33).
+    ``high_ratio / (1 - high_ratio)`` (0.7 -> 2.33); ``n_atypia_nucleus_cell`` cells with
+    nucleus / cell > :data:`ATYPIA_CELL_RATIO`.
 
     Examples
     --------
@@ -479,6 +482,8 @@ def image_cell_summary(
     >>> s = image_cell_summary(rows, top=1)
     >>> s["top5_nc"], s["max_nucleus_px"], s["n_high_nc"], s["n_high_nucleus_cell"]
     (3.0, 90, 1, 1)
+    >>> s["n_atypia_nucleus_cell"]  # 3 / 4 > 0.5, 0.1 / 1.1 is not
+    1
     """
 
     def top_mean(key):
@@ -498,7 +503,21 @@ def image_cell_summary(
             for r in rows
             if np.isfinite(r["nucleus_cell_ratio"]) and r["nucleus_cell_ratio"] >= high_ratio
         ),
+        "n_atypia_nucleus_cell": sum(
+            1
+            for r in rows
+            if np.isfinite(r["nucleus_cell_ratio"]) and r["nucleus_cell_ratio"] > ATYPIA_CELL_RATIO
+        ),
     }
+
+
+def _straddles(cell: dict, cell_ratio: float) -> bool:
+    """Whether a cell's N/C range (``nc_low``, ``nc_high``; NaN high: no cytoplasm, unbounded)
+    reaches both sides of nucleus / cell ``cell_ratio``."""
+    criterion = cell_ratio / (1 - cell_ratio)
+    low, high = cell.get("nc_low", float("nan")), cell.get("nc_high", float("nan"))
+    high = np.inf if np.isnan(high) else high
+    return bool(low <= criterion < high)
 
 
 def image_summary_row(
@@ -513,8 +532,9 @@ def image_summary_row(
     """The ``cell="all"`` row that follows an image's cell rows in ``seglab nc-ratio
     --per-cell``: the image's pixel totals and ratios, its flag counts over ``cells`` (rows of
     :func:`per_cell_nc`) and :func:`image_cell_summary`; areas in µm² with ``pixel_size``.
-    With ``nc_range`` (``{"nc_low": ..., "nc_high": ...}``, from probabilities), the range
-    and the count of high-N/C cells that are unsure by theirs.
+    With ``nc_range`` (``{"nc_low": ..., "nc_high": ...}``, from probabilities), the range,
+    the count of cells whose high-N/C flag is unsure by their range (``high_nc_unsure``) and of
+    those whose atypia flag (nucleus / cell > 0.5, N/C > 1) is (``atypia_unsure``).
 
     Examples
     --------
@@ -539,7 +559,14 @@ def image_summary_row(
         no_cytoplasm=sum(c["no_cytoplasm"] for c in cells),
         several_nuclei=sum(c["several_nuclei"] for c in cells),
         high_nc=sum(c["high_nc"] for c in cells),
-        **({"high_nc_unsure": sum(c["high_nc_unsure"] for c in cells)} if nc_range else {}),
+        **(
+            {
+                "high_nc_unsure": sum(c["high_nc_unsure"] for c in cells),
+                "atypia_unsure": sum(_straddles(c, ATYPIA_CELL_RATIO) for c in cells),
+            }
+            if nc_range
+            else {}
+        ),
     )
     row.update(image_cell_summary(cells, high_ratio))
     row.update(nc_range or {})
