@@ -14,6 +14,7 @@ per image, in milliseconds. Usage, from the project root:
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -21,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scale import DATA, fit_course_rf  # the sibling script's model
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scale import DATA, fit_course_rf  # benchmarks/scale.py's model
 from seglab import forest
 from seglab._threads import parallel_map
 from seglab.bench import run_header

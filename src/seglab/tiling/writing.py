@@ -211,6 +211,9 @@ def predict_to_file(
                 os.replace(tmp, output)
                 shutil.rmtree(partial)
     except SeglabError as exc:
+        if isinstance(exc, OutputPathError) and made_now and partial.is_dir():
+            # the place refused the writes (the disk full): nothing half-written stays
+            shutil.rmtree(partial, ignore_errors=True)
         # An in-memory array has no name to give.
         named = naming(exc, source) if isinstance(source, (str, os.PathLike)) else exc
         if named is exc:
