@@ -17,7 +17,7 @@ import numpy as np
 
 from ._threads import cores, parallel_map
 
-__all__ = ["forest_proba", "supports"]
+__all__ = ["forest_proba", "supports", "threads_for"]
 
 #: pixels per task: small enough to share a work image between two cores, large enough that
 #: the per-call cost of ``apply`` stays small beside the walk
@@ -81,6 +81,26 @@ def _leaf_tables(model) -> list[tuple[object, np.ndarray]]:
     return pairs
 
 
+def threads_for(n_jobs: int | None) -> int:
+    """Threads for ``n_jobs`` as scikit-learn reads it (None 1, -1 every core, -2 all but
+    one), at most one per core.
+
+    Not joblib's ``effective_n_jobs``: inside a daemonic process (a ``dask.distributed``
+    worker) that gives 1, since such a process may not start processes; but these are
+    threads. On a 2-worker cluster, each worker's tiles then walked the forest on one core.
+
+    Examples
+    --------
+    >>> threads_for(None), threads_for(1), threads_for(-1) >= 1
+    (1, 1, True)
+    """
+    if n_jobs is None or n_jobs == 0:
+        return 1
+    if n_jobs < 0:
+        return max(1, cores() + 1 + n_jobs)
+    return max(1, min(n_jobs, cores()))
+
+
 def forest_proba(model, x: np.ndarray, n_jobs: int | None = -1) -> np.ndarray:
     """Mean class probabilities of a fitted tree ensemble, as ``model.predict_proba(x)``.
 
@@ -106,12 +126,10 @@ def forest_proba(model, x: np.ndarray, n_jobs: int | None = -1) -> np.ndarray:
     >>> bool(np.allclose(forest_proba(forest, x), forest.predict_proba(x), atol=1e-6))
     True
     """
-    from joblib import effective_n_jobs
-
     pairs = _leaf_tables(model)
     n_classes = int(model.n_classes_)
     n = x.shape[0]
-    workers = max(1, min(effective_n_jobs(n_jobs), cores()))
+    workers = threads_for(n_jobs)
     block = int(np.clip(-(-n // workers), _MIN_BLOCK, _MAX_BLOCK))
     starts = range(0, n, block)
 

@@ -82,6 +82,10 @@ def scheduler_context(scheduler: str | None) -> Iterator[dict]:
                 f" dask.distributed scheduler ({type(exc).__name__}: {exc})"
             ) from None
         with client:
+            from .workers import MallocThresholds
+
+            # without it, each tile computes about 40% slower on a worker (see workers.py)
+            client.register_plugin(MallocThresholds())
             yield {"scheduler": client}
 
 
