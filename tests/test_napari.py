@@ -534,3 +534,74 @@ def test_layer_pickers_hold_the_layer_and_follow_a_rename(make_napari_viewer, qt
     assert chosen_layer(widget.image_box, viewer) is first
     viewer.layers.remove(first)
     assert chosen_layer(widget.image_box, viewer) is not first
+
+
+def test_cells_by_type_label_train_classify_save(
+    make_napari_viewer, qtbot, tmp_path, capsys, notifications
+):
+    # two kinds of cell side by side, told apart by their nucleus's share (a hand rule)
+    rows, cols = np.indices((80, 200))
+    mask = np.zeros((80, 200), np.uint8)
+    truth = {}
+    for centre, share in [(20, 0.1), (60, 0.6), (100, 0.15), (140, 0.7), (180, 0.12)]:
+        d = np.hypot(rows - 40, cols - centre)
+        mask[d <= 18] = 1
+        mask[d <= 18 * np.sqrt(share)] = 2
+        truth[centre] = "high" if share > 0.5 else "low"
+    image = np.choose(mask, [0.9, 0.6, 0.25]).astype(np.float32)
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="cells image")
+    viewer.add_labels(mask, name="prediction")
+    widget = CellsWidget(viewer)
+    widget.mask_box.setCurrentText("prediction")
+    widget.measure()
+    wait_for(qtbot, widget)
+    assert len(widget.rows) == 5
+    widget.train_classifier()  # nothing labelled yet: a notification, no worker
+    assert widget.worker is None and "label cells first" in notifications.pop()
+    # label the first two cells: one from the table, one by clicking it
+    order = sorted(widget.rows, key=lambda r: r["centroid_col"])
+    widget.table.selectRow(widget.rows.index(order[0]))
+    widget.set_class("low")
+    layer = viewer.layers["seglab cells"]
+
+    class Click:
+        position = (40.0, float(order[1]["centroid_col"]))
+
+    widget._clicked(layer, Click())
+    widget.class_box.setCurrentText("high")
+    widget.set_class()
+    assert widget.labels == {order[0]["cell"]: "low", order[1]["cell"]: "high"}
+    header = [
+        widget.table.horizontalHeaderItem(c).text() for c in range(widget.table.columnCount())
+    ]
+    column = header.index("class")
+    shown = {widget.table.item(r, column).text() for r in range(widget.table.rowCount())}
+    assert shown == {"low", "high", ""}
+    widget.train_classifier()
+    wait_for(qtbot, widget)
+    classes = {round(r["centroid_col"]): r["cell_class"] for r in widget.rows}
+    assert classes == truth
+    assert list(layer.features["cell_class"]) == [r["cell_class"] for r in widget.rows]
+    assert "cell_class" in [
+        widget.table.horizontalHeaderItem(c).text() for c in range(widget.table.columnCount())
+    ]
+    # saved, it classifies the same cells from the command line
+    path = widget.save_classifier(str(tmp_path / "cells.seglab"))
+    from seglab.io import save_image, save_mask
+
+    save_mask(tmp_path / "masks" / "cells.png", mask)
+    save_image(tmp_path / "images" / "cells.png", (image * 255).astype(np.uint8))
+    argv = ["nc-ratio", str(tmp_path / "masks"), "--per-cell", "--cell-model", path]
+    assert main([*argv, "--images", str(tmp_path / "images")]) == 0
+    lines = [line.split(",") for line in capsys.readouterr().out.splitlines()]
+    at = lines[0].index("cell_class")
+    col = lines[0].index("centroid_col")
+    cli = {round(float(r[col])): r[at] for r in lines[1:] if r[1] != "all"}
+    assert cli == truth
+    # loading it again classifies the measured cells in a worker
+    widget.classifier = None
+    widget.load_classifier(path)
+    wait_for(qtbot, widget)
+    assert widget.classifier.classes_ == ["high", "low"]
+    assert not notifications

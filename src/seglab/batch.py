@@ -51,13 +51,14 @@ def predict_file(
     nc_odds: float | None = None,
     geojson: bool = False,
     pixel_size: float | None = None,
+    cell_model=None,
 ) -> dict | None:
     """Predict one image file and write its mask (and probabilities, uncertainty) to ``out``.
 
     With ``nc_odds``, the image's N/C row is returned (:func:`seglab.measure.nc_row`, its
     range at those odds). With ``geojson``, the mask's cells are written to STEM.geojson as
     QuPath objects (:func:`seglab.qupath.write_cells_geojson`; areas in µm² with
-    ``pixel_size``). On any failure, the outputs of
+    ``pixel_size``; each cell's class with a ``cell_model``). On any failure, the outputs of
     ``path`` already in ``out`` are removed before the error propagates.
     """
     nc = nc_odds is not None
@@ -86,6 +87,7 @@ def predict_file(
                 proba=probabilities,
                 classes=segmenter.classes_ if probabilities is not None else None,
                 image=image,
+                cell_model=cell_model,
             )
     except SeglabError as exc:
         _remove_outputs(paths)
@@ -122,6 +124,7 @@ def predict_files(
     geojson: bool = False,
     pixel_size: float | None = None,
     resume: bool = False,
+    cell_model=None,
 ) -> list[str]:
     """Predict ``files`` into ``out``; the list of failures (one line each).
 
@@ -131,8 +134,10 @@ def predict_files(
     ``nc_rows`` list, each predicted image's N/C row (:func:`seglab.measure.nc_row`, its
     range at ``nc_odds``) is appended to it, in the order of ``files``. With ``geojson``,
     each mask's cells are also written to STEM.geojson as QuPath objects (areas in µm² with
-    ``pixel_size``). With ``resume``, a file whose outputs are all there already (and, for
-    ``nc_rows``, whose row an interrupted run logged in ``out``) is not predicted again.
+    ``pixel_size``; each cell classified by a ``cell_model``, a
+    :class:`seglab.cellclass.CellClassifier`). With ``resume``, a file whose outputs are all
+    there already (and, for ``nc_rows``, whose row an interrupted run logged in ``out``) is
+    not predicted again.
     """
     from tqdm.auto import tqdm
 
@@ -147,7 +152,18 @@ def predict_files(
         )
     if nc and not nc_odds > 1:
         raise ParameterError(f"the N/C range's odds must be > 1, got {nc_odds}")
-    options = (fmt, normalize, proba, uncertainty, nc_odds if nc else None, geojson, pixel_size)
+    if cell_model is not None and not geojson:
+        raise ParameterError("--cell-model classifies the cells written by --geojson: add it")
+    options = (
+        fmt,
+        normalize,
+        proba,
+        uncertainty,
+        nc_odds if nc else None,
+        geojson,
+        pixel_size,
+        cell_model,
+    )
     rows_log = _RowsLog(out / ROWS_LOG, resume) if nc else None
     wanted = [
         "mask",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import math
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -117,11 +118,18 @@ def _count(value) -> str:
     return "-" if value in ("", None) else str(value)
 
 
-def _summary_table(summaries: list[dict]) -> str:
+def _class_names(rows: list[dict]) -> list[str]:
+    """The cell classes in ``rows`` (a cell classifier's), sorted."""
+    return sorted({str(r["cell_class"]) for r in rows if r.get("cell_class") not in (None, "")})
+
+
+def _summary_table(summaries: list[dict], classes: list[str]) -> str:
     head = (
         "<tr><th>image</th><th>cells</th><th>debris left out</th>"
         "<th>&gt; 0.5</th><th>of those unsure</th><th>&ge; 0.7</th><th>of those unsure</th>"
-        "<th>top-5 nucleus/cell</th></tr>"
+        "<th>top-5 nucleus/cell</th>"
+        + "".join(f"<th>{html.escape(name)}</th>" for name in classes)
+        + "</tr>"
     )
     body = []
     for s in summaries:
@@ -134,9 +142,25 @@ def _summary_table(summaries: list[dict]) -> str:
             str(s["high_07"]),
             _count(s.get("high_nc_unsure")),
             _fmt(s.get("top5_nucleus_cell")),
+            *(str(s["by_class"].get(name, 0)) for name in classes),
         ]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cols) + "</tr>")
     return "<table id='images'>" + head + "".join(body) + "</table>"
+
+
+def _class_section(cells: list[dict], classes: list[str]) -> list[str]:
+    """Cells by class (a cell classifier's): how many, and their median nucleus/cell."""
+    if not classes:
+        return []
+    lines = ["<tr><th>class</th><th>cells</th><th>median nucleus/cell</th></tr>"]
+    for name in classes:
+        ratios = [_ratio(r) for r in cells if str(r.get("cell_class")) == name]
+        finite = [v for v in ratios if math.isfinite(v)]
+        median = float(np.median(finite)) if finite else float("nan")
+        lines.append(
+            f"<tr><td>{html.escape(name)}</td><td>{len(ratios)}</td><td>{_fmt(median)}</td></tr>"
+        )
+    return ["<h2>Cells by class</h2>", "<table id='classes'>" + "".join(lines) + "</table>"]
 
 
 def write_cell_report(
@@ -161,6 +185,7 @@ def write_cell_report(
                 "cells": len(mine),
                 "above_05": sum(1 for v in mine_ratios if v > RATIO_LINES[0]),
                 "high_07": sum(1 for v in mine_ratios if v >= RATIO_LINES[1]),
+                "by_class": Counter(str(r["cell_class"]) for r in mine if "cell_class" in r),
             }
         )
     gallery = sorted(crops, key=lambda item: _ratio(item[0]), reverse=True)[:GALLERY_SIZE]
@@ -176,6 +201,11 @@ def write_cell_report(
         if "nucleus_um2" in row:
             caption += f" ({_fmt(row['nucleus_um2'], 1)} µm²)"
         caption += f"; irregularity {_fmt(row.get('nucleus_irregularity'))}"
+        if row.get("cell_class") not in (None, ""):
+            caption += (
+                f"; class {html.escape(str(row['cell_class']))}"
+                f" ({_fmt(row.get('cell_class_proba'))})"
+            )
         if "hyperchromasia" in row:
             caption += (
                 f"; hyperchromasia {_fmt(row['hyperchromasia'])};"
@@ -187,6 +217,7 @@ def write_cell_report(
             "</figcaption></figure>"
         )
     n_debris = sum(int(s.get("debris") or 0) for s in summaries)
+    classes = _class_names(cells)
     sections = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p id='totals'>{len(cells)} cells measured in {len(summaries)} image(s);"
@@ -195,7 +226,8 @@ def write_cell_report(
         f" {RATIO_LINES[0]}, {sum(1 for v in ratios if v >= RATIO_LINES[1])} at or above"
         f" {RATIO_LINES[1]}.</p>",
         "<h2>Images</h2>",
-        _summary_table(summaries),
+        _summary_table(summaries, classes),
+        *_class_section(cells, classes),
         f"<h2>The {len(gallery)} cells with the highest nucleus/cell ratio</h2>",
         "<p>Green: the cell's outline; magenta: its nucleus's.</p>",
         "<div id='gallery'>" + "".join(figures) + "</div>",

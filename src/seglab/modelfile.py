@@ -24,16 +24,28 @@ from .errors import ModelFileError, SeglabError
 from .io import atomic_path
 from .segmenters.base import Segmenter, make_segmenter
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "from_bytes", "load", "save", "to_bytes"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "from_bytes",
+    "load",
+    "load_cell_classifier",
+    "save",
+    "save_cell_classifier",
+    "to_bytes",
+]
 
 FORMAT = "seglab-model"
 FORMAT_VERSION = 1
 MANIFEST = "model.json"
+#: ``model.json``'s ``kind`` of a cell classifier; a file without ``kind`` holds a segmenter.
+CELL_CLASSIFIER = "cell-classifier"
 MAX_MANIFEST_BYTES = 4 << 20
 #: Types beyond skops' defaults (scikit-learn estimators, numpy) that a model file may hold:
 #: scikit-learn's own internal structures of the classifiers seglab registers. Anything else
 #: is refused before loading.
 TRUSTED_TYPES: list[str] = [
+    "numpy.dtype",  # a cell classifier's SimpleImputer records its input's dtype
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.metrics._dist_metrics.EuclideanDistance64",
     "sklearn.neighbors._kd_tree.KDTree",
@@ -302,11 +314,15 @@ def _manifest(archive: zipfile.ZipFile, path: Path) -> dict:
             f"{path}: format_version {version!r} is not supported by seglab {_version()}"
             f" (it reads version {FORMAT_VERSION}); upgrade seglab"
         )
+    kind_keys = (
+        (("cell_classifier", str), ("features", list))
+        if manifest.get("kind") == CELL_CLASSIFIER
+        else (("segmenter", str), ("channels", int))
+    )
     for key, kind in (
-        ("segmenter", str),
+        *kind_keys,
         ("params", dict),
         ("classes", list),
-        ("channels", int),
         ("members", dict),
         ("state", dict),
     ):
@@ -379,8 +395,7 @@ def from_bytes(data: bytes, source: str = "model") -> Segmenter:
         return _load_archive(archive, Path(source))
 
 
-def _load_archive(archive: zipfile.ZipFile, path: Path) -> Segmenter:
-    manifest = _manifest(archive, path)
+def _verified_members(archive: zipfile.ZipFile, manifest: dict, path: Path) -> dict:
     contents = {}
     for name, entry in manifest["members"].items():
         data = _read_limited(archive, archive.getinfo(name), entry["size"], path)
@@ -389,6 +404,17 @@ def _load_archive(archive: zipfile.ZipFile, path: Path) -> Segmenter:
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise ModelFileError(f"{path}: member {name!r} does not match its SHA-256")
         contents[name] = data
+    return contents
+
+
+def _load_archive(archive: zipfile.ZipFile, path: Path) -> Segmenter:
+    manifest = _manifest(archive, path)
+    if manifest.get("kind") == CELL_CLASSIFIER:
+        raise ModelFileError(
+            f"{path}: a cell classifier (seglab train-cells), not a segmentation model: give it"
+            " as --cell-model"
+        )
+    contents = _verified_members(archive, manifest, path)
     try:
         segmenter = make_segmenter(manifest["segmenter"], **manifest["params"])
     except SeglabError as exc:
@@ -424,3 +450,80 @@ def _load_archive(archive: zipfile.ZipFile, path: Path) -> Segmenter:
         except ModelFileError as exc:
             raise ModelFileError(f"{path}: {exc}") from exc
     return segmenter
+
+
+def save_cell_classifier(
+    classifier, path: str | os.PathLike, trained_on: dict | None = None
+) -> Path:
+    """Write a fitted :class:`seglab.cellclass.CellClassifier` to ``path`` atomically: its
+    scikit-learn estimator as skops, its class names and feature names in ``model.json``."""
+    import skops.io as sio
+
+    if not hasattr(classifier, "estimator_"):
+        raise ModelFileError("cannot save the cell classifier: it is not fitted")
+    members = {"estimators/estimator_.skops": _deterministic_zip(sio.dumps(classifier.estimator_))}
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": CELL_CLASSIFIER,
+        "seglab": _version(),
+        "cell_classifier": classifier.method,
+        "params": _to_json(classifier.params),
+        "classes": list(classifier.classes_),
+        "features": list(classifier.feature_names_),
+        "trained_on": {
+            **(trained_on or {}),
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+        "state": {},
+        "members": {
+            name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+            for name, data in sorted(members.items())
+        },
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        _write_member(archive, MANIFEST, json.dumps(manifest, indent=1, allow_nan=True).encode())
+        for name, data in sorted(members.items()):
+            _write_member(archive, name, data)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(out.getvalue())
+    return path
+
+
+def load_cell_classifier(path: str | os.PathLike):
+    """Read a cell classifier written by :func:`save_cell_classifier`, with every check of
+    :func:`load`; its features must be the ones this seglab measures."""
+    from .cellclass import CELL_FEATURES, CellClassifier
+
+    path = Path(path)
+    with _open_archive(path) as archive:
+        manifest = _manifest(archive, path)
+        if manifest.get("kind") != CELL_CLASSIFIER:
+            raise ModelFileError(
+                f"{path}: a segmentation model, not a cell classifier (seglab train-cells"
+                " makes one)"
+            )
+        contents = _verified_members(archive, manifest, path)
+    if list(contents) != ["estimators/estimator_.skops"]:
+        raise ModelFileError(f"{path}: a cell classifier holds one estimator, and only it")
+    if manifest["features"] != list(CELL_FEATURES):
+        raise ModelFileError(
+            f"{path}: learned from other cell features than this seglab measures; train it again"
+        )
+    classes = manifest["classes"]
+    if len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        raise ModelFileError(f"{path}: {MANIFEST} has no valid 'classes'")
+    try:
+        classifier = CellClassifier(manifest["cell_classifier"], **manifest["params"])
+    except SeglabError as exc:
+        raise ModelFileError(f"{path}: {exc}") from exc
+    classifier.estimator_ = _load_member(
+        "estimators/estimator_.skops", contents["estimators/estimator_.skops"], path
+    )
+    classifier.classes_ = classes
+    classifier.feature_names_ = list(manifest["features"])
+    classifier.n_features_in_ = len(classifier.feature_names_)
+    classifier.trained_on_ = manifest.get("trained_on", {})
+    return classifier

@@ -107,6 +107,7 @@ def predict_inputs(
     ngff: str = "0.4",
     keep_going: bool = False,
     resume: bool = False,
+    cell_model=None,
 ) -> PredictSummary:
     """Predict every input with ``segmenter``, each routed as the module says.
 
@@ -140,6 +141,9 @@ def predict_inputs(
         Go on with the job an earlier run of the same command left unfinished: a tiled mask
         from its last complete row of tiles, a folder of outputs without the inputs whose
         outputs are complete. Without it, the partial mask of an interrupted run is refused.
+    cell_model : CellClassifier or path, optional
+        With ``geojson``: each cell's class (:mod:`seglab.cellclass`), as its QuPath
+        classification; whole images only.
     """
     from .io import make_output_folder, remove_stale_parts
     from .locks import output_lock
@@ -157,6 +161,12 @@ def predict_inputs(
         from .modelfile import load
 
         segmenter = load(segmenter)
+    if cell_model is not None and not geojson:
+        raise ParameterError("--cell-model classifies the cells written by --geojson: add it")
+    if isinstance(cell_model, (str, os.PathLike)):
+        from .modelfile import load_cell_classifier
+
+        cell_model = load_cell_classifier(cell_model)
     for flag, wanted in (("--proba", proba), ("--uncertainty", uncertainty)):
         if wanted and not segmenter.has_proba:
             raise ParameterError(f"{flag}: method {segmenter.name!r} gives labels only")
@@ -212,6 +222,11 @@ def predict_inputs(
                 f"--nc: {large[0]} is predicted tile by tile; measure its mask with"
                 " `seglab nc-ratio OUT --chunk N` instead"
             )
+        if large and cell_model is not None:
+            raise ParameterError(
+                f"--cell-model: {large[0]} is predicted tile by tile, and its cells are measured"
+                " without its pixels; classify the cells of whole images"
+            )
         small = [p for p in files if p not in large]
         nc_rows: list[dict] | None = [] if nc else None
         for path in large:
@@ -238,6 +253,7 @@ def predict_inputs(
             geojson=geojson,
             pixel_size=pixel_size,
             resume=resume,
+            cell_model=cell_model,
         )
         return PredictSummary(
             out,

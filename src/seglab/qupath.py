@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .contours import label_polygons, polygon_libraries, region_polygons
+from .errors import ParameterError
 from .io import atomic_path
 from .measure import HIGH_NC_CELL_RATIO, NUCLEUS
 
@@ -54,6 +55,14 @@ def _measurements(row: dict) -> dict:
     return out
 
 
+def _classification(row: dict, high: bool, classes) -> dict:
+    if classes is not None and "cell_class" in row:
+        from .cellclass import class_colour
+
+        return {"name": row["cell_class"], "color": class_colour(row["cell_class"], classes)}
+    return dict(HIGH_NC_CLASS if high else CELL_CLASS)
+
+
 def _geometry(geometry) -> dict:
     _, shapely, _ = polygon_libraries()
     return json.loads(shapely.to_geojson(geometry))
@@ -70,6 +79,7 @@ def cell_features(
     offset: tuple[int, int] = (0, 0),
     high_ratio: float = HIGH_NC_CELL_RATIO,
     nucleus: int = NUCLEUS,
+    classes=None,
 ) -> list[dict]:
     """QuPath cell objects, one per row of :func:`seglab.measure.per_cell_nc`.
 
@@ -86,6 +96,9 @@ def cell_features(
         Where ``mask`` sits in the whole image (a tile's corner).
     high_ratio : float
         Cells with ``nucleus_cell_ratio >= high_ratio`` are classified "High N/C".
+    classes : list of str, optional
+        The class names of a cell classifier (:mod:`seglab.cellclass`): a row with a
+        ``cell_class`` is classified by it instead, in that class's colour.
 
     Examples
     --------
@@ -112,7 +125,7 @@ def cell_features(
             feature["nucleusGeometry"] = _geometry(nucleus_shapes[k])
         feature["properties"] = {
             "objectType": "cell",
-            "classification": dict(HIGH_NC_CLASS if high else CELL_CLASS),
+            "classification": _classification(row, high, classes),
             "measurements": _measurements(row),
             "isLocked": True,
         }
@@ -224,6 +237,7 @@ def write_cells_geojson(
     proba=None,
     classes=None,
     image=None,
+    cell_model=None,
 ) -> list[dict]:
     """Measure a mask's cells and write them to ``path`` as QuPath cell objects.
 
@@ -232,7 +246,9 @@ def write_cells_geojson(
     context). Returns the per-cell rows, as :func:`seglab.measure.per_cell_nc` gives them.
     A whole mask's probabilities ``proba`` (columns in the order of ``classes``) find its
     cells as ``seglab evaluate`` scores them and give each its N/C range; its ``image`` adds
-    the stain columns (hyperchromasia, chromatin texture).
+    the stain columns (hyperchromasia, chromatin texture), and with a ``cell_model``
+    (:class:`seglab.cellclass.CellClassifier`) each cell's class, as its QuPath
+    classification and in its row.
     """
     from .measure import find_cells, per_cell_nc
 
@@ -246,8 +262,16 @@ def write_cells_geojson(
         rows = per_cell_nc(
             mask, image_id, pixel_size, high_ratio, cells=cells, image=image, **with_proba
         )
-        write_geojson(path, cell_features(mask, cells, rows, high_ratio=high_ratio))
+        names = None
+        if cell_model is not None:
+            from .cellclass import add_cell_classes, describe_cells
+
+            add_cell_classes(rows, cell_model, describe_cells(mask, cells, image))
+            names = cell_model.classes_
+        write_geojson(path, cell_features(mask, cells, rows, high_ratio=high_ratio, classes=names))
         return rows
+    if cell_model is not None:
+        raise ParameterError("a cell model needs the image's pixels: measure the mask whole")
     from .measure.tiled import iter_cells_tiled
 
     rows = []

@@ -11,13 +11,37 @@ import argparse
 import sys
 
 from .. import __version__
-from . import bench, data, demo, evaluate, features, methods, nc_ratio, predict, train, tune
+from . import (
+    bench,
+    data,
+    demo,
+    evaluate,
+    features,
+    methods,
+    nc_ratio,
+    predict,
+    train,
+    train_cells,
+    tune,
+)
 from .common import EPILOG
 
 __all__ = ["build_parser", "main"]
 
 #: In the order ``seglab --help`` lists them.
-COMMANDS = (demo, methods, train, tune, predict, evaluate, nc_ratio, features, bench, data)
+COMMANDS = (
+    demo,
+    methods,
+    train,
+    tune,
+    predict,
+    evaluate,
+    nc_ratio,
+    train_cells,
+    features,
+    bench,
+    data,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -87,6 +87,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         " and for the report's gallery",
     )
     p.add_argument(
+        "--cell-model",
+        metavar="CELLS.seglab",
+        help="with --per-cell and --images: a cell classifier (`seglab train-cells`) gives each"
+        " cell its class and that class's probability (cell_class, cell_class_proba), the"
+        " summary rows count the cells of each class, and --geojson classifies them so",
+    )
+    p.add_argument(
         "--report",
         metavar="HTML",
         help="with --per-cell: also write a per-cell HTML report: each image's cells, debris"
@@ -113,6 +120,7 @@ def run(args) -> int:
         object_type=args.object_type,
         images=args.images,
         report=args.report,
+        cell_model=args.cell_model,
     )
     text = csv_text(rows, CELL_FIELDS)  # cell rows, then image summaries
     if args.csv:

@@ -81,6 +81,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         " low-resolution level) are left as background",
     )
     p.add_argument(
+        "--cell-model",
+        metavar="CELLS.seglab",
+        help="with --geojson: a cell classifier (`seglab train-cells`) gives each cell its class,"
+        " as its QuPath classification, and the class's probability as a measurement",
+    )
+    p.add_argument(
         "--pixel-size",
         type=float,
         metavar="UM",
@@ -142,6 +148,7 @@ def run(args) -> int:
         ngff=args.ngff,
         keep_going=args.keep_going,
         resume=args.resume,
+        cell_model=args.cell_model,
     )
     for line in summary.damaged:
         print(f"seglab: error: {line}", file=sys.stderr)

@@ -23,7 +23,7 @@ from .nc import (
     per_cell_nc,
 )
 
-__all__ = ["IMAGE_FIELDS", "expand_masks", "measure_masks"]
+__all__ = ["IMAGE_FIELDS", "expand_masks", "image_files_by_stem", "image_for_mask", "measure_masks"]
 
 #: The columns of a per-image row.
 IMAGE_FIELDS = ("image", "nucleus_px", "cytoplasm_px", "nc_ratio")
@@ -70,6 +70,7 @@ def measure_masks(
     object_type: str = "annotation",
     images: str | os.PathLike | None = None,
     report: str | os.PathLike | None = None,
+    cell_model=None,
 ) -> list[dict]:
     """The N/C rows of mask files ``paths`` (see the module's description).
 
@@ -100,12 +101,22 @@ def measure_masks(
     report : path, optional
         Also write the per-cell HTML report (:func:`seglab.cellreport.write_cell_report`):
         the images' summaries, the cells with the highest ratios and their distribution.
+    cell_model : CellClassifier or path, optional
+        Each cell's class and its probability (``cell_class``, ``cell_class_proba``), from its
+        measurements in its image (:mod:`seglab.cellclass`; needs ``images``); the summary
+        rows count the cells of each class, and the GeoJSON classifies the cells by it.
     """
     from ..io import load_mask, load_probabilities
 
-    if (images or report) and not per_cell:
-        raise ParameterError("--images and --report describe cells: add --per-cell")
-    image_files = _image_files(images) if images else {}
+    if (images or report or cell_model) and not per_cell:
+        raise ParameterError("--images, --report and --cell-model describe cells: add --per-cell")
+    if cell_model is not None and not images:
+        raise ParameterError("--cell-model classifies cells by their colour too: add --images DIR")
+    if isinstance(cell_model, (str, os.PathLike)):
+        from ..modelfile import load_cell_classifier
+
+        cell_model = load_cell_classifier(cell_model)
+    image_files = image_files_by_stem(images) if images else {}
     crops: list = []
 
     if proba and chunk is not None:
@@ -170,6 +181,11 @@ def measure_masks(
                 | nc_range
             )
             continue
+        if tiled and cell_model is not None:
+            raise ParameterError(
+                f"{path}: --cell-model needs the image's pixels, which a mask read tile by tile"
+                " (--chunk) does not read; measure it whole"
+            )
         if tiled and features is not None:  # cells streamed into the file as they are measured
             from ..qupath import write_cells_geojson
 
@@ -185,7 +201,7 @@ def measure_masks(
             found = find_cells(mask, probabilities, pixel_size=size)
             labels = found.cells
             tally["debris"] = int(found.debris.max())
-            image = _image_of(image_files, path.stem, mask.shape) if images else None
+            image = image_for_mask(image_files, path.stem, mask.shape) if images else None
             cells = per_cell_nc(
                 mask,
                 path.stem,
@@ -195,6 +211,10 @@ def measure_masks(
                 image=image,
                 **({"proba": probabilities, "odds": odds} if proba else {}),
             )
+            if cell_model is not None:
+                from ..cellclass import add_cell_classes, describe_cells
+
+                add_cell_classes(cells, cell_model, describe_cells(mask, labels, image))
             if report:
                 from ..cellreport import cell_crops
 
@@ -202,12 +222,19 @@ def measure_masks(
             if features is not None:
                 from ..qupath import cell_features
 
-                features += cell_features(mask, labels, cells, high_ratio=high_ratio)
+                classes = None if cell_model is None else cell_model.classes_
+                features += cell_features(
+                    mask, labels, cells, high_ratio=high_ratio, classes=classes
+                )
         rows.extend(cells)
         summary = image_summary_row(
             path.stem, cells, n_nucleus, n_cytoplasm, high_ratio, size, nc_range
         )
         summary["debris"] = tally["debris"]
+        if cell_model is not None:
+            from ..cellclass import class_counts
+
+            summary.update(class_counts(cells, cell_model.classes_))
         rows.append(summary)
     if features is not None:
         from ..qupath import write_geojson
@@ -220,7 +247,8 @@ def measure_masks(
     return rows
 
 
-def _image_files(folder) -> dict:
+def image_files_by_stem(folder) -> dict:
+    """``{stem: path}`` of the image files in ``folder``; ParameterError when there are none."""
     from ..io import IMAGE_SUFFIXES, list_image_files
 
     files = {p.stem: p for p in list_image_files(folder, IMAGE_SUFFIXES)}
@@ -229,7 +257,9 @@ def _image_files(folder) -> dict:
     return files
 
 
-def _image_of(files: dict, stem: str, shape):
+def image_for_mask(files: dict, stem: str, shape):
+    """The image of mask ``stem`` (from :func:`image_files_by_stem`), checked against the
+    mask's ``shape``."""
     from ..io import load_image
 
     if stem not in files:
