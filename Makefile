@@ -69,6 +69,7 @@ bench: $(STAMP)
 	$(RECORD) soak --fence -- benchmarks/soak.py
 	$(RECORD) predict-nc --fence -- benchmarks/predict_nc.py
 	$(RECORD) cells --fence -- benchmarks/cells.py
+	$(RECORD) cell-types -- benchmarks/cell_types.py
 	$(RECORD) slides --fence -- benchmarks/scale.py
 	$(RECORD) slide-io --fence -- benchmarks/slide_io.py
 	$(RECORD) napari-live --fence -- benchmarks/napari_live.py

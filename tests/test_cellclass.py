@@ -13,7 +13,6 @@ from seglab.cellclass import (
     CELL_FEATURES,
     CellClassifier,
     CellLabel,
-    class_colour,
     crop_cell,
     describe_cells,
     find_labelled_cell,
@@ -25,6 +24,7 @@ from seglab.errors import DataSetError, ModelFileError, ParameterError
 from seglab.io import save_image, save_mask
 from seglab.measure import label_cells
 from seglab.modelfile import load, load_cell_classifier, save_cell_classifier
+from seglab.qupath import class_colour
 
 #: The hand rule the synthetic cells follow: a cell is "high" when its nucleus covers more
 #: than this share of it (as atypia's nucleus/cell > 0.5 does).
@@ -342,3 +342,13 @@ def test_predict_geojson_classifies_cells(crops, tmp_path, capsys):
         for feature in json.loads(path.read_text())["features"]:
             names.add(feature["properties"]["classification"]["name"])
     assert names and names <= {"high", "low"}
+
+
+def test_methods_lists_the_cell_classifiers(capsys):
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    assert "cell classifiers" in out and "n_estimators=300" in out and "C=1.0" in out
+    assert main(["methods", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["cell_classifiers"]
+    assert {row["name"] for row in listed} == {"rf", "logistic"}
+    assert CellClassifier("rf").get_params() == {"method": "rf", **listed[0]["params"]}

@@ -12,6 +12,7 @@ The public API::
 __version__ = "0.1.0"
 
 from .bench import run_bench, score_predictions
+from .cellclass import CellClassifier, describe_cells
 from .datasets import (
     Dataset,
     course_split,
@@ -35,10 +36,11 @@ from .errors import (
 from .io import load_image, load_mask, load_scribbles, save_mask
 from .measure import nc_agreement, nc_ratio, nc_ratio_range
 from .metrics import confusion_matrix, dice, image_score, iou, pixel_accuracy, roc_auc
-from .modelfile import load, save
+from .modelfile import load, load_cell_classifier, save, save_cell_classifier
 from .segmenters import Segmenter, list_segmenters, make_segmenter, register
 
 __all__ = [
+    "CellClassifier",
     "DataSetError",
     "Dataset",
     "ImageReadError",
@@ -52,6 +54,7 @@ __all__ = [
     "__version__",
     "confusion_matrix",
     "course_split",
+    "describe_cells",
     "dice",
     "grouped_kfold_split",
     "image_score",
@@ -59,6 +62,7 @@ __all__ = [
     "kfold_split",
     "list_segmenters",
     "load",
+    "load_cell_classifier",
     "load_image",
     "load_mask",
     "load_scribbles",
@@ -74,6 +78,7 @@ __all__ = [
     "roc_auc",
     "run_bench",
     "save",
+    "save_cell_classifier",
     "save_mask",
     "score_predictions",
     "synthetic_cells",

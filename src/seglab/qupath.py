@@ -28,6 +28,7 @@ from .measure import HIGH_NC_CELL_RATIO, NUCLEUS
 
 __all__ = [
     "cell_features",
+    "class_colour",
     "read_cells_geojson",
     "region_features",
     "write_cells_geojson",
@@ -55,10 +56,34 @@ def _measurements(row: dict) -> dict:
     return out
 
 
+#: QuPath-style colours for cell classes, in the order of a classifier's classes.
+_PALETTE = [
+    [40, 150, 70],
+    [220, 40, 40],
+    [30, 90, 220],
+    [230, 160, 0],
+    [160, 60, 200],
+    [0, 170, 190],
+    [240, 100, 160],
+    [120, 90, 40],
+]
+
+
+def class_colour(name: str, classes) -> list[int]:
+    """The RGB colour of cell class ``name``: its place among ``classes``, on a fixed palette.
+
+    Examples
+    --------
+    >>> class_colour("normal", ["abnormal", "normal"])
+    [220, 40, 40]
+    """
+    classes = list(classes)
+    index = classes.index(name) if name in classes else len(classes)
+    return list(_PALETTE[index % len(_PALETTE)])
+
+
 def _classification(row: dict, high: bool, classes) -> dict:
     if classes is not None and "cell_class" in row:
-        from .cellclass import class_colour
-
         return {"name": row["cell_class"], "color": class_colour(row["cell_class"], classes)}
     return dict(HIGH_NC_CLASS if high else CELL_CLASS)
 

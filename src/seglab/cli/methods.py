@@ -8,14 +8,18 @@ from .common import add_command, write_json_or_print
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "methods", run, "List the registered methods and the cell classifiers, with their parameters.")
+    p = add_command(
+        sub,
+        "methods",
+        run,
+        "List the registered methods and the cell classifiers, with their parameters.",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def run(args) -> int:
-    from ..segmenters import list_segmenters
-
     from ..cellclass import CELL_CLASSIFIERS
+    from ..segmenters import list_segmenters
 
     rows = list_segmenters()
     cell_rows = [

@@ -63,7 +63,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args) -> int:
     from collections import Counter
 
-    from ..cellclass import CellClassifier, labelled_cells, read_cell_labels, read_image_classes
+    from ..cellclass import CellClassifier, read_cell_labels, read_image_classes
+    from ..celltraining import labelled_cells
     from ..modelfile import save_cell_classifier
     from ..segmenters.base import parse_params
 
@@ -84,7 +85,7 @@ def run(args) -> int:
     save_cell_classifier(classifier, args.output, trained_on=trained_on)
     counts = ", ".join(f"{name} {n}" for name, n in sorted(Counter(classes).items()))
     print(
-        f"trained a {args.method} cell classifier on {len(cells)} cells of"
+        f"trained a cell classifier ({args.method}) on {len(cells)} cells of"
         f" {trained_on['n_images']} images ({counts}) -> {args.output}"
     )
     if line := classifier.training_summary():
