@@ -4,9 +4,10 @@ Builds the slide from the real course images (a 32 x 32 mosaic of 256 x 256 urot
 images, written tile by tile to a temporary tiled TIFF, never whole in memory), trains `rf` on
 40 course training images, then runs `seglab predict --chunk 1024` with the threads scheduler,
 the processes scheduler and a 2-worker `dask.distributed` LocalCluster, each as its own
-process tree. Peak memory is the largest sum of resident memory over that tree (sampled every
-0.1 s; shared pages are counted once per process, so it over-counts). The three masks must be
-identical. Usage, from the project root:
+process tree (the cluster's time is the predict job's on the running cluster; its start and
+stop are printed beside it). Peak memory is the largest sum of resident memory over that tree
+(sampled every 0.1 s; shared pages are counted once per process, so it over-counts). The three
+masks must be identical. Usage, from the project root:
 
     .venv/bin/python benchmarks/scale.py [--size 8192] [--chunk 1024]
 """
@@ -35,11 +36,20 @@ from seglab.segmenters import make_segmenter
 
 DATA = course_data_path()  # `seglab data` fetches it
 SEGLAB = [str(Path(sys.executable).parent / "seglab")]
+# Times the cluster's start, the predict job on it, and its stop, apart: a cluster is a
+# service started once for many jobs, and its start and stop (about 20 s here) are not the
+# job's. The process tree's peak memory still counts the workers.
 CLUSTER_RUNNER = """
-import subprocess, sys
+import subprocess, sys, time
 from distributed import LocalCluster
-with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
-    sys.exit(subprocess.call(sys.argv[1:] + ["--scheduler", cluster.scheduler_address]))
+start = time.perf_counter()
+cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None)
+up = time.perf_counter()
+code = subprocess.call(sys.argv[1:] + ["--scheduler", cluster.scheduler_address])
+done = time.perf_counter()
+cluster.close()
+print(f"cluster-timing {up - start:.1f} {done - up:.1f} {time.perf_counter() - done:.1f}")
+sys.exit(code)
 """
 
 
@@ -73,10 +83,11 @@ def fit_course_rf(path: Path):
     return model
 
 
-def peak_rss_of(command: list[str]) -> tuple[float, float, int]:
-    """Run ``command``; its wall seconds, peak resident bytes of its process tree, exit code."""
+def peak_rss_of(command: list[str]) -> tuple[float, float, int, tuple[float, ...] | None]:
+    """Run ``command``; its wall seconds, peak resident bytes of its process tree, exit code,
+    and the cluster runner's own timings (start, job, stop) where it prints them."""
     start = time.perf_counter()
-    process = subprocess.Popen(command)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     root = psutil.Process(process.pid)
     peak = 0
     stop = threading.Event()
@@ -99,10 +110,17 @@ def peak_rss_of(command: list[str]) -> tuple[float, float, int]:
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
-    code = process.wait()
+    output, _ = process.communicate()
+    code = process.returncode
     stop.set()
     thread.join()
-    return time.perf_counter() - start, peak, code
+    timing = None
+    for line in output.splitlines():
+        if line.startswith("cluster-timing "):
+            timing = tuple(float(v) for v in line.split()[1:])
+        else:
+            print(line)
+    return time.perf_counter() - start, peak, code, timing
 
 
 def main() -> None:
@@ -142,7 +160,11 @@ def main() -> None:
         )
         digests = {}
         for name, command in runs.items():
-            seconds, peak, code = peak_rss_of(command)
+            seconds, peak, code, timing = peak_rss_of(command)
+            note = ""
+            if timing:  # the cluster's job alone; its start and stop beside it
+                started, seconds, stopped = timing
+                note = f"  (cluster start {started:.1f} s, stop {stopped:.1f} s, not counted)"
             if code != 0:
                 print(f"{name}: FAILED with exit code {code}")
                 continue
@@ -150,7 +172,7 @@ def main() -> None:
             digests[name] = hashlib.sha256(tifffile.imread(out).tobytes()).hexdigest()[:16]
             print(
                 f"{name:26s} {seconds:6.1f} s  {megapixels / seconds:5.2f} Mpx/s  "
-                f"peak memory {peak / 2**30:.2f} GiB  mask sha256 {digests[name]}"
+                f"peak memory {peak / 2**30:.2f} GiB  mask sha256 {digests[name]}{note}"
             )
         same = len(set(digests.values())) == 1 and len(digests) == len(runs)
         print("masks identical across schedulers:", same)
