@@ -162,9 +162,13 @@ def main() -> None:
         for name, command in runs.items():
             seconds, peak, code, timing = peak_rss_of(command)
             note = ""
-            if timing:  # the cluster's job alone; its start and stop beside it
-                started, seconds, stopped = timing
-                note = f"  (cluster start {started:.1f} s, stop {stopped:.1f} s, not counted)"
+            if timing:  # the cluster's job alone; its start, stop and whole tree beside it
+                started, job, stopped = timing
+                note = (
+                    f"  (the job on the running cluster; cluster start {started:.1f} s, stop"
+                    f" {stopped:.1f} s, the runner's whole process tree {seconds:.1f} s)"
+                )
+                seconds = job
             if code != 0:
                 print(f"{name}: FAILED with exit code {code}")
                 continue
