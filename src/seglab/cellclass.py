@@ -39,6 +39,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -286,7 +287,11 @@ class CellClassifier:
         codes = np.searchsorted(np.array(classes), y)
         build = _forest if self.method == "rf" else _logistic
         try:
-            self.estimator_ = build(**self.params).fit(X, codes)
+            with warnings.catch_warnings():
+                # a few labelled cells leave some out of every tree's out-of-bag sample;
+                # training_summary counts only the cells that have a score
+                warnings.filterwarnings("ignore", "Some inputs do not have OOB scores")
+                self.estimator_ = build(**self.params).fit(X, codes)
         except (TypeError, ValueError) as exc:
             raise ParameterError(f"cell classifier {self.method!r}: {exc}") from exc
         self.classes_ = classes
