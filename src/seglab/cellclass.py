@@ -54,6 +54,7 @@ __all__ = [
     "CellLabel",
     "add_cell_classes",
     "class_counts",
+    "classify_cells",
     "crop_cell",
     "describe_cells",
     "find_labelled_cell",
@@ -131,8 +132,10 @@ def describe_cells(mask, cells, image) -> np.ndarray:
     cells = np.asarray(cells)
     if mask.ndim != 2 or mask.shape != cells.shape:
         raise ShapeError(f"mask {mask.shape} and cells {cells.shape} must be one 2-D shape")
+    from .measure.nc import optical_density
+
     colour = _rgb(image, mask.shape)
-    density = 0.0 - np.log10(np.clip(colour.mean(-1), 1e-3, 1.0))
+    density = optical_density(colour)  # as the per-cell rows' stain columns
     n = int(cells.max(initial=0))
     out = np.full((n, len(CELL_FEATURES)), np.nan)
     if n == 0:
@@ -340,6 +343,12 @@ class CellClassifier:
         if X.ndim != 2:
             raise ShapeError(f"cell features must be (n_cells, n_features), got {X.shape}")
         return X
+
+
+def classify_cells(rows: list[dict], classifier: CellClassifier, mask, cells, image) -> list[dict]:
+    """The per-cell ``rows`` of ``cells`` (row k-1 for cell k) with each cell's class, from
+    its :func:`describe_cells` features in ``image``: :func:`add_cell_classes`."""
+    return add_cell_classes(rows, classifier, describe_cells(mask, cells, image))
 
 
 def add_cell_classes(rows: list[dict], classifier: CellClassifier, features) -> list[dict]:

@@ -289,9 +289,9 @@ def write_cells_geojson(
         )
         names = None
         if cell_model is not None:
-            from .cellclass import add_cell_classes, describe_cells
+            from .cellclass import classify_cells
 
-            add_cell_classes(rows, cell_model, describe_cells(mask, cells, image))
+            classify_cells(rows, cell_model, mask, cells, image)
             names = cell_model.classes_
         write_geojson(path, cell_features(mask, cells, rows, high_ratio=high_ratio, classes=names))
         return rows

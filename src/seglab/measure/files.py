@@ -212,9 +212,9 @@ def measure_masks(
                 **({"proba": probabilities, "odds": odds} if proba else {}),
             )
             if cell_model is not None:
-                from ..cellclass import add_cell_classes, describe_cells
+                from ..cellclass import classify_cells
 
-                add_cell_classes(cells, cell_model, describe_cells(mask, labels, image))
+                classify_cells(cells, cell_model, mask, labels, image)
             if report:
                 from ..cellreport import cell_crops
 

@@ -423,9 +423,9 @@ def _measure(
     ranges = {} if proba is None else {"proba": proba, "classes": classes}
     rows = per_cell_nc(mask, image_id, pixel_size, high_ratio, cells=cells, image=image, **ranges)
     if classifier is not None and image is not None:
-        from ..cellclass import add_cell_classes, describe_cells
+        from ..cellclass import classify_cells
 
-        add_cell_classes(rows, classifier, describe_cells(mask, cells, image))
+        classify_cells(rows, classifier, mask, cells, image)
     return cells, rows, image_cell_summary(rows, high_ratio), (mask, cells, image)
 
 
@@ -446,16 +446,14 @@ def _train_and_classify(mask, cells, image, labels: dict, rows: list[dict]):
 def _load_and_classify(path, data, rows: list[dict]):
     """The cell classifier in ``path``, and ``rows`` with every cell's class (when measured
     cells with their image are there)."""
-    from ..cellclass import add_cell_classes, describe_cells
+    from ..cellclass import classify_cells
     from ..modelfile import load_cell_classifier
 
     classifier = load_cell_classifier(path)
     if data is None or data[2] is None or not rows:
         return classifier, rows
     mask, cells, image = data
-    return classifier, add_cell_classes(
-        [dict(r) for r in rows], classifier, describe_cells(mask, cells, image)
-    )
+    return classifier, classify_cells([dict(r) for r in rows], classifier, mask, cells, image)
 
 
 def _summary_text(n_cells: int, summary: dict) -> str:
