@@ -204,20 +204,29 @@ def to_bytes(segmenter: Segmenter, trained_on: dict | None = None) -> bytes:
             members.update(segmenter._state_to_bytes(key, value))
         else:
             raise ModelFileError(f"cannot save {key} of type {type(value).__name__}")
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "seglab": _version(),
+    fields = {
         "segmenter": segmenter.name,
         "params": params,
         "classes": [int(c) for c in np.asarray(segmenter.classes_)],
         "channels": int(segmenter.n_channels_),
+        "scales": _scales_record(segmenter),
+        "state": state,
+    }
+    return _archive(fields, members, trained_on)
+
+
+def _archive(fields: dict, members: dict[str, bytes], trained_on: dict | None) -> bytes:
+    """The model file's bytes: ``model.json`` (the format, ``fields``, the provenance dated
+    now, each member's SHA-256 and size), then the members, with fixed timestamps."""
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "seglab": _version(),
+        **fields,
         "trained_on": {
             **(trained_on or {}),
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         },
-        "scales": _scales_record(segmenter),
-        "state": state,
         "members": {
             name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
             for name, data in sorted(members.items())
@@ -462,33 +471,18 @@ def save_cell_classifier(
     if not hasattr(classifier, "estimator_"):
         raise ModelFileError("cannot save the cell classifier: it is not fitted")
     members = {"estimators/estimator_.skops": _deterministic_zip(sio.dumps(classifier.estimator_))}
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+    fields = {
         "kind": CELL_CLASSIFIER,
-        "seglab": _version(),
         "cell_classifier": classifier.method,
         "params": _to_json(classifier.params),
         "classes": list(classifier.classes_),
         "features": list(classifier.feature_names_),
-        "trained_on": {
-            **(trained_on or {}),
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        },
         "state": {},
-        "members": {
-            name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-            for name, data in sorted(members.items())
-        },
     }
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        _write_member(archive, MANIFEST, json.dumps(manifest, indent=1, allow_nan=True).encode())
-        for name, data in sorted(members.items()):
-            _write_member(archive, name, data)
+    data = _archive(fields, members, trained_on)
     path = Path(path)
     with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(out.getvalue())
+        Path(tmp).write_bytes(data)
     return path
 
 
