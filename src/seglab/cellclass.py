@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataSetError, ParameterError, ShapeError
+from .measure.nc import CYTOPLASM, NUCLEUS, optical_density
 
 __all__ = [
     "CELL_CLASSIFIERS",
@@ -61,9 +62,6 @@ __all__ = [
     "read_cell_labels",
     "read_image_classes",
 ]
-
-CYTOPLASM = 1
-NUCLEUS = 2
 
 #: One row of :func:`describe_cells` per cell, in this order.
 CELL_FEATURES = (
@@ -132,8 +130,6 @@ def describe_cells(mask, cells, image) -> np.ndarray:
     cells = np.asarray(cells)
     if mask.ndim != 2 or mask.shape != cells.shape:
         raise ShapeError(f"mask {mask.shape} and cells {cells.shape} must be one 2-D shape")
-    from .measure.nc import optical_density
-
     colour = _rgb(image, mask.shape)
     density = optical_density(colour)  # as the per-cell rows' stain columns
     n = int(cells.max(initial=0))
