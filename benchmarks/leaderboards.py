@@ -1,12 +1,14 @@
-"""Full leaderboards of every fast method on the three data sets, written into BENCHMARKS.md.
+"""Full leaderboards of every fast method on four data sets, written into BENCHMARKS.md.
 
 Runs `seglab bench` (defaults of every registered method but the slow ones) on the course
-split of voced and on the given splits of qbi-em and oasis-brain, writes each run's JSON and
+split of voced, on the given splits of qbi-em and oasis-brain, and on Herlev's Pap-smear
+cells (odd stems train, even stems test; with the U-Net and the ensemble beside the fast
+methods, and the best method's figures by diagnostic class), writes each run's JSON and
 HTML report to bench-out/, and replaces the matching generated section of BENCHMARKS.md
 (between `<!-- leaderboard:NAME -->` and `<!-- /leaderboard:NAME -->`; appended when absent).
 `make bench` runs it. Usage, from the project root:
 
-    .venv/bin/python benchmarks/leaderboards.py [--only voced,qbi-em,oasis-brain]
+    .venv/bin/python benchmarks/leaderboards.py [--only voced,qbi-em,oasis-brain,herlev]
 """
 
 from __future__ import annotations
@@ -28,6 +30,19 @@ DATASETS = {
     "voced": (DATA / "voced" / "imagedata", "course"),
     "qbi-em": (DATA / "qbi-em", "given"),
     "oasis-brain": (DATA / "oasis-brain", "given"),
+    "herlev": (DATA / "herlev", "odd-even"),
+}
+#: slow methods benched beside the fast ones, by data set
+WITH_SLOW = {"herlev": ["unet", "ensemble"]}
+#: what a data set's figures do and do not mean, printed under its table
+NOTES = {
+    "herlev": (
+        "What these figures are: one data set (Herlev, 458 of its 917 cells), single cells "
+        "cropped by hand, each crop scored whole; the reference masks were checked by experts "
+        "but drawn with software. Nucleus/cell is nucleus pixels over nucleus and cytoplasm "
+        "pixels of the crop. They say how well a method outlines one Pap cell, not how it "
+        "finds cells on a slide."
+    ),
 }
 HEADING = "## Full leaderboards (`make bench`)"
 
@@ -42,9 +57,12 @@ def table(result: dict) -> str:
     """Markdown leaderboard of a bench result, best mean score first."""
     classes = result["classes"][1:]
     with_nc = any(m.get("nc") for m in result["methods"])
+    with_cell = any((m.get("nc") or {}).get("nucleus_cell") for m in result["methods"])
     head = ["method", "score", "±std", *(f"Dice {c}" for c in classes), "mean IoU"]
     if with_nc:
         head += ["N/C MAE", "N/C R²", "N/C within ±0.05"]
+    if with_cell:
+        head += ["nucleus/cell MAE", "nucleus/cell within ±0.05"]
     head += ["uncertainty r", "fit s", "predict ms/img"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in sorted(result["methods"], key=lambda m: -m["score"]["mean"]):
@@ -54,6 +72,9 @@ def table(result: dict) -> str:
         if with_nc:
             nc = m.get("nc") or {}
             cells += [_f(nc.get("mae")), _f(nc.get("r2"), 2), _f(nc.get("within_0.05"), 2)]
+        if with_cell:
+            ratio = (m.get("nc") or {}).get("nucleus_cell") or {}
+            cells += [_f(ratio.get("mae")), _f(ratio.get("within_0.05"), 2)]
         u = m.get("uncertainty")
         cells.append(_f(u["error_correlation"], 2) if u else "-")
         cells += [f"{m['fit_seconds']:.1f}", f"{1000 * m['predict_seconds_per_image']:.1f}"]
@@ -61,21 +82,50 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def class_table(result: dict) -> str:
+    """Markdown table of the best method's figures by image class (``by_image_class``)."""
+    methods = [m for m in result["methods"] if m.get("by_image_class")]
+    if not methods:
+        return ""
+    best = max(methods, key=lambda m: m["score"]["mean"])
+    classes = result["classes"][1:]
+    head = ["image class", "n", *(f"Dice {c}" for c in classes)]
+    head += ["nucleus/cell MAE", "within ±0.05"]
+    lines = [
+        f"By class, {best['name']}:",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for name, f in best["by_image_class"].items():
+        ratio = f.get("nucleus_cell") or {}
+        cells = [name.replace("_", " "), str(f["n"]), *(_f(f["dice"][c]) for c in classes)]
+        cells += [_f(ratio.get("mae")), _f(ratio.get("within_0.05"), 2)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def section(name: str, folder: Path, result: dict) -> str:
     relative = folder.relative_to(ROOT.parent)
+    slow = WITH_SLOW.get(name, [])
+    extra = f" and {', '.join(slow)}" if slow else ""
+    by_class = class_table(result)
+    notes = NOTES.get(name, "")
     return (
         f"<!-- leaderboard:{name} -->\n"
         f"### {name}: `{relative}`, split `{result['split']}` ({result['n_train']} train / "
         f"{result['n_test']} test images)\n\n"
         f"Command: `seglab bench --data ../{relative} --split {result['split']} --uncertainty`"
         f" (every fast "
-        f"method, defaults), run by `make bench`. Machine: {result['machine']}. Date: "
+        f"method{extra}, defaults), run by `make bench`. Machine: {result['machine']}. Date: "
         f"{result['date'][:10]}. Report: `bench-out/{name}.html`.\n\n"
         '"uncertainty r": correlation over test images of the mean per-pixel uncertainty '
         "(normalised entropy of the probabilities) with the image's error, 1 - score; "
         "methods without probabilities have none.\n\n"
         f"{table(result)}\n"
-        f"<!-- /leaderboard:{name} -->"
+        + (f"\n{by_class}\n" if by_class else "")
+        + (f"\n{notes}\n" if notes else "")
+        + f"<!-- /leaderboard:{name} -->"
     )
 
 
@@ -99,9 +149,10 @@ def main() -> None:
     args = parser.parse_args()
     out = ROOT / "bench-out"
     out.mkdir(exist_ok=True)
-    methods = args.methods.split(",") if args.methods else fast_methods()
     for name in args.only.split(","):
         folder, split = DATASETS[name]
+        methods = args.methods.split(",") if args.methods else fast_methods()
+        methods += [m for m in WITH_SLOW.get(name, []) if m not in methods]
         dataset = open_dataset(folder)
         if name == "voced":
             dataset.class_names = ("background", "cytoplasm", "nucleus")

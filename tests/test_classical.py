@@ -324,3 +324,54 @@ def test_balanced_mapping_recovers_a_rare_class():
     from seglab.metrics import dice
 
     assert dice(truth, balanced.predict(image), 1) > 0.2
+
+
+def _single_cell_by_flood(labels):
+    """The single-cell rule written with scikit-image's labelling and a border flood: the
+    largest 4-connected foreground region; background inside it that no border pixel reaches
+    becomes cytoplasm; the largest nucleus region in it, plus the holes it encloses."""
+    from skimage.measure import label as label_regions
+
+    def largest(binary):
+        regions = label_regions(binary, connectivity=1)
+        if regions.max() == 0:
+            return binary
+        sizes = [(regions == k).sum() for k in range(1, regions.max() + 1)]
+        return regions == 1 + int(np.argmax(sizes))
+
+    def filled(binary):
+        outside = label_regions(~binary, connectivity=1)
+        border = set(outside[0]) | set(outside[-1]) | set(outside[:, 0]) | set(outside[:, -1])
+        reached = np.isin(outside, [k for k in border if k])
+        return ~reached
+
+    cell = filled(largest(labels > 0))
+    out = np.where(cell, 1, 0)
+    nuclei = (labels == 2) & cell
+    if nuclei.any():
+        out[filled(largest(nuclei)) & cell] = 2
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_single_cell_keeps_one_cell_and_one_nucleus(seed):
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    grey = gaussian_filter(rng.random((48, 56)), 2.0)
+    low, high = np.quantile(grey, [0.2, 0.6])
+    labels = np.where(grey < low, 2, np.where(grey < high, 1, 0))
+    out = apply_post(labels, [{"op": "single_cell"}])
+    assert np.array_equal(out, _single_cell_by_flood(labels))
+    # One cell region and at most one nucleus region are left.
+    from skimage.measure import label as label_regions
+
+    assert label_regions(out > 0, connectivity=1).max() <= 1
+    assert label_regions(out == 2, connectivity=1).max() <= 1
+
+
+def test_single_cell_step_is_checked():
+    with pytest.raises(ParameterError, match="nucleus must be a label"):
+        apply_post(np.zeros((4, 4), int), [{"op": "single_cell", "nucleus": 0}])
+    with pytest.raises(ParameterError, match="unknown keys"):
+        apply_post(np.zeros((4, 4), int), [{"op": "single_cell", "size": 3}])

@@ -304,3 +304,20 @@ def test_odd_even_split_needs_numbered_images():
     data = Dataset(images=[np.zeros((4, 4))] * 2, ids=["a", "b"])
     with pytest.raises(ParameterError, match="'a' is not numbered"):
         make_splits(data, "odd-even")
+
+
+def test_a_classes_file_gives_each_image_its_class(tmp_path):
+    for stem in ("001", "002", "003"):
+        _write_pair(tmp_path, stem)
+    (tmp_path / "classes.csv").write_text("stem,class,group\n001,a,x\n003,b,y\n009,c,z\n")
+    ds = open_dataset(tmp_path)
+    # 009 names no image here; 002 has no class.
+    assert ds.image_classes == {"001": "a", "003": "b"}
+    (tmp_path / "classes.csv").write_text("stem,class\n777,a\n")
+    with pytest.raises(DataSetError, match="names none of the images"):
+        open_dataset(tmp_path)
+    (tmp_path / "classes.csv").write_text("name,kind\n001,a\n")
+    with pytest.raises(DataSetError, match="expected a 'stem'"):
+        open_dataset(tmp_path)
+    (tmp_path / "classes.csv").unlink()
+    assert open_dataset(tmp_path).image_classes is None

@@ -34,6 +34,9 @@ def report(tmp_path_factory):
         (root / "data" / "images").mkdir(parents=True, exist_ok=True)
         iio.imwrite(root / "data" / "images" / f"{i}.png", (ds.image(i) * 255).astype(np.uint8))
         save_mask(root / "data" / "masks" / f"{i}.png", ds.mask(i))
+    # A class per image, as Herlev's classes.csv gives each cell its diagnosis.
+    rows = ["stem,class"] + [f"{i},{'even' if i % 2 == 0 else 'odd'}" for i in range(len(ds))]
+    (root / "data" / "classes.csv").write_text("\n".join(rows) + "\n")
     path = root / "r.html"
     args = ["bench", "--data", str(root / "data"), "--methods", "threshold,kmeans,nearest-mean"]
     args += ["--split", "random:0", "--report", str(path), "--json", str(root / "b.json")]
@@ -61,6 +64,7 @@ def test_report_holds_every_figure_as_an_embedded_png(report):
         "kmeans overlays",
         "uncertainty against error",
         "N/C range against the truth",
+        "nucleus/cell by image class",
     ):
         assert expected in alts
     for alt, data in _images(page):
@@ -78,6 +82,31 @@ def test_report_names_the_winner_from_the_scores(report):
     assert f"Best mean score: <b>{best}</b>" in verdict
     for m in result["methods"]:
         assert m["name"] in page.split("id='leaderboard'>")[1].split("</pre>")[0]
+
+
+def test_figures_by_image_class_follow_the_classes_file(report):
+    path, result = report
+    root = path.parent / "data"
+    # Independently: each test image's class from its stem, its true nucleus/cell from its mask.
+    for m in result["methods"]:
+        rows = m["per_image"]
+        for row in rows:
+            assert row["image_class"] == ("even" if int(row["id"]) % 2 == 0 else "odd")
+            mask = np.asarray(Image.open(root / "masks" / f"{row['id']}.png"))
+            nucleus, cytoplasm = np.sum(mask == 2), np.sum(mask == 1)
+            assert row["nucleus_cell_true"] == pytest.approx(nucleus / (nucleus + cytoplasm))
+        for name, figures in m["by_image_class"].items():
+            mine = [r for r in rows if r["image_class"] == name]
+            assert figures["n"] == len(mine)
+            dice = np.mean([r["dice"]["nucleus"] for r in mine])
+            assert figures["dice"]["nucleus"] == pytest.approx(dice)
+            errors = [abs(r["nucleus_cell_pred"] - r["nucleus_cell_true"]) for r in mine]
+            assert figures["nucleus_cell"]["mae"] == pytest.approx(np.mean(errors))
+            within = np.mean([e <= 0.05 for e in errors])
+            assert figures["nucleus_cell"]["within_0.05"] == pytest.approx(within)
+        assert sum(f["n"] for f in m["by_image_class"].values()) == result["n_test"]
+    table = path.read_text(encoding="utf-8").split("id='by-image-class'>")[1].split("</table>")[0]
+    assert "<td>even</td>" in table or "<td>odd</td>" in table
 
 
 def test_confusion_in_the_json_counts_every_test_pixel(report):

@@ -36,6 +36,7 @@ from .measure import (
     nc_odds_needed,
     nc_ratio,
     nc_ratio_range,
+    nucleus_cell_ratio,
     odds_for_coverage,
     reference_cells,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "DEFAULT_METHODS",
     "fast_methods",
     "format_leaderboard",
+    "image_class_figures",
     "machine_description",
     "nc_range_summary",
     "near_duplicate_report",
@@ -137,6 +139,8 @@ def score_predictions(
         if with_nc:
             row["nc_true"] = nc_ratio(true)
             row["nc_pred"] = nc_ratio(pred)
+            row["nucleus_cell_true"] = nucleus_cell_ratio(true)
+            row["nucleus_cell_pred"] = nucleus_cell_ratio(pred)
             found = extra.get("cells")
             if found is None:
                 found = label_cells(pred, proba=extra.get("proba"), classes=proba_classes)
@@ -174,9 +178,11 @@ def cell_figures(rows: list[dict]) -> dict | None:
 
 
 def _nc_summary(rows: list[dict]) -> dict:
-    """The ``nc`` part of the bench JSON (docs/design.md) from per-image rows."""
+    """The ``nc`` part of the bench JSON (docs/design.md) from per-image rows: N/C
+    (nucleus / cytoplasm) agreement, and under ``nucleus_cell`` that of nucleus / (nucleus +
+    cytoplasm), the bounded ratio of a single-cell image."""
     agreement = nc_agreement([r["nc_pred"] for r in rows], [r["nc_true"] for r in rows])
-    return {
+    summary = {
         "mae": agreement["mae"],
         "r2": agreement["r2"],
         "within_0.05": agreement["within"],
@@ -184,6 +190,49 @@ def _nc_summary(rows: list[dict]) -> dict:
         "loa": agreement["loa"],
         "nan": agreement["nan"],
     }
+    if rows and "nucleus_cell_true" in rows[0]:
+        cell = nc_agreement(
+            [r["nucleus_cell_pred"] for r in rows], [r["nucleus_cell_true"] for r in rows]
+        )
+        summary["nucleus_cell"] = {
+            "mae": cell["mae"],
+            "within_0.05": cell["within"],
+            "bias": cell["bias"],
+        }
+    return summary
+
+
+def image_class_figures(rows: list[dict], class_names: Sequence[str]) -> dict:
+    """Figures of the per-image rows grouped by their ``image_class`` (a single cell's
+    diagnosis, say): for each class ``n``, the mean ``score`` and ``dice`` per mask class, and
+    with N/C figures the ``nucleus_cell`` agreement (``mae``, ``within_0.05``, ``bias``).
+    Rows without a class are left out.
+
+    Examples
+    --------
+    >>> rows = [{"image_class": "a", "score": 0.8, "dice": {"cell": 0.8}},
+    ...         {"image_class": "a", "score": 0.6, "dice": {"cell": 0.6}},
+    ...         {"image_class": "b", "score": 1.0, "dice": {"cell": 1.0}}]
+    >>> figures = image_class_figures(rows, ["background", "cell"])
+    >>> figures["a"]["n"], round(figures["a"]["dice"]["cell"], 3), figures["b"]["score"]
+    (2, 0.7, 1.0)
+    """
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        if row.get("image_class") is not None:
+            groups.setdefault(row["image_class"], []).append(row)
+    out = {}
+    for name in sorted(groups):
+        group = groups[name]
+        entry = {
+            "n": len(group),
+            "score": float(np.mean([r["score"] for r in group])),
+            "dice": {c: float(np.nanmean([r["dice"][c] for r in group])) for c in class_names[1:]},
+        }
+        if "nucleus_cell_true" in group[0]:
+            entry["nucleus_cell"] = _nc_summary(group)["nucleus_cell"]
+        out[name] = entry
+    return out
 
 
 def evaluate_segmenter(
@@ -515,6 +564,10 @@ def bench_method(
         "predict_seconds_per_image": predict_seconds / len(splits),
         "per_image": merged["per_image"],
     }
+    if dataset.image_classes:
+        for row in entry["per_image"]:
+            row["image_class"] = dataset.image_classes.get(row["id"])
+        entry["by_image_class"] = image_class_figures(entry["per_image"], class_names)
     if uncertainty and segmenter.has_proba:
         entry["uncertainty"] = _uncertainty_summary(merged["per_image"])
         if merged["per_image"] and "nc_low" in merged["per_image"][0]:
@@ -612,12 +665,20 @@ def _fmt(value, digits: int = 3) -> str:
 
 
 def format_leaderboard(result: dict) -> str:
-    """A plain-text table of a bench result, best score first."""
+    """A plain-text table of a bench result, best score first (with nucleus/cell columns for
+    a data set whose images have classes: single-cell crops)."""
     classes = result.get("classes") or list(result["methods"][0]["dice"])
     header = ["method", "score", "±std", *[f"dice:{c}" for c in classes[1:]]]
     with_nc = any(m["nc"] for m in result["methods"])
+    # Whole-image nucleus/cell is a cell's ratio where each image is one cell: data sets with a
+    # class per image (single-cell crops such as Herlev's).
+    with_cell_ratio = any(
+        (m["nc"] or {}).get("nucleus_cell") and m.get("by_image_class") for m in result["methods"]
+    )
     if with_nc:
         header += ["nc_mae", "nc_r2", "nc±0.05"]
+    if with_cell_ratio:
+        header += ["nuc/cell_mae", "nuc/cell±0.05"]
     with_cells = any(m.get("cells") for m in result["methods"])
     if with_cells:
         header += ["cell_f1", "cell_prec", "cell_rec", "cell_n/c_mae", "kappa_0.7"]
@@ -633,6 +694,9 @@ def format_leaderboard(result: dict) -> str:
         if with_nc:
             nc = m["nc"] or {}
             row += [_fmt(nc.get("mae")), _fmt(nc.get("r2"), 2), _fmt(nc.get("within_0.05"), 2)]
+        if with_cell_ratio:
+            ratio = (m["nc"] or {}).get("nucleus_cell") or {}
+            row += [_fmt(ratio.get("mae")), _fmt(ratio.get("within_0.05"), 2)]
         if with_cells:
             cells = m.get("cells") or {}
             row += [

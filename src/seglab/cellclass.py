@@ -36,16 +36,16 @@ Two kinds of cell, told apart by their nucleus's share of the cell:
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from .datasets import read_image_classes
 from .errors import DataSetError, ParameterError, ShapeError
+from .io import read_csv_rows
 from .measure.nc import CYTOPLASM, NUCLEUS, optical_density
 
 __all__ = [
@@ -379,7 +379,7 @@ def read_cell_labels(path: str | os.PathLike) -> list[CellLabel]:
     id in ``seglab nc-ratio --per-cell``'s output, whose CSV can be labelled in place) or a
     point inside the cell: ``row`` and ``col``, or ``x`` and ``y`` (QuPath's, in pixels).
     Rows with an empty class are skipped (a table partly labelled)."""
-    rows, path = _read_csv(path)
+    rows, path = read_csv_rows(path)
     fields = set(rows[0]) if rows else set()
     for needed in ("image", "class"):
         if needed not in fields:
@@ -416,40 +416,6 @@ def read_cell_labels(path: str | os.PathLike) -> list[CellLabel]:
     if not labels:
         raise DataSetError(f"{path}: no labelled cells (every 'class' is empty)")
     return labels
-
-
-def read_image_classes(path: str | os.PathLike, column: str = "class") -> dict[str, str]:
-    """One class per image (single-cell crops): ``{stem: class}`` from a CSV whose first
-    column (``stem`` or ``image``) names the image and ``column`` holds its class."""
-    rows, path = _read_csv(path)
-    fields = list(rows[0]) if rows else []
-    key = next((f for f in ("stem", "image") if f in fields), None)
-    if key is None or column not in fields:
-        raise DataSetError(
-            f"{path}: expected a 'stem' (or 'image') column and a {column!r} column"
-            f" (columns: {', '.join(fields)})"
-        )
-    classes = {}
-    for line, row in enumerate(rows, start=2):
-        stem, label = (row.get(key) or "").strip(), (row.get(column) or "").strip()
-        if not stem or not label:
-            raise DataSetError(f"{path}, line {line}: an empty {key} or {column}")
-        classes[stem] = label
-    return classes
-
-
-def _read_csv(path) -> tuple[list[dict], Path]:
-    path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            rows = list(csv.DictReader(file))
-    except FileNotFoundError:
-        raise DataSetError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataSetError(f"{path}: not a readable CSV ({exc})") from None
-    if not rows:
-        raise DataSetError(f"{path}: no rows")
-    return rows, path
 
 
 def find_labelled_cell(label: CellLabel, cells) -> int:

@@ -24,6 +24,7 @@ from .io import (
     load_image,
     load_mask,
     load_scribbles,
+    read_csv_rows,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "near_duplicates",
     "open_dataset",
     "random_split",
+    "read_image_classes",
     "synthetic_cells",
 ]
 
@@ -59,7 +61,9 @@ class Dataset:
 
     ``images`` and ``masks`` hold arrays or paths; paths are read on access by
     :meth:`image` and :meth:`mask`. ``given_split`` is ``(train, test)`` index arrays for a data
-    set that comes with its own split (a ``train/`` + ``test/`` folder).
+    set that comes with its own split (a ``train/`` + ``test/`` folder). ``image_classes``
+    maps an id to the class of its whole image (a single cell's diagnosis, say), read from a
+    ``classes.csv`` beside ``images/``; bench reports its figures by that class.
     """
 
     images: Sequence
@@ -70,6 +74,7 @@ class Dataset:
     normalize: str = "dtype"
     scribbles: bool = False
     given_split: tuple[np.ndarray, np.ndarray] | None = None
+    image_classes: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if len(self.images) == 0:
@@ -195,21 +200,42 @@ def _open_flat(folder: Path, normalize: str) -> Dataset | None:
                 raise DataSetError(f"{image_dir}: no image files ({', '.join(suffixes)})")
             mask_dir = folder / mask_name
             masks = _match_masks(images, mask_dir, str(folder)) if mask_dir.is_dir() else None
+            ids = [p.stem for p in images]
             return Dataset(
                 images=images,
                 masks=masks,
-                ids=[p.stem for p in images],
+                ids=ids,
                 source=str(folder),
                 normalize=normalize,
+                image_classes=_image_classes_beside(folder, ids),
             )
     return None
+
+
+#: A CSV beside ``images/`` with one class per image (columns ``stem`` and ``class``).
+IMAGE_CLASSES_FILE = "classes.csv"
+
+
+def _image_classes_beside(folder: Path, ids: Sequence[str]) -> dict[str, str] | None:
+    """The classes of ``folder``'s images from its ``classes.csv``, for the ids it names; None
+    without that file. A file that does not hold per-image classes is refused in one line."""
+    path = folder / IMAGE_CLASSES_FILE
+    if not path.is_file():
+        return None
+    classes = read_image_classes(path)
+    known = set(ids)
+    if not known & set(classes):
+        raise DataSetError(f"{path}: names none of the images in {folder / 'images'}")
+    return {stem: label for stem, label in classes.items() if stem in known}
 
 
 def open_dataset(path: str | os.PathLike, normalize: str = "dtype") -> Dataset:
     """Open a data-set folder, detecting its layout.
 
     Layouts: ``images/`` + ``masks/`` matched by stem; the course's ``X/`` + ``y/`` (``.npy``);
-    ``train/`` + ``test/``, each in one of those (kept as :attr:`Dataset.given_split`).
+    ``train/`` + ``test/``, each in one of those (kept as :attr:`Dataset.given_split`). A
+    ``classes.csv`` beside ``images/`` (``stem,class``) gives each image a class
+    (:attr:`Dataset.image_classes`).
 
     Examples
     --------
@@ -701,3 +727,23 @@ def synthetic_cells(n: int = 40, size: int = 256, random_state: int | None = 0) 
         images.append(_render(rng, mask))
         masks.append(mask)
     return Dataset(images=images, masks=masks, class_names=COURSE_CLASSES, source="synthetic")
+
+
+def read_image_classes(path: str | os.PathLike, column: str = "class") -> dict[str, str]:
+    """One class per image (single-cell crops): ``{stem: class}`` from a CSV whose first
+    column (``stem`` or ``image``) names the image and ``column`` holds its class."""
+    rows, path = read_csv_rows(path)
+    fields = list(rows[0]) if rows else []
+    key = next((f for f in ("stem", "image") if f in fields), None)
+    if key is None or column not in fields:
+        raise DataSetError(
+            f"{path}: expected a 'stem' (or 'image') column and a {column!r} column"
+            f" (columns: {', '.join(fields)})"
+        )
+    classes = {}
+    for line, row in enumerate(rows, start=2):
+        stem, label = (row.get(key) or "").strip(), (row.get(column) or "").strip()
+        if not stem or not label:
+            raise DataSetError(f"{path}, line {line}: an empty {key} or {column}")
+        classes[stem] = label
+    return classes

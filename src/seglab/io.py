@@ -8,6 +8,7 @@ destination folder and renames it, so a reader never sees a half-written file.
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import os
 import re
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import (
+    DataSetError,
     ImageReadError,
     ImageTooLargeError,
     OutputPathError,
@@ -45,6 +47,7 @@ __all__ = [
     "natural_key",
     "output_errors",
     "read_array",
+    "read_csv_rows",
     "save_image",
     "save_mask",
     "write_json",
@@ -623,3 +626,19 @@ def json_text(payload: dict) -> str:
 def write_json(path: str | os.PathLike, payload: dict) -> None:
     """Write ``payload`` as JSON (:func:`json_text`) to ``path`` atomically."""
     write_text(path, json_text(payload) + "\n")
+
+
+def read_csv_rows(path: str | os.PathLike) -> tuple[list[dict], Path]:
+    """The rows of a CSV file as dicts (a BOM is dropped), and its path; DataSetError in one
+    line when it is missing, unreadable or empty."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            rows = list(csv.DictReader(file))
+    except FileNotFoundError:
+        raise DataSetError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataSetError(f"{path}: not a readable CSV ({exc})") from None
+    if not rows:
+        raise DataSetError(f"{path}: no rows")
+    return rows, path

@@ -400,6 +400,69 @@ def _cells_table(result: dict) -> str:
     return "<table id='cells'>" + head + "".join(rows) + "</table>"
 
 
+def _image_class_table(result: dict, top: int = 3) -> str:
+    """An HTML table of the best ``top`` methods' figures by image class (the bench JSON's
+    ``by_image_class``): a row per class, a group of columns per method."""
+    methods = [m for m in result["methods"] if m.get("by_image_class")]
+    methods = sorted(methods, key=lambda m: -m["score"]["mean"])[:top]
+    classes = result["classes"][1:]
+    with_ratio = any("nucleus_cell" in f for m in methods for f in m["by_image_class"].values())
+    per_method = [*(f"Dice {c}" for c in classes)]
+    if with_ratio:
+        per_method += ["nucleus/cell MAE", "within ±0.05"]
+    head = "<tr><th rowspan='2'>image class</th><th rowspan='2'>n</th>" + "".join(
+        f"<th colspan='{len(per_method)}'>{html.escape(m['name'])}</th>" for m in methods
+    )
+    head += "</tr><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in per_method) * len(methods)
+    names = sorted({name for m in methods for name in m["by_image_class"]})
+    rows = []
+    for name in names:
+        figures = [m["by_image_class"].get(name) for m in methods]
+        n = next(f["n"] for f in figures if f)
+        cols = [html.escape(name), str(n)]
+        for f in figures:
+            values = [(f or {}).get("dice", {}).get(c) for c in classes]
+            cols += [_num(v, 3) for v in values]
+            if with_ratio:
+                ratio = (f or {}).get("nucleus_cell") or {}
+                cols += [_num(ratio.get("mae"), 3), _num(ratio.get("within_0.05"), 2)]
+        rows.append("<tr>" + "".join(f"<td>{col}</td>" for col in cols) + "</tr>")
+    return "<table id='by-image-class'>" + head + "</tr>" + "".join(rows) + "</table>"
+
+
+def _nucleus_cell_by_class(result: dict, top: int = 4) -> str:
+    """Each test image's predicted against true nucleus/cell ratio, coloured by its image
+    class, for the methods with the smallest nucleus/cell error."""
+    methods = [m for m in result["methods"] if (m.get("nc") or {}).get("nucleus_cell")]
+    methods = sorted(methods, key=lambda m: m["nc"]["nucleus_cell"]["mae"])[:top]
+    names = sorted({r.get("image_class") or "-" for m in methods for r in m["per_image"]})
+
+    def draw(fig):
+        plt = _pyplot()
+        colours = plt.get_cmap("tab10")
+        for ax, m in zip(_grid(fig, len(methods)), methods, strict=True):
+            ax.plot([0, 1], [0, 1], color="grey", lw=1)
+            for k, name in enumerate(names):
+                rows = [r for r in m["per_image"] if (r.get("image_class") or "-") == name]
+                true = [r["nucleus_cell_true"] for r in rows]
+                pred = [r["nucleus_cell_pred"] for r in rows]
+                ax.scatter(true, pred, s=10, color=colours(k % 10), label=name)
+            ratio = m["nc"]["nucleus_cell"]
+            ax.set_title(
+                f"{m['name']}: MAE {ratio['mae']:.3f}, "
+                f"{100 * ratio['within_0.05']:.0f}% within ±0.05",
+                fontsize=9,
+            )
+            ax.set_xlabel("true nucleus/cell")
+            ax.set_ylabel("predicted nucleus/cell")
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+        fig.axes[0].legend(fontsize=7, loc="upper left")
+
+    cols, rows = _grid_shape(len(methods))
+    return figure_data_uri(draw, (4 * cols, 4 * rows))
+
+
 def _num(value, digits: int) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -470,6 +533,21 @@ def write_report(
             "agreement). The methods with the smallest N/C error are shown.</p>",
             img("N/C agreement", _nc_agreement(result)),
         ]
+    if any(m.get("by_image_class") for m in result["methods"]):
+        sections += [
+            "<h2>By image class</h2>",
+            "<p>The test images grouped by their class (from the data set's "
+            "<code>classes.csv</code>), for the best methods by mean score. Nucleus/cell is "
+            "nucleus pixels over nucleus and cytoplasm pixels of the whole image: a single "
+            "cell's ratio where each image holds one cell.</p>",
+            _image_class_table(result),
+        ]
+        if any((m.get("nc") or {}).get("nucleus_cell") for m in result["methods"]):
+            sections += [
+                "<p>Each test image's nucleus/cell ratio against the truth (grey: identity), "
+                "coloured by class, for the methods closest to the truth.</p>",
+                img("nucleus/cell by image class", _nucleus_cell_by_class(result)),
+            ]
     if any(m.get("cells") for m in result["methods"]):
         sections += [
             "<h2>Are the cells right?</h2>",

@@ -21,6 +21,7 @@ __all__ = [
     "nc_ratio",
     "nc_ratio_range",
     "nc_row",
+    "nucleus_cell_ratio",
     "odds_for_coverage",
     "optical_density",
     "per_cell_nc",
@@ -46,6 +47,24 @@ def nc_ratio(mask, nucleus: int = NUCLEUS, cytoplasm: int = CYTOPLASM) -> float:
     if n_cytoplasm == 0:
         return float("nan")
     return int(np.count_nonzero(mask == nucleus)) / n_cytoplasm
+
+
+def nucleus_cell_ratio(mask, nucleus: int = NUCLEUS, cytoplasm: int = CYTOPLASM) -> float:
+    """Nucleus pixels / (nucleus + cytoplasm) pixels of a mask; NaN when it has neither.
+
+    Bounded by 0 and 1 where :func:`nc_ratio` is not: the measure of a single-cell crop.
+
+    Examples
+    --------
+    >>> nucleus_cell_ratio([[0, 1, 1, 2]])
+    0.3333333333333333
+    >>> nucleus_cell_ratio([[0, 2]]), nucleus_cell_ratio([[0, 0]])
+    (1.0, nan)
+    """
+    mask = np.asarray(mask)
+    n_nucleus = int(np.count_nonzero(mask == nucleus))
+    n_cell = n_nucleus + int(np.count_nonzero(mask == cytoplasm))
+    return n_nucleus / n_cell if n_cell else float("nan")
 
 
 #: Default factor of :func:`nc_ratio_range`. On the course images' 5-fold out-of-fold
