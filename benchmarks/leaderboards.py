@@ -57,7 +57,11 @@ def table(result: dict) -> str:
     """Markdown leaderboard of a bench result, best mean score first."""
     classes = result["classes"][1:]
     with_nc = any(m.get("nc") for m in result["methods"])
-    with_cell = any((m.get("nc") or {}).get("nucleus_cell") for m in result["methods"])
+    # nucleus/cell of a whole image is a cell's ratio where each image is one cell (classes)
+    with_cell = any(
+        (m.get("nc") or {}).get("nucleus_cell") and m.get("by_image_class")
+        for m in result["methods"]
+    )
     head = ["method", "score", "±std", *(f"Dice {c}" for c in classes), "mean IoU"]
     if with_nc:
         head += ["N/C MAE", "N/C R²", "N/C within ±0.05"]

@@ -162,3 +162,19 @@ def test_leaderboard_sections_of_benchmarks_md_are_replaced_in_place():
     )
     assert "\nA\n" not in twice and "\nB\n" in twice and twice.endswith("after\n")
     assert twice.count(module.HEADING) == 1
+
+
+def test_leaderboard_of_a_data_set_with_image_classes_has_its_class_table(report):
+    module = load_script("benchmarks/leaderboards.py")
+    _, result = report
+    best = max(result["methods"], key=lambda m: m["score"]["mean"])
+    table = module.class_table(result)
+    assert table.startswith(f"By class, {best['name']}:")
+    for name, figures in best["by_image_class"].items():
+        row = next(line for line in table.splitlines() if line.startswith(f"| {name} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == str(figures["n"])
+        assert cells[3] == f"{figures['dice']['nucleus']:.3f}"
+        assert cells[4] == f"{figures['nucleus_cell']['mae']:.3f}"
+    # The leaderboard itself gains the nucleus/cell columns.
+    assert "nucleus/cell MAE" in module.table(result).splitlines()[0]
