@@ -477,3 +477,36 @@ def test_predict_killed_half_way_leaves_only_complete_files(tmp_path):
     # A later run clears what the killed one left half-written.
     remove_stale_parts(out, older_than=0)
     assert not list(out.glob(sio.PART_GLOB))
+
+
+def test_bench_set_gives_one_method_its_parameters(small_data, tmp_path, capsys):
+    from seglab.datasets import make_splits, open_dataset
+    from seglab.metrics import dice_per_class
+    from seglab.postprocess import single_cell
+
+    out = tmp_path / "b.json"
+    args = ["bench", "--data", str(small_data), "--split", "random:0", "--json", str(out)]
+    args += ["--methods", "threshold,kmeans", "--set", "threshold:t_nucleus=0.3"]
+    args += ["--set", 'threshold:post=[{"op": "single_cell"}]']
+    assert main(args) == 0
+    entries = {m["name"]: m for m in json.loads(out.read_text())["methods"]}
+    assert entries["threshold"]["params"]["t_nucleus"] == 0.3
+    assert entries["kmeans"]["params"]["post"] is None
+    # The same by hand: grey threshold at 0.3 / the default background one, then one cell.
+    data = open_dataset(small_data)
+    _, test = make_splits(data, "random:0")[0]
+    t_background = entries["threshold"]["params"]["t_background"]
+    for i, row in zip(test, entries["threshold"]["per_image"], strict=True):
+        image, true = data.pair(int(i))
+        grey = image[..., :3] @ np.array([0.299, 0.587, 0.114])  # the course's luma
+        labels = np.where(grey < 0.3, 2, np.where(grey < t_background, 1, 0))
+        expected = dice_per_class(true, single_cell(labels), [1, 2])
+        assert [row["dice"]["cytoplasm"], row["dice"]["nucleus"]] == pytest.approx(expected)
+    for bad, says in (
+        ("t_nucleus=0.3", "METHOD:NAME=VALUE"),
+        ("rf:n_estimators=3", "is not benched here"),
+        ("threshold:nope=1", "nope"),
+    ):
+        command = ["bench", "--data", str(small_data), "--methods", "threshold", "--set", bad]
+        assert main(command) == 2
+        assert says in capsys.readouterr().err

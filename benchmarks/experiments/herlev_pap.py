@@ -77,15 +77,20 @@ def one_cell(
     return out
 
 
-def variants(proba: np.ndarray) -> dict[str, np.ndarray]:
+def variants(proba: np.ndarray, mrf_weights=()) -> dict[str, np.ndarray]:
+    from seglab.mrf import mrf_labels
+
     argmax = np.argmax(proba, axis=-1).astype(np.uint8)
-    return {
+    out = {
         "argmax": argmax,
         "one-cell": one_cell(argmax, proba),
         "one-cell nucleus-hull": one_cell(argmax, proba, nucleus_hull=True),
         "one-cell cell-hull": one_cell(argmax, proba, cell_hull=True),
-        "one-cell both hulls": one_cell(argmax, proba, cell_hull=True, nucleus_hull=True),
     }
+    for weight in mrf_weights:
+        labels = mrf_labels(proba, weight, None, False, "auto").astype(np.uint8)
+        out[f"mrf {weight:g} one-cell"] = one_cell(labels, proba)
+    return out
 
 
 def nucleus_share(mask: np.ndarray) -> float:
@@ -111,6 +116,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--part", choices=("select", "test"), default="select")
     parser.add_argument("--cache", required=True, type=Path)
+    parser.add_argument("--mrf", default="", help="comma-separated MRF weights to try")
+    parser.add_argument("--average", type=Path, help="another cache: score the mean of both")
     args = parser.parse_args()
     print(run_header())
     data = open_dataset(HERLEV)
@@ -147,7 +154,10 @@ def main() -> None:
         stem = data.ids[i]
         _, true = data.pair(i)
         proba = np.load(args.cache / f"{stem}.npy").astype(np.float32)
-        for name, pred in variants(proba).items():
+        if args.average:
+            proba = (proba + np.load(args.average / f"{stem}.npy").astype(np.float32)) / 2
+        weights = [float(w) for w in args.mrf.split(",") if w]
+        for name, pred in variants(proba, weights).items():
             d = dice_per_class(true, pred, [0, 1, 2])
             rows.setdefault(name, []).append(
                 {

@@ -21,6 +21,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="write the result as JSON (its fields: docs/design.md, the bench JSON)",
     )
     p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="METHOD:NAME=VALUE",
+        help="a parameter of one benched method (repeatable); VALUE is read as JSON where it"
+        """ parses, e.g. 'hgb:post=[{"op": "single_cell"}]'""",
+    )
     p.set_defaults(output_files=("json", "report"))
     p.add_argument(
         "--uncertainty",
@@ -35,6 +42,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def method_params(pairs: list[str] | None, methods: list[str]) -> dict[str, dict]:
+    """``{method: {name: value}}`` from ``METHOD:NAME=VALUE`` texts, each method one of
+    ``methods``."""
+    from ..errors import ParameterError
+    from ..segmenters.base import parse_params
+
+    by_method: dict[str, list[str]] = {}
+    for pair in pairs or []:
+        key, _, _ = pair.partition("=")
+        method, colon, _ = key.partition(":")
+        if not colon or not method.strip():
+            raise ParameterError(f"--set {pair!r}: write it as METHOD:NAME=VALUE")
+        if method.strip() not in methods:
+            raise ParameterError(
+                f"--set {pair!r}: {method.strip()!r} is not benched here (--methods"
+                f" {','.join(methods)})"
+            )
+        by_method.setdefault(method.strip(), []).append(pair.partition(":")[2])
+    return {method: parse_params(texts) for method, texts in by_method.items()}
+
+
 def run(args) -> int:
     from ..bench import fast_methods, format_leaderboard
     from ..report import bench_and_report
@@ -43,6 +71,7 @@ def run(args) -> int:
         methods = fast_methods()
     else:  # run_bench refuses an empty list and a method named twice
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    params = method_params(args.set, methods)
     dataset = open_data(args)
     failures: list[str] | None = [] if args.keep_going else None
     result = bench_and_report(
@@ -51,6 +80,7 @@ def run(args) -> int:
         args.split,
         json_path=args.json,
         report_path=args.report,
+        params=params,
         uncertainty=args.uncertainty,
         failures=failures,
     )
