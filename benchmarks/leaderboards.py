@@ -45,6 +45,12 @@ NOTES = {
     ),
 }
 HEADING = "## Full leaderboards (`make bench`)"
+#: said once, under the first data set's leaderboard
+UNCERTAINTY_NOTE = (
+    '"uncertainty r" (in every leaderboard): correlation over test images of the mean per-pixel '
+    "uncertainty (normalised entropy of the probabilities) with the image's error, 1 - score; "
+    "methods without probabilities have none.\n\n"
+)
 
 
 def _f(value, digits: int = 3) -> str:
@@ -123,10 +129,8 @@ def section(name: str, folder: Path, result: dict) -> str:
         f" (every fast "
         f"method{extra}, defaults), run by `make bench`. Machine: {result['machine']}. Date: "
         f"{result['date'][:10]}. Report: `bench-out/{name}.html`.\n\n"
-        '"uncertainty r": correlation over test images of the mean per-pixel uncertainty '
-        "(normalised entropy of the probabilities) with the image's error, 1 - score; "
-        "methods without probabilities have none.\n\n"
-        f"{table(result)}\n"
+        + (UNCERTAINTY_NOTE if name == next(iter(DATASETS)) else "")
+        + f"{table(result)}\n"
         + (f"\n{by_class}\n" if by_class else "")
         + (f"\n{notes}\n" if notes else "")
         + f"<!-- /leaderboard:{name} -->"

@@ -77,7 +77,7 @@ def one_cell(
     return out
 
 
-def variants(proba: np.ndarray, mrf_weights=()) -> dict[str, np.ndarray]:
+def variants(proba: np.ndarray, mrf_weights=(), nucleus_at=()) -> dict[str, np.ndarray]:
     from seglab.mrf import mrf_labels
 
     argmax = np.argmax(proba, axis=-1).astype(np.uint8)
@@ -87,6 +87,9 @@ def variants(proba: np.ndarray, mrf_weights=()) -> dict[str, np.ndarray]:
         "one-cell nucleus-hull": one_cell(argmax, proba, nucleus_hull=True),
         "one-cell cell-hull": one_cell(argmax, proba, cell_hull=True),
     }
+    for t in nucleus_at:  # nucleus wherever its probability reaches t, else the argmax
+        labels = np.where(proba[..., 2] >= t, 2, np.argmax(proba[..., :2], axis=-1))
+        out[f"nucleus at p>={t:g} one-cell"] = one_cell(labels.astype(np.uint8), proba)
     for weight in mrf_weights:
         labels = mrf_labels(proba, weight, None, False, "auto").astype(np.uint8)
         out[f"mrf {weight:g} one-cell"] = one_cell(labels, proba)
@@ -118,6 +121,7 @@ def main() -> None:
     parser.add_argument("--cache", required=True, type=Path)
     parser.add_argument("--mrf", default="", help="comma-separated MRF weights to try")
     parser.add_argument("--average", type=Path, help="another cache: score the mean of both")
+    parser.add_argument("--nucleus-at", default="", help="comma-separated nucleus thresholds")
     args = parser.parse_args()
     print(run_header())
     data = open_dataset(HERLEV)
@@ -157,7 +161,8 @@ def main() -> None:
         if args.average:
             proba = (proba + np.load(args.average / f"{stem}.npy").astype(np.float32)) / 2
         weights = [float(w) for w in args.mrf.split(",") if w]
-        for name, pred in variants(proba, weights).items():
+        ts = [float(t) for t in args.nucleus_at.split(",") if t]
+        for name, pred in variants(proba, weights, ts).items():
             d = dice_per_class(true, pred, [0, 1, 2])
             rows.setdefault(name, []).append(
                 {
