@@ -276,6 +276,7 @@ def _fast_params(name):
         "nearest-mean": light,
         "unet": {"depth": 3, "width": 4, "patch_size": 32, "max_epochs": 2, "verbose": False},
         "ensemble": {"members": [["rf", {**light, "n_estimators": 10}], ["logistic", light]]},
+        "single-cell": {"members": [["hgb", {**light, "max_iter": 10}], ["logistic", light]]},
     }.get(name, {})
 
 

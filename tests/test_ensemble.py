@@ -209,3 +209,34 @@ def test_features_command_ranks_each_member_with_a_bank(cells, tmp_path, capsys)
     assert len(lines) == 4 and lines[0].startswith("member 0 rf:")
     assert " ".join(lines[1].split()[3:]) == top  # rank, share, cumulative share, name
     assert lines[3].startswith("member 1 logistic:")  # a bank, but no importances
+
+
+def test_single_cell_is_the_members_average_cut_to_one_cell(cells, tmp_path):
+    from scipy import ndimage as ndi
+
+    images, masks = cells
+    seg = make_segmenter("single-cell", members=[RF, LOGISTIC]).fit(images[:3], masks[:3])
+    rf = make_segmenter(RF[0], **RF[1]).fit(images[:3], masks[:3])
+    logistic = make_segmenter(LOGISTIC[0], **LOGISTIC[1]).fit(images[:3], masks[:3])
+    argmax = seg.classes_[
+        (rf.predict_proba(images[3]) + logistic.predict_proba(images[3])).argmax(-1)
+    ]
+    # By hand: the largest 4-connected cell region with its holes, the largest nucleus in it.
+    regions, n = ndi.label(argmax > 0)
+    assert n > 1  # there is something to cut away
+    cell = regions == 1 + np.argmax(ndi.sum(np.ones_like(regions), regions, range(1, n + 1)))
+    cell = ndi.binary_fill_holes(cell)
+    nuclei, k = ndi.label((argmax == 2) & cell)
+    expected = cell.astype(np.uint8)
+    if k:
+        sizes = ndi.sum(np.ones_like(nuclei), nuclei, range(1, k + 1))
+        expected[ndi.binary_fill_holes(nuclei == 1 + np.argmax(sizes))] = 2
+    np.testing.assert_array_equal(seg.predict(images[3]), expected)
+    # its defaults are those it documents, and it saves and loads like any ensemble
+    defaults = make_segmenter("single-cell").get_params()
+    assert [m[0] for m in defaults["members"]] == ["hgb", "unet"]
+    assert list(defaults["post"]) == [{"op": "single_cell"}]
+    save(seg, tmp_path / "one.seglab")
+    np.testing.assert_array_equal(load(tmp_path / "one.seglab").predict(images[3]), expected)
+    with pytest.raises(ParameterError, match="cannot hold another ensemble"):
+        make_segmenter("ensemble", members=[["single-cell", None], RF]).fit(images[:1], masks[:1])

@@ -77,7 +77,23 @@ def one_cell(
     return out
 
 
-def variants(proba: np.ndarray, mrf_weights=(), nucleus_at=()) -> dict[str, np.ndarray]:
+def close_nucleus(labels: np.ndarray, radius: int) -> np.ndarray:
+    """The nucleus closed by a disk of ``radius`` (inside the cell), holes filled."""
+    from skimage.morphology import disk
+
+    nucleus = labels == 2
+    closed = ndi.binary_closing(np.pad(nucleus, radius), disk(radius))[
+        radius:-radius, radius:-radius
+    ]
+    closed = ndi.binary_fill_holes(closed) & (labels > 0)
+    out = labels.copy()
+    out[closed] = 2
+    return out
+
+
+def variants(
+    proba: np.ndarray, mrf_weights=(), nucleus_at=(), closings=()
+) -> dict[str, np.ndarray]:
     from seglab.mrf import mrf_labels
 
     argmax = np.argmax(proba, axis=-1).astype(np.uint8)
@@ -87,6 +103,8 @@ def variants(proba: np.ndarray, mrf_weights=(), nucleus_at=()) -> dict[str, np.n
         "one-cell nucleus-hull": one_cell(argmax, proba, nucleus_hull=True),
         "one-cell cell-hull": one_cell(argmax, proba, cell_hull=True),
     }
+    for radius in closings:
+        out[f"one-cell nucleus closed r={radius}"] = close_nucleus(out["one-cell"], radius)
     for t in nucleus_at:  # nucleus wherever its probability reaches t, else the argmax
         labels = np.where(proba[..., 2] >= t, 2, np.argmax(proba[..., :2], axis=-1))
         out[f"nucleus at p>={t:g} one-cell"] = one_cell(labels.astype(np.uint8), proba)
@@ -122,6 +140,7 @@ def main() -> None:
     parser.add_argument("--mrf", default="", help="comma-separated MRF weights to try")
     parser.add_argument("--average", type=Path, help="another cache: score the mean of both")
     parser.add_argument("--nucleus-at", default="", help="comma-separated nucleus thresholds")
+    parser.add_argument("--close", default="", help="comma-separated nucleus closing radii")
     args = parser.parse_args()
     print(run_header())
     data = open_dataset(HERLEV)
@@ -162,7 +181,8 @@ def main() -> None:
             proba = (proba + np.load(args.average / f"{stem}.npy").astype(np.float32)) / 2
         weights = [float(w) for w in args.mrf.split(",") if w]
         ts = [float(t) for t in args.nucleus_at.split(",") if t]
-        for name, pred in variants(proba, weights, ts).items():
+        radii = [int(r) for r in args.close.split(",") if r]
+        for name, pred in variants(proba, weights, ts, radii).items():
             d = dice_per_class(true, pred, [0, 1, 2])
             rows.setdefault(name, []).append(
                 {

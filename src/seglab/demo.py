@@ -39,6 +39,10 @@ DEMO_PARAMS: dict[str, dict] = {
 }
 # the ensemble of the two demo models above, as the leaderboard shows them
 DEMO_PARAMS["ensemble"] = {"members": [["rf", DEMO_PARAMS["rf"]], ["unet", DEMO_PARAMS["unet"]]]}
+# the single-cell method's members, as light (on images of several cells it keeps one)
+DEMO_PARAMS["single-cell"] = {
+    "members": [["hgb", DEMO_PARAMS["hgb"]], ["unet", {**DEMO_PARAMS["unet"], "scale": 2}]]
+}
 
 
 def demo_methods(params: dict[str, dict] | None = None) -> tuple[list[str], dict[str, str]]:
