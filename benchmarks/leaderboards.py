@@ -2,8 +2,9 @@
 
 Runs `seglab bench` (defaults of every registered method but the slow ones) on the course
 split of voced, on the given splits of qbi-em and oasis-brain, and on Herlev's Pap-smear
-cells (odd stems train, even stems test; with the U-Net and the ensemble beside the fast
-methods, and the best method's figures by diagnostic class), writes each run's JSON and
+cells (odd stems train, even stems test; with the U-Net, the ensemble and `single-cell`
+beside the fast methods, and the best method's figures by diagnostic class; about two and a
+half hours on 2 cores), writes each run's JSON and
 HTML report to bench-out/, and replaces the matching generated section of BENCHMARKS.md
 (between `<!-- leaderboard:NAME -->` and `<!-- /leaderboard:NAME -->`; appended when absent).
 `make bench` runs it. Usage, from the project root:
@@ -33,7 +34,7 @@ DATASETS = {
     "herlev": (DATA / "herlev", "odd-even"),
 }
 #: slow methods benched beside the fast ones, by data set
-WITH_SLOW = {"herlev": ["unet", "ensemble"]}
+WITH_SLOW = {"herlev": ["unet", "ensemble", "single-cell"]}
 #: what a data set's figures do and do not mean, printed under its table
 NOTES = {
     "herlev": (
