@@ -38,11 +38,9 @@ WITH_SLOW = {"herlev": ["unet", "ensemble", "single-cell"]}
 #: what a data set's figures do and do not mean, printed under its table
 NOTES = {
     "herlev": (
-        "What these figures are: one data set (Herlev, 458 of its 917 cells), single cells "
-        "cropped by hand, each crop scored whole; the reference masks were checked by experts "
-        "but drawn with software. Nucleus/cell is nucleus pixels over nucleus and cytoplasm "
-        "pixels of the crop. They say how well a method outlines one Pap cell, not how it "
-        "finds cells on a slide."
+        "One data set (458 of Herlev's 917 cells), single cells cropped by hand; reference masks "
+        "checked by experts but drawn with software; nucleus/cell over the whole crop. The "
+        "figures say how well a method outlines one Pap cell, not how it finds cells on a slide."
     ),
 }
 HEADING = "## Full leaderboards (`make bench`)"
