@@ -64,7 +64,7 @@ bench: $(STAMP)
 	$(RECORD) speed -- benchmarks/pixel_classifiers.py --methods rf --variant rf:context=false --variant rf:context=false,n_estimators=25,select_features=30 --variant rf:context=false,n_estimators=10,max_depth=14,select_features=24
 	$(RECORD) unet-cpu --fence -- benchmarks/unet_cpu.py
 	$(RECORD) limits -- benchmarks/nc_border_sensitivity.py
-	$(RECORD) other-data -- benchmarks/pixel_other_data.py
+	$(RECORD) other-data -- benchmarks/pixel_other_data.py --data bacteria
 	$(RECORD) many-files --fence -- benchmarks/many_files.py
 	$(RECORD) soak --fence -- benchmarks/soak.py
 	$(RECORD) predict-nc --fence -- benchmarks/predict_nc.py

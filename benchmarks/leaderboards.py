@@ -10,6 +10,8 @@ HTML report to bench-out/, and replaces the matching generated section of BENCHM
 `make bench` runs it. Usage, from the project root:
 
     .venv/bin/python benchmarks/leaderboards.py [--only voced,qbi-em,oasis-brain,herlev]
+
+`--render` rewrites the sections from the last run's JSON (a change of layout), running nothing.
 """
 
 from __future__ import annotations
@@ -59,24 +61,34 @@ def _f(value, digits: int = 3) -> str:
 
 
 def table(result: dict) -> str:
-    """Markdown leaderboard of a bench result, best mean score first."""
+    """Markdown leaderboard of a bench result, best mean score first.
+
+    Columns that would say nothing are left out: ``±std`` with one test image, ``uncertainty r``
+    where no method has probabilities. Where each image is one cell (image classes), the
+    nucleus/cell ratio replaces nucleus/cytoplasm: it is bounded, and it is what the class
+    table reports (nucleus/cytoplasm stays in the JSON and the report).
+    """
     classes = result["classes"][1:]
-    with_nc = any(m.get("nc") for m in result["methods"])
+    methods = result["methods"]
+    with_std = result["n_test"] > 1
+    with_uncertainty = any(m.get("uncertainty") for m in methods)
     # nucleus/cell of a whole image is a cell's ratio where each image is one cell (classes)
     with_cell = any(
-        (m.get("nc") or {}).get("nucleus_cell") and m.get("by_image_class")
-        for m in result["methods"]
+        (m.get("nc") or {}).get("nucleus_cell") and m.get("by_image_class") for m in methods
     )
-    head = ["method", "score", "±std", *(f"Dice {c}" for c in classes), "mean IoU"]
+    with_nc = not with_cell and any(m.get("nc") for m in methods)
+    head = ["method", "score", *(["±std"] if with_std else [])]
+    head += [*(f"Dice {c}" for c in classes), "mean IoU"]
     if with_nc:
         head += ["N/C MAE", "N/C R²", "N/C within ±0.05"]
     if with_cell:
         head += ["nucleus/cell MAE", "nucleus/cell within ±0.05"]
-    head += ["uncertainty r", "fit s", "predict ms/img"]
+    head += [*(["uncertainty r"] if with_uncertainty else []), "fit s", "predict ms/img"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for m in sorted(result["methods"], key=lambda m: -m["score"]["mean"]):
+    for m in sorted(methods, key=lambda m: -m["score"]["mean"]):
         iou = sum(m["iou"][c] for c in classes) / len(classes)
-        cells = [m["name"], _f(m["score"]["mean"]), _f(m["score"]["std"])]
+        cells = [m["name"], _f(m["score"]["mean"])]
+        cells += [_f(m["score"]["std"])] if with_std else []
         cells += [_f(m["dice"][c]) for c in classes] + [_f(iou)]
         if with_nc:
             nc = m.get("nc") or {}
@@ -84,8 +96,9 @@ def table(result: dict) -> str:
         if with_cell:
             ratio = (m.get("nc") or {}).get("nucleus_cell") or {}
             cells += [_f(ratio.get("mae")), _f(ratio.get("within_0.05"), 2)]
-        u = m.get("uncertainty")
-        cells.append(_f(u["error_correlation"], 2) if u else "-")
+        if with_uncertainty:
+            u = m.get("uncertainty")
+            cells.append(_f(u["error_correlation"], 2) if u else "-")
         cells += [f"{m['fit_seconds']:.1f}", f"{1000 * m['predict_seconds_per_image']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -153,11 +166,21 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(DATASETS), help="comma-separated data sets")
     parser.add_argument("--benchmarks", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--methods", help="comma-separated (default: every fast method)")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="rewrite the sections from the last run's bench-out/NAME.json, running nothing",
+    )
     args = parser.parse_args()
     out = ROOT / "bench-out"
     out.mkdir(exist_ok=True)
+    path = Path(args.benchmarks)
     for name in args.only.split(","):
         folder, split = DATASETS[name]
+        if args.render:
+            result = json.loads((out / f"{name}.json").read_text())
+            path.write_text(replace_section(path.read_text(), name, section(name, folder, result)))
+            continue
         methods = args.methods.split(",") if args.methods else fast_methods()
         methods += [m for m in WITH_SLOW.get(name, []) if m not in methods]
         dataset = open_dataset(folder)
@@ -167,7 +190,6 @@ def main() -> None:
         result = run_bench(dataset, methods, split, fitted=fitted, uncertainty=True)
         (out / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
         write_bench_report(dataset, result, fitted, out / f"{name}.html", split)
-        path = Path(args.benchmarks)
         path.write_text(replace_section(path.read_text(), name, section(name, folder, result)))
         print(f"{name}: leaderboard of {len(methods)} methods written to {path}", file=sys.stderr)
         print(table(result))

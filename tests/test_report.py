@@ -176,5 +176,30 @@ def test_leaderboard_of_a_data_set_with_image_classes_has_its_class_table(report
         assert cells[1] == str(figures["n"])
         assert cells[3] == f"{figures['dice']['nucleus']:.3f}"
         assert cells[4] == f"{figures['nucleus_cell']['mae']:.3f}"
-    # The leaderboard itself gains the nucleus/cell columns.
-    assert "nucleus/cell MAE" in module.table(result).splitlines()[0]
+    # The leaderboard gives nucleus/cell in place of nucleus/cytoplasm, and every row's cells
+    # stand under their own header.
+    head, _, *rows = module.table(result).splitlines()
+    columns = [c.strip() for c in head.strip("|").split("|")]
+    assert "nucleus/cell MAE" in columns and "N/C MAE" not in columns
+    for m in result["methods"]:
+        row = next(r for r in rows if r.startswith(f"| {m['name']} |"))
+        cells = dict(zip(columns, (c.strip() for c in row.strip("|").split("|")), strict=True))
+        assert cells["nucleus/cell MAE"] == f"{m['nc']['nucleus_cell']['mae']:.3f}"
+        assert cells["Dice nucleus"] == f"{m['dice']['nucleus']:.3f}"
+        assert cells["±std"] == f"{m['score']['std']:.3f}"
+
+
+def test_leaderboard_leaves_out_columns_that_say_nothing(report):
+    module = load_script("benchmarks/leaderboards.py")
+    _, result = report
+    full = module.table(result).splitlines()[0]
+    assert "±std" in full and "uncertainty r" in full
+    # One test image: no spread; no probabilities: no uncertainty.
+    bare = {
+        **result,
+        "n_test": 1,
+        "methods": [{**m, "uncertainty": None} for m in result["methods"]],
+    }
+    head = module.table(bare).splitlines()[0]
+    assert "±std" not in head and "uncertainty r" not in head
+    assert head.count("|") == full.count("|") - 2
