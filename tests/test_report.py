@@ -203,3 +203,20 @@ def test_leaderboard_leaves_out_columns_that_say_nothing(report):
     head = module.table(bare).splitlines()[0]
     assert "±std" not in head and "uncertainty r" not in head
     assert head.count("|") == full.count("|") - 2
+
+
+def test_report_draws_a_ratio_that_lies_outside_its_range(report, tmp_path):
+    # A post step such as single_cell changes the mask after the range is taken from the
+    # probabilities, so a predicted ratio may fall outside its own range.
+    from seglab.report import write_report
+
+    _, result = report
+    methods = [m for m in result["methods"] if m.get("nc_range")]
+    assert methods, "the fixture's bench gives no N/C ranges"
+    moved = json.loads(json.dumps(result))
+    for m in moved["methods"]:
+        for row in m["per_image"]:
+            if "nc_low" in row:
+                row["nc_pred"] = row["nc_high"] + 0.1
+    path = write_report(moved, tmp_path / "r.html")
+    assert "N/C range against the truth" in path.read_text(encoding="utf-8")

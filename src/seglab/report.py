@@ -319,9 +319,8 @@ def _uncertainty(result: dict) -> str:
             u = [r["uncertainty"] for r in m["per_image"]]
             error = [1 - r["score"] for r in m["per_image"]]
             ax.scatter(u, error, s=12)
-            ax.set_title(
-                f"{m['name']}: r = {m['uncertainty']['error_correlation']:+.2f}", fontsize=9
-            )
+            r = m["uncertainty"]["error_correlation"]  # None once through JSON, where NaN
+            ax.set_title(f"{m['name']}: r = " + ("n/a" if r is None else f"{r:+.2f}"), fontsize=9)
             ax.set_xlabel("mean uncertainty")
             ax.set_ylabel("error (1 - score)")
 
@@ -346,7 +345,9 @@ def _nc_range(result: dict) -> str:
                 ax.errorbar(
                     true[k],
                     pred[k],
-                    yerr=[pred[k] - low[k], high[k] - pred[k]],
+                    # a post step (one cell kept) changes the mask after the range is taken
+                    # from the probabilities, so the ratio may lie outside it: no bar that side
+                    yerr=[np.clip(pred[k] - low[k], 0, None), np.clip(high[k] - pred[k], 0, None)],
                     fmt="o",
                     ms=3,
                     lw=0.8,
@@ -358,7 +359,12 @@ def _nc_range(result: dict) -> str:
             s = m["nc_range"]
             ax.set_title(
                 f"{m['name']}: coverage {s['coverage']:.0%}, "
-                f"width-error rho {s['width_error_spearman']:+.2f}",
+                "width-error rho "
+                + (
+                    "n/a"
+                    if s["width_error_spearman"] is None
+                    else f"{s['width_error_spearman']:+.2f}"
+                ),
                 fontsize=9,
             )
             ax.set_xlabel("true N/C")
