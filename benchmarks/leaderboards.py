@@ -3,8 +3,8 @@
 Runs `seglab bench` (defaults of every registered method but the slow ones) on the course
 split of voced, on the given splits of qbi-em and oasis-brain, and on Herlev's Pap-smear
 cells (odd stems train, even stems test; with the U-Net, the ensemble and `single-cell`
-beside the fast methods, and the best method's figures by diagnostic class; about three hours
-on 2 cores, forty minutes of it `knn`), writes each run's JSON and
+beside the fast methods, and the best method's figures by diagnostic class; about two and a half
+hours on 2 cores, forty minutes of it `knn`), writes each run's JSON and
 HTML report to bench-out/, and replaces the matching generated section of BENCHMARKS.md
 (between `<!-- leaderboard:NAME -->` and `<!-- /leaderboard:NAME -->`; appended when absent).
 `make bench` runs it. Usage, from the project root:
