@@ -181,19 +181,21 @@ def main() -> None:
         if args.render:
             result = json.loads((out / f"{name}.json").read_text())
             write_report(result, out / f"{name}.html")  # no example overlays: no models
-            path.write_text(replace_section(path.read_text(), name, section(name, folder, result)))
-            continue
-        methods = args.methods.split(",") if args.methods else fast_methods()
-        methods += [m for m in WITH_SLOW.get(name, []) if m not in methods]
-        dataset = open_dataset(folder)
-        if name == "voced":
-            dataset.class_names = ("background", "cytoplasm", "nucleus")
-        fitted: dict = {}
-        result = run_bench(dataset, methods, split, fitted=fitted, uncertainty=True)
-        (out / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
-        write_bench_report(dataset, result, fitted, out / f"{name}.html", split)
+        else:
+            methods = args.methods.split(",") if args.methods else fast_methods()
+            methods += [m for m in WITH_SLOW.get(name, []) if m not in methods]
+            dataset = open_dataset(folder)
+            if name == "voced":
+                dataset.class_names = ("background", "cytoplasm", "nucleus")
+            fitted: dict = {}
+            result = run_bench(dataset, methods, split, fitted=fitted, uncertainty=True)
+            (out / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
+            write_bench_report(dataset, result, fitted, out / f"{name}.html", split)
         path.write_text(replace_section(path.read_text(), name, section(name, folder, result)))
-        print(f"{name}: leaderboard of {len(methods)} methods written to {path}", file=sys.stderr)
+        print(
+            f"{name}: leaderboard of {len(result['methods'])} methods written to {path}",
+            file=sys.stderr,
+        )
         print(table(result))
 
 

@@ -309,6 +309,11 @@ def sample_pixels(images, masks, per_class: int = 1500, seed: int = 0):
     return values[keep], labels[keep]
 
 
+def _signed(value: float | None) -> str:
+    """A correlation as +0.00; "n/a" where it is undefined (NaN, or null once read from JSON)."""
+    return "n/a" if value is None or value != value else f"{value:+.2f}"
+
+
 def _uncertainty(result: dict) -> str:
     """Each test image's mean uncertainty against its error, per method with probabilities."""
     methods = [m for m in result["methods"] if m.get("uncertainty")]
@@ -319,8 +324,8 @@ def _uncertainty(result: dict) -> str:
             u = [r["uncertainty"] for r in m["per_image"]]
             error = [1 - r["score"] for r in m["per_image"]]
             ax.scatter(u, error, s=12)
-            r = m["uncertainty"]["error_correlation"]  # None once through JSON, where NaN
-            ax.set_title(f"{m['name']}: r = " + ("n/a" if r is None else f"{r:+.2f}"), fontsize=9)
+            r = _signed(m["uncertainty"]["error_correlation"])
+            ax.set_title(f"{m['name']}: r = {r}", fontsize=9)
             ax.set_xlabel("mean uncertainty")
             ax.set_ylabel("error (1 - score)")
 
